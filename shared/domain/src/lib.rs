@@ -1,0 +1,27 @@
+//! Airlock's domain rules: identifiers, classification, transforms, sending and receiving
+//! policy, the manifest data model, the messages that chain the pipeline, and the texts of
+//! the failures operators search for.
+
+pub mod classification;
+pub mod ids;
+pub mod manifest;
+pub mod messages;
+pub mod pipeline;
+pub mod policy;
+pub mod registry;
+pub mod transform;
+
+pub use classification::{Clearance, InfosecLevel, TagSet};
+pub use ids::{new_id, SharedId, SharedIdError};
+pub use manifest::{shard_for, Manifest, ManifestEntry, MANIFEST_FORMAT_VERSION};
+pub use policy::{Ineligible, LevelCheckError, SendingPolicy};
+pub use registry::{Connection, ConnectionKind, Health, PlatformSettings, Resource, Revision, User};
+pub use transform::{RuleKind, TransformError, TransformRule};
+
+/// Milliseconds since the Unix epoch, the one time unit stored and carried in messages.
+pub type Millis = i64;
+
+pub fn now_millis() -> Millis {
+    let now = time::OffsetDateTime::now_utc();
+    (now.unix_timestamp_nanos() / 1_000_000) as Millis
+}

@@ -1,0 +1,207 @@
+//! The Repository port: everything Airlock keeps in its database, behind one trait with
+//! two backends (PostgreSQL for deployments, SQLite for the embedded default), both
+//! served by one SQL implementation over sqlx's `Any` driver and checked by one contract
+//! suite (`contract::run_all`).
+
+use airlock_domain::pipeline::{ResourceRow, StatusReport};
+use airlock_domain::{
+    Connection, Health, Millis, PlatformSettings, Resource, Revision, TagSet, TransformRule, User,
+};
+use async_trait::async_trait;
+use std::sync::Arc;
+
+mod sql;
+pub mod contract;
+
+pub use sql::SqlRepository;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RepoError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("database migration failed: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+    #[error("{what} '{id}' not found")]
+    NotFound { what: &'static str, id: String },
+    #[error("{0}")]
+    Conflict(String),
+    #[error("stored value is corrupt: {0}")]
+    Corrupt(String),
+    #[error("unsupported database URL '{0}': expected postgres:// or sqlite://")]
+    UnsupportedUrl(String),
+}
+
+pub type Result<T> = std::result::Result<T, RepoError>;
+
+/// A resource shared with a sending connection.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Share {
+    pub connection_id: String,
+    pub resource_id: String,
+    pub shared_by: String,
+    pub shared_at: Millis,
+    /// Set when the share was withdrawn (automatically for ineligibility, or by a user).
+    pub removed_at: Option<Millis>,
+    pub removed_reason: Option<String>,
+}
+
+/// What a sending connection last published for one resource.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PublishedEntry {
+    pub connection_id: String,
+    pub resource_id: String,
+    pub revision_id: String,
+    pub shard: u32,
+    pub object_key: String,
+    /// The manifest entry as JSON, so that a later sync can republish it unchanged.
+    pub entry_json: String,
+}
+
+/// The last manifest a receiving connection applied for one shard.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ManifestState {
+    pub connection_id: String,
+    pub shard: u32,
+    pub sequence: u64,
+    /// Hex SHA-256 of the manifest object's bytes.
+    pub digest: String,
+}
+
+/// What a receiving connection has applied for one remote resource.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AppliedEntry {
+    pub connection_id: String,
+    pub remote_resource_id: String,
+    pub shard: u32,
+    /// `ManifestEntry::digest()` of the entry last applied.
+    pub entry_digest: String,
+    pub local_resource_id: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SyncState {
+    Running,
+    Finished(Health),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SyncEvent {
+    pub sync_id: String,
+    pub connection_id: String,
+    pub started_at: Millis,
+    pub finished_at: Option<Millis>,
+    pub state: SyncState,
+    /// The stage's message (failure reason, or a summary).
+    pub message: String,
+    /// Whether the stage that owns the sync has reported its end.
+    pub stage_finished: bool,
+    pub stage_failed: bool,
+    /// Resource rows still expected from later stages when the stage finished.
+    pub pending: u32,
+    /// Rows with an update (updated or removed).
+    pub updated: u32,
+    pub resources: Vec<ResourceRow>,
+}
+
+#[async_trait]
+pub trait Repository: Send + Sync + 'static {
+    // --- platform -----------------------------------------------------------------
+    async fn platform(&self) -> Result<PlatformSettings>;
+    async fn save_platform(&self, settings: &PlatformSettings) -> Result<()>;
+    /// Inserts or updates a control tag; inactive tags can't be transform values.
+    async fn put_control_tag(&self, tag: &str, active: bool) -> Result<()>;
+    async fn active_control_tags(&self) -> Result<TagSet>;
+
+    // --- users ----------------------------------------------------------------------
+    async fn put_user(&self, user: &User) -> Result<()>;
+    async fn user(&self, id: &str) -> Result<Option<User>>;
+    async fn users(&self) -> Result<Vec<User>>;
+
+    // --- registry -------------------------------------------------------------------
+    /// Inserts or replaces a resource (name, level, tags, origin, withdrawn flag).
+    async fn put_resource(&self, resource: &Resource) -> Result<()>;
+    async fn resource(&self, id: &str) -> Result<Option<Resource>>;
+    /// Inserts a revision; inserting the same id again changes nothing.
+    async fn add_revision(&self, revision: &Revision) -> Result<()>;
+    async fn revision(&self, id: &str) -> Result<Option<Revision>>;
+    /// The newest revision by `created_at` (ties broken by id).
+    async fn latest_revision(&self, resource_id: &str) -> Result<Option<Revision>>;
+    async fn grant_view(&self, resource_id: &str, user_id: &str) -> Result<()>;
+    /// Resources a user may reach before classification gating: owned by them, granted to
+    /// them, or arrived through a receiving connection they own. Withdrawn ones excluded.
+    async fn reachable_resources(&self, user_id: &str) -> Result<Vec<Resource>>;
+
+    // --- connections ------------------------------------------------------------------
+    async fn create_connection(&self, connection: &Connection) -> Result<()>;
+    /// Updates every field but id, kind, shared_id and created_at.
+    async fn update_connection(&self, connection: &Connection) -> Result<()>;
+    async fn connection(&self, id: &str) -> Result<Option<Connection>>;
+    async fn connections(&self, include_archived: bool) -> Result<Vec<Connection>>;
+    async fn archive_connection(&self, id: &str, at: Millis) -> Result<()>;
+    async fn set_health(&self, connection_id: &str, health: Health) -> Result<()>;
+    /// Replaces the connection's rules, keeping the given order.
+    async fn set_transforms(&self, connection_id: &str, rules: &[TransformRule]) -> Result<()>;
+    async fn transforms(&self, connection_id: &str) -> Result<Vec<TransformRule>>;
+    async fn set_owners(&self, connection_id: &str, user_ids: &[String]) -> Result<()>;
+    async fn owners(&self, connection_id: &str) -> Result<Vec<String>>;
+
+    // --- sending state ----------------------------------------------------------------
+    /// Shares a resource with a sending connection; sharing again re-activates a removed share.
+    async fn share(&self, connection_id: &str, resource_id: &str, shared_by: &str, at: Millis) -> Result<()>;
+    /// Active (not removed) shares.
+    async fn active_shares(&self, connection_id: &str) -> Result<Vec<Share>>;
+    /// Every share, removed ones too, with their reasons.
+    async fn all_shares(&self, connection_id: &str) -> Result<Vec<Share>>;
+    async fn remove_share(&self, connection_id: &str, resource_id: &str, reason: &str, at: Millis) -> Result<()>;
+    async fn published(&self, connection_id: &str) -> Result<Vec<PublishedEntry>>;
+    async fn put_published(&self, entry: &PublishedEntry) -> Result<()>;
+    async fn delete_published(&self, connection_id: &str, resource_id: &str) -> Result<()>;
+    /// Atomically increments and returns the connection's manifest sequence (first call: 1).
+    async fn next_manifest_sequence(&self, connection_id: &str) -> Result<u64>;
+
+    // --- receiving state --------------------------------------------------------------
+    async fn manifest_state(&self, connection_id: &str, shard: u32) -> Result<Option<ManifestState>>;
+    async fn put_manifest_state(&self, state: &ManifestState) -> Result<()>;
+    async fn applied(&self, connection_id: &str) -> Result<Vec<AppliedEntry>>;
+    async fn applied_entry(&self, connection_id: &str, remote_resource_id: &str) -> Result<Option<AppliedEntry>>;
+    async fn put_applied(&self, entry: &AppliedEntry) -> Result<()>;
+    async fn delete_applied(&self, connection_id: &str, remote_resource_id: &str) -> Result<()>;
+    /// The tags the partner sent last, for the transform editor's predicate choices.
+    async fn set_incoming_tags(&self, connection_id: &str, tags: &TagSet) -> Result<()>;
+    async fn incoming_tags(&self, connection_id: &str) -> Result<TagSet>;
+
+    // --- sync history -----------------------------------------------------------------
+    /// Folds one status report into its sync event (creating it on first sight) and
+    /// returns the event as it now stands. Idempotent: a resource row is keyed by
+    /// (sync_id, resource_id), and a repeated stage end changes nothing. When the stage
+    /// has finished and every pending row has arrived, the event is finished with the
+    /// health `fold_health` gives, and the connection's health is set to it.
+    async fn record_status(&self, report: &StatusReport) -> Result<SyncEvent>;
+    async fn sync_event(&self, sync_id: &str) -> Result<Option<SyncEvent>>;
+    /// Newest first; `with_updates_only` keeps events with at least one update.
+    async fn sync_events(
+        &self,
+        connection_id: &str,
+        with_updates_only: bool,
+        limit: u32,
+        offset: u32,
+    ) -> Result<Vec<SyncEvent>>;
+}
+
+pub type DynRepository = Arc<dyn Repository>;
+
+/// Opens the database named by a `postgres://` or `sqlite://` URL and runs the migrations.
+pub async fn connect(url: &str) -> Result<DynRepository> {
+    Ok(Arc::new(SqlRepository::connect(url).await?))
+}
+
+/// Clearance gating over `reachable_resources`: what a user may actually see.
+pub async fn visible_resources(repo: &dyn Repository, user: &User) -> Result<Vec<Resource>> {
+    Ok(repo
+        .reachable_resources(&user.id)
+        .await?
+        .into_iter()
+        .filter(|r| user.clearance.permits(&r.level, &r.tags))
+        .collect())
+}
+
