@@ -1,0 +1,72 @@
+//! inbox-ingester: applies one change from a verified manifest. An upsert streams the
+//! encrypted object from the inbox, decrypts and verifies it into the local registry,
+//! maps its level, applies the receiving transforms, and makes it visible to the
+//! connection's owners (within their clearance). A removal withdraws the local copy.
+
+mod ingest;
+
+use airlock_bus::Topic;
+use airlock_domain::pipeline::{IngestRequest, ResourceOutcome, ResourceRow, StatusEvent, StatusReport};
+use airlock_domain::{now_millis, ConnectionKind};
+use airlock_runtime::{Context, Handler, HandlerError, MessageMeta};
+use async_trait::async_trait;
+use std::sync::Arc;
+
+pub use ingest::ingest;
+
+pub struct InboxIngester {
+    ctx: Arc<Context>,
+}
+
+impl InboxIngester {
+    pub fn new(ctx: Arc<Context>) -> Self {
+        Self { ctx }
+    }
+
+    async fn report(&self, request: &IngestRequest, meta: &MessageMeta, row: ResourceRow) {
+        let report = StatusReport {
+            sync_id: request.sync_id.clone(),
+            connection_id: request.connection_id.clone(),
+            kind: ConnectionKind::Receiving,
+            at: now_millis(),
+            event: StatusEvent::Resource { row },
+        };
+        let dedupe = format!("ingest:{}", request.change.resource_id());
+        if let Err(e) = self.ctx.report(&meta.trace, &report, &dedupe).await {
+            tracing::error!(error = %e, sync_id = %request.sync_id, "status report lost");
+        }
+    }
+}
+
+#[async_trait]
+impl Handler for InboxIngester {
+    type Message = IngestRequest;
+    const NAME: &'static str = "inbox-ingester";
+    const TOPIC: Topic = Topic::Ingest;
+
+    async fn handle(&self, request: &IngestRequest, meta: &MessageMeta) -> Result<(), HandlerError> {
+        match ingest(&self.ctx, request).await {
+            Ok(row) => {
+                if row.outcome == ResourceOutcome::Failed {
+                    tracing::warn!(resource_id = %row.resource_id, message = %row.message, "ingest failed");
+                }
+                self.report(request, meta, row).await;
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn give_up(&self, request: &IngestRequest, meta: &MessageMeta, error: &HandlerError) {
+        let row = ResourceRow {
+            resource_id: request.change.resource_id().into(),
+            name: match &request.change {
+                airlock_domain::pipeline::Change::Upsert { entry } => entry.name.clone(),
+                airlock_domain::pipeline::Change::Remove { .. } => String::new(),
+            },
+            outcome: ResourceOutcome::Failed,
+            message: format!("gave up after {} attempt(s): {error}", meta.attempt),
+        };
+        self.report(request, meta, row).await;
+    }
+}

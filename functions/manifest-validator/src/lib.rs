@@ -1,0 +1,72 @@
+//! manifest-validator: reads a receiving connection's manifests from its inbox, verifies
+//! them (MAC before anything else, then shared ID, shard, expiry, sequence, size), checks
+//! them against the local policy (max level, tag coverage), and emits one ingest message
+//! per new, changed or removed resource. A refusal ingests nothing from the manifest.
+
+mod validate;
+
+use airlock_bus::Topic;
+use airlock_domain::pipeline::{PollRequest, StatusEvent, StatusReport};
+use airlock_domain::{now_millis, ConnectionKind};
+use airlock_runtime::{publish_json, Context, Handler, HandlerError, MessageMeta};
+use async_trait::async_trait;
+use std::sync::Arc;
+
+pub use validate::{validate, Validation};
+
+pub struct ManifestValidator {
+    ctx: Arc<Context>,
+}
+
+impl ManifestValidator {
+    pub fn new(ctx: Arc<Context>) -> Self {
+        Self { ctx }
+    }
+
+    async fn finish(&self, request: &PollRequest, meta: &MessageMeta, failed: bool, message: String, pending: u32) {
+        let report = StatusReport {
+            sync_id: request.sync_id.clone(),
+            connection_id: request.connection_id.clone(),
+            kind: ConnectionKind::Receiving,
+            at: now_millis(),
+            event: StatusEvent::StageFinished { failed, message, pending, resources: Vec::new() },
+        };
+        if let Err(e) = self.ctx.report(&meta.trace, &report, "validate").await {
+            tracing::error!(error = %e, sync_id = %request.sync_id, "status report lost");
+        }
+    }
+}
+
+#[async_trait]
+impl Handler for ManifestValidator {
+    type Message = PollRequest;
+    const NAME: &'static str = "manifest-validator";
+    const TOPIC: Topic = Topic::Poll;
+
+    async fn handle(&self, request: &PollRequest, meta: &MessageMeta) -> Result<(), HandlerError> {
+        match validate(&self.ctx, request).await {
+            Ok(Validation::Skipped(why)) => {
+                tracing::info!(connection_id = %request.connection_id, why, "poll skipped");
+            }
+            Ok(Validation::Refused(message)) => {
+                tracing::warn!(connection_id = %request.connection_id, %message, "manifest refused");
+                self.finish(request, meta, true, message, 0).await;
+            }
+            Ok(Validation::Accepted { message, ingests }) => {
+                for ingest in &ingests {
+                    let id = format!("ingest:{}:{}", ingest.sync_id, ingest.change.resource_id());
+                    publish_json(self.ctx.bus.as_ref(), Topic::Ingest, &id, &meta.trace, ingest)
+                        .await
+                        .map_err(HandlerError::retryable)?;
+                }
+                self.finish(request, meta, false, message, ingests.len() as u32).await;
+            }
+            Err(e) => return Err(e),
+        }
+        Ok(())
+    }
+
+    async fn give_up(&self, request: &PollRequest, meta: &MessageMeta, error: &HandlerError) {
+        self.finish(request, meta, true, format!("connection failed (no manifest received): {error}"), 0).await;
+    }
+}

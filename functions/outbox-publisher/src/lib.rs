@@ -1,0 +1,69 @@
+//! outbox-publisher: publishes what is shared with a sending connection into its outbox.
+//! Ineligible shares are removed from the connection with their reason; each new revision
+//! is streamed, encrypted, into the outbox; unchanged revisions are not copied again; the
+//! signed manifests are written last, so a receiver never sees an entry whose object is
+//! not there yet.
+
+mod publish;
+
+use airlock_bus::Topic;
+use airlock_domain::pipeline::{PublishRequest, ResourceRow, StatusEvent, StatusReport};
+use airlock_domain::{now_millis, ConnectionKind};
+use airlock_runtime::{Context, Handler, HandlerError, MessageMeta};
+use async_trait::async_trait;
+use std::sync::Arc;
+
+pub use publish::{publish, PublishOutcome};
+
+pub struct OutboxPublisher {
+    ctx: Arc<Context>,
+}
+
+impl OutboxPublisher {
+    pub fn new(ctx: Arc<Context>) -> Self {
+        Self { ctx }
+    }
+
+    async fn finish(&self, request: &PublishRequest, meta: &MessageMeta, failed: bool, message: String, resources: Vec<ResourceRow>) {
+        let report = StatusReport {
+            sync_id: request.sync_id.clone(),
+            connection_id: request.connection_id.clone(),
+            kind: ConnectionKind::Sending,
+            at: now_millis(),
+            event: StatusEvent::StageFinished { failed, message, pending: 0, resources },
+        };
+        if let Err(e) = self.ctx.report(&meta.trace, &report, "publish").await {
+            tracing::error!(error = %e, sync_id = %request.sync_id, "status report lost");
+        }
+    }
+}
+
+#[async_trait]
+impl Handler for OutboxPublisher {
+    type Message = PublishRequest;
+    const NAME: &'static str = "outbox-publisher";
+    const TOPIC: Topic = Topic::Publish;
+
+    async fn handle(&self, request: &PublishRequest, meta: &MessageMeta) -> Result<(), HandlerError> {
+        let claim = format!("publish:{}", request.sync_id);
+        if self.ctx.repo.is_processed(&claim).await.map_err(HandlerError::retryable)? {
+            tracing::info!(sync_id = %request.sync_id, "publish already done for this sync; redelivery ignored");
+            return Ok(());
+        }
+        match publish(&self.ctx, request).await {
+            Ok(PublishOutcome::Skipped(why)) => {
+                tracing::info!(connection_id = %request.connection_id, why, "publish skipped");
+            }
+            Ok(PublishOutcome::Published { summary, rows }) => self.finish(request, meta, false, summary, rows).await,
+            Ok(PublishOutcome::Failed { message, rows }) => self.finish(request, meta, true, message, rows).await,
+            Err(e @ HandlerError::Retryable(_)) => return Err(e),
+            Err(HandlerError::Permanent(message)) => self.finish(request, meta, true, message, Vec::new()).await,
+        }
+        self.ctx.repo.mark_processed(&claim, now_millis()).await.map_err(HandlerError::retryable)?;
+        Ok(())
+    }
+
+    async fn give_up(&self, request: &PublishRequest, meta: &MessageMeta, error: &HandlerError) {
+        self.finish(request, meta, true, format!("connection failed (no manifest produced): {error}"), Vec::new()).await;
+    }
+}

@@ -101,3 +101,21 @@ mod tests {
         assert!(SharedId::with_random_suffix("bad id").is_err());
     }
 }
+
+/// A stable identifier derived from its parts, so that the same remote resource arriving
+/// twice through the same connection lands on the same local id (idempotent ingest).
+pub fn derived_id(parts: &[&str]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    for part in parts {
+        hasher.update((part.len() as u64).to_be_bytes());
+        hasher.update(part.as_bytes());
+    }
+    let digest = hasher.finalize();
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    // Mark it as a name-based UUID so it is a well-formed one.
+    bytes[6] = (bytes[6] & 0x0f) | 0x50;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    uuid::Uuid::from_bytes(bytes).to_string()
+}

@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 mod sql;
 pub mod contract;
+pub mod testing;
 
 pub use sql::SqlRepository;
 
@@ -27,6 +28,8 @@ pub enum RepoError {
     Conflict(String),
     #[error("stored value is corrupt: {0}")]
     Corrupt(String),
+    #[error("{what} {value} is too large to store: the database holds signed 64-bit integers")]
+    OutOfRange { what: &'static str, value: u64 },
     #[error("unsupported database URL '{0}': expected postgres:// or sqlite://")]
     UnsupportedUrl(String),
 }
@@ -169,6 +172,12 @@ pub trait Repository: Send + Sync + 'static {
     /// The tags the partner sent last, for the transform editor's predicate choices.
     async fn set_incoming_tags(&self, connection_id: &str, tags: &TagSet) -> Result<()>;
     async fn incoming_tags(&self, connection_id: &str) -> Result<TagSet>;
+
+    // --- idempotency ------------------------------------------------------------------
+    /// Whether a unit of work (the publish run of one sync, say) was already done.
+    async fn is_processed(&self, key: &str) -> Result<bool>;
+    /// Records a unit of work as done; recording it again changes nothing.
+    async fn mark_processed(&self, key: &str, at: Millis) -> Result<()>;
 
     // --- sync history -----------------------------------------------------------------
     /// Folds one status report into its sync event (creating it on first sight) and

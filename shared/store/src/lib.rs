@@ -1,0 +1,275 @@
+//! Object stores by virtual name. The registry and Airlock share one configuration,
+//! `FILE_SERVICE_OBJECT_STORES__<VIRTUAL_NAME>__{ACCESS_KEY,SECRET_KEY,ENDPOINT_URL,NAME,SCHEME,REGION}`,
+//! so a connection names its inbox or outbox by that virtual name (its label).
+
+use airlock_domain::messages;
+use object_store::buffered::BufWriter;
+use object_store::local::LocalFileSystem;
+use object_store::memory::InMemory;
+use object_store::path::Path;
+use object_store::ObjectStore;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+pub use object_store;
+
+const PREFIX: &str = "FILE_SERVICE_OBJECT_STORES__";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scheme {
+    /// A directory on the local filesystem (`NAME` is its path): the embedded default.
+    File,
+    /// Process memory: tests.
+    Memory,
+    S3,
+    Wasbs,
+}
+
+impl Scheme {
+    fn parse(value: &str) -> Option<Self> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "file" => Some(Self::File),
+            "memory" => Some(Self::Memory),
+            "s3" => Some(Self::S3),
+            "wasbs" => Some(Self::Wasbs),
+            _ => None,
+        }
+    }
+}
+
+/// One store's settings. Keys are optional: without them the platform's identity
+/// (pod identity, default credential chain) is used.
+#[derive(Clone, PartialEq, Eq)]
+pub struct StoreConfig {
+    pub label: String,
+    pub scheme: Scheme,
+    pub name: String,
+    pub endpoint_url: Option<String>,
+    pub region: Option<String>,
+    pub access_key: Option<String>,
+    pub secret_key: Option<String>,
+}
+
+impl fmt::Debug for StoreConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StoreConfig")
+            .field("label", &self.label)
+            .field("scheme", &self.scheme)
+            .field("name", &self.name)
+            .field("endpoint_url", &self.endpoint_url)
+            .field("region", &self.region)
+            .field("access_key", &self.access_key.as_ref().map(|_| "<set>"))
+            .field("secret_key", &self.secret_key.as_ref().map(|_| "<set>"))
+            .finish()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The documented text: a connection names a store that isn't configured.
+    #[error("{}", messages::bucket_not_configured(.0))]
+    NotConfigured(String),
+    #[error("object store '{label}': {field} is missing ({PREFIX}{label}__{field})")]
+    MissingField { label: String, field: &'static str },
+    #[error("object store '{label}': scheme '{scheme}' is not one of s3, wasbs, file, memory")]
+    UnknownScheme { label: String, scheme: String },
+    #[error("object store '{label}': scheme '{scheme}' is not supported by this build")]
+    SchemeNotBuilt { label: String, scheme: &'static str },
+    #[error("object store '{label}': could not open: {source}")]
+    Open { label: String, source: object_store::Error },
+}
+
+/// Reads every `FILE_SERVICE_OBJECT_STORES__*` variable into per-label configs.
+pub fn configs_from_vars(vars: impl IntoIterator<Item = (String, String)>) -> Result<Vec<StoreConfig>, StoreError> {
+    let mut fields: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    for (key, value) in vars {
+        let Some(rest) = key.strip_prefix(PREFIX) else { continue };
+        let Some((label, field)) = rest.split_once("__") else { continue };
+        let value = value.trim().trim_matches('"').to_owned();
+        fields.entry(label.to_ascii_uppercase()).or_default().insert(field.to_ascii_uppercase(), value);
+    }
+    fields
+        .into_iter()
+        .map(|(label, mut f)| {
+            let mut optional = |name: &str| f.remove(name).filter(|v| !v.is_empty());
+            let scheme_text = optional("SCHEME").ok_or(StoreError::MissingField { label: label.clone(), field: "SCHEME" })?;
+            let scheme = Scheme::parse(&scheme_text)
+                .ok_or_else(|| StoreError::UnknownScheme { label: label.clone(), scheme: scheme_text.clone() })?;
+            let name = optional("NAME").ok_or(StoreError::MissingField { label: label.clone(), field: "NAME" })?;
+            Ok(StoreConfig {
+                scheme,
+                name,
+                endpoint_url: optional("ENDPOINT_URL"),
+                region: optional("REGION"),
+                access_key: optional("ACCESS_KEY"),
+                secret_key: optional("SECRET_KEY"),
+                label,
+            })
+        })
+        .collect()
+}
+
+/// The configured stores, opened once and looked up by label (case-insensitive).
+#[derive(Clone, Default)]
+pub struct StoreRegistry {
+    stores: BTreeMap<String, Arc<dyn ObjectStore>>,
+}
+
+impl fmt::Debug for StoreRegistry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StoreRegistry").field("labels", &self.labels()).finish()
+    }
+}
+
+impl StoreRegistry {
+    pub fn from_env() -> Result<Self, StoreError> {
+        Self::from_configs(&configs_from_vars(std::env::vars())?)
+    }
+
+    pub fn from_configs(configs: &[StoreConfig]) -> Result<Self, StoreError> {
+        let mut registry = Self::default();
+        for config in configs {
+            registry.insert(&config.label, open(config)?);
+        }
+        Ok(registry)
+    }
+
+    pub fn insert(&mut self, label: &str, store: Arc<dyn ObjectStore>) {
+        self.stores.insert(label.to_ascii_uppercase(), store);
+    }
+
+    pub fn get(&self, label: &str) -> Result<Arc<dyn ObjectStore>, StoreError> {
+        self.stores
+            .get(&label.to_ascii_uppercase())
+            .cloned()
+            .ok_or_else(|| StoreError::NotConfigured(label.to_owned()))
+    }
+
+    pub fn labels(&self) -> Vec<String> {
+        self.stores.keys().cloned().collect()
+    }
+}
+
+fn open(config: &StoreConfig) -> Result<Arc<dyn ObjectStore>, StoreError> {
+    let label = config.label.clone();
+    match config.scheme {
+        Scheme::Memory => Ok(Arc::new(InMemory::new())),
+        Scheme::File => {
+            std::fs::create_dir_all(&config.name).map_err(|e| StoreError::Open {
+                label: label.clone(),
+                source: object_store::Error::Generic { store: "LocalFileSystem", source: Box::new(e) },
+            })?;
+            let fs = LocalFileSystem::new_with_prefix(&config.name)
+                .map_err(|source| StoreError::Open { label, source })?
+                .with_automatic_cleanup(true);
+            Ok(Arc::new(fs))
+        }
+        Scheme::S3 => Err(StoreError::SchemeNotBuilt { label, scheme: "s3" }),
+        Scheme::Wasbs => Err(StoreError::SchemeNotBuilt { label, scheme: "wasbs" }),
+    }
+}
+
+/// A streaming writer that commits the object only on `shutdown()`; dropping it or
+/// calling `abort()` leaves nothing behind. Large objects go up in parts.
+pub fn writer(store: Arc<dyn ObjectStore>, key: &str) -> BufWriter {
+    BufWriter::new(store, Path::from(key))
+}
+
+/// A streaming reader over an object's bytes.
+pub async fn reader(
+    store: &Arc<dyn ObjectStore>,
+    key: &str,
+) -> Result<impl tokio::io::AsyncRead + Unpin + Send, object_store::Error> {
+    use futures::TryStreamExt;
+    let stream = store
+        .get(&Path::from(key))
+        .await?
+        .into_stream()
+        .map_err(std::io::Error::other);
+    Ok(tokio_util::io::StreamReader::new(stream))
+}
+
+/// Whether an error means "no such object", which the documented messages call NoSuchKey.
+pub fn is_not_found(error: &object_store::Error) -> bool {
+    matches!(error, object_store::Error::NotFound { .. })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn reads_the_registry_variables() {
+        let configs = configs_from_vars(vars(&[
+            ("FILE_SERVICE_OBJECT_STORES__INBOX__SCHEME", "wasbs"),
+            ("FILE_SERVICE_OBJECT_STORES__INBOX__NAME", "dev-inbox"),
+            ("FILE_SERVICE_OBJECT_STORES__INBOX__REGION", "\"\""),
+            ("FILE_SERVICE_OBJECT_STORES__INBOX__ENDPOINT_URL", "https://acct.blob.example"),
+            ("FILE_SERVICE_OBJECT_STORES__outbox__SCHEME", "s3"),
+            ("FILE_SERVICE_OBJECT_STORES__outbox__NAME", "dev-outbox"),
+            ("UNRELATED", "x"),
+        ]))
+        .unwrap();
+        assert_eq!(configs.len(), 2);
+        assert_eq!(configs[0].label, "INBOX");
+        assert_eq!(configs[0].scheme, Scheme::Wasbs);
+        assert_eq!(configs[0].region, None, "empty quoted region means unset");
+        assert_eq!(configs[1].label, "OUTBOX");
+        assert_eq!(configs[1].access_key, None, "keys may be omitted for pod identity");
+    }
+
+    #[test]
+    fn refuses_missing_scheme_or_name_and_unknown_schemes() {
+        let err = configs_from_vars(vars(&[("FILE_SERVICE_OBJECT_STORES__X__NAME", "b")])).unwrap_err();
+        assert_eq!(err.to_string(), "object store 'X': SCHEME is missing (FILE_SERVICE_OBJECT_STORES__X__SCHEME)");
+        let err = configs_from_vars(vars(&[
+            ("FILE_SERVICE_OBJECT_STORES__X__SCHEME", "ftp"),
+            ("FILE_SERVICE_OBJECT_STORES__X__NAME", "b"),
+        ]))
+        .unwrap_err();
+        assert!(err.to_string().contains("scheme 'ftp' is not one of"));
+    }
+
+    #[test]
+    fn unknown_label_gives_the_documented_message() {
+        let registry = StoreRegistry::default();
+        let err = registry.get("OUTBOX").unwrap_err();
+        assert!(err.to_string().starts_with(
+            "connection failed (no manifest produced): bucket not configured: No RSS object-store configuration for label"
+        ));
+    }
+
+    #[tokio::test]
+    async fn file_store_round_trip_commits_only_on_shutdown() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let dir = tempfile::tempdir().unwrap();
+        let config = StoreConfig {
+            label: "box".into(),
+            scheme: Scheme::File,
+            name: dir.path().join("bucket").to_string_lossy().into_owned(),
+            endpoint_url: None,
+            region: None,
+            access_key: None,
+            secret_key: None,
+        };
+        let registry = StoreRegistry::from_configs(&[config]).unwrap();
+        let store = registry.get("BOX").unwrap();
+
+        let mut dropped = writer(store.clone(), "a/never");
+        dropped.write_all(b"lost").await.unwrap();
+        drop(dropped);
+        assert!(is_not_found(&store.head(&Path::from("a/never")).await.unwrap_err()));
+
+        let mut w = writer(store.clone(), "a/b");
+        w.write_all(b"hello").await.unwrap();
+        w.shutdown().await.unwrap();
+        let mut text = String::new();
+        reader(&store, "a/b").await.unwrap().read_to_string(&mut text).await.unwrap();
+        assert_eq!(text, "hello");
+    }
+}

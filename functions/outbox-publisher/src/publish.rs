@@ -1,0 +1,249 @@
+use airlock_domain::manifest::{manifest_key, object_key};
+use airlock_domain::pipeline::{PublishRequest, ResourceOutcome, ResourceRow};
+use airlock_domain::{messages, now_millis, shard_for, transform, Connection, ConnectionKind, Manifest, ManifestEntry, Resource, MANIFEST_FORMAT_VERSION};
+use airlock_protocol::{seal_manifest, ChannelKeys};
+use airlock_repo::PublishedEntry;
+use airlock_runtime::{Context, HandlerError};
+use airlock_store::object_store::{path::Path, ObjectStore, PutPayload};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use tokio::io::AsyncWriteExt;
+
+pub enum PublishOutcome {
+    /// Nothing to do (archived or not a sending connection).
+    Skipped(&'static str),
+    Published { summary: String, rows: Vec<ResourceRow> },
+    /// The sync failed as a whole (no manifest produced), with the rows done before.
+    Failed { message: String, rows: Vec<ResourceRow> },
+}
+
+/// One publish run of a sending connection.
+pub async fn publish(ctx: &Context, request: &PublishRequest) -> Result<PublishOutcome, HandlerError> {
+    let repo = &ctx.repo;
+    let Some(connection) = repo.connection(&request.connection_id).await.map_err(HandlerError::retryable)? else {
+        return Err(HandlerError::Permanent(format!("connection '{}' not found", request.connection_id)));
+    };
+    if connection.kind != ConnectionKind::Sending {
+        return Ok(PublishOutcome::Skipped("not a sending connection"));
+    }
+    if !connection.is_active() {
+        return Ok(PublishOutcome::Skipped("connection is archived"));
+    }
+    let outbox = match ctx.stores.get(&connection.store_label) {
+        Ok(store) => store,
+        Err(e) => return Ok(PublishOutcome::Failed { message: e.to_string(), rows: Vec::new() }),
+    };
+    let keys = match ctx.channel_keys(&connection) {
+        Ok(keys) => keys,
+        Err(message) => return Ok(PublishOutcome::Failed { message: message.into(), rows: Vec::new() }),
+    };
+    let registry = ctx.registry_store().map_err(HandlerError::permanent)?;
+
+    let mut run = Run { ctx, connection: &connection, keys: &keys, outbox: outbox.clone(), registry, rows: Vec::new() };
+    let (entries, stale_objects) = run.collect_entries().await?;
+    let published_count = entries.len();
+    if let Err(message) = run.write_manifests(&entries).await {
+        return Ok(PublishOutcome::Failed { message, rows: run.rows });
+    }
+    // Only now that no manifest names them may old objects go.
+    for key in stale_objects {
+        if let Err(e) = outbox.delete(&Path::from(key.as_str())).await {
+            tracing::warn!(key, error = %e, "could not delete a superseded outbox object");
+        }
+    }
+    let failed = run.rows.iter().filter(|r| r.outcome == ResourceOutcome::Failed).count();
+    let changed = run.rows.len() - failed;
+    let summary = format!("published {published_count} resource(s) in {} shard(s): {changed} change(s), {failed} failure(s)", connection.shard_count);
+    Ok(PublishOutcome::Published { summary, rows: run.rows })
+}
+
+struct Run<'a> {
+    ctx: &'a Context,
+    connection: &'a Connection,
+    keys: &'a ChannelKeys,
+    outbox: Arc<dyn ObjectStore>,
+    registry: Arc<dyn ObjectStore>,
+    rows: Vec<ResourceRow>,
+}
+
+impl Run<'_> {
+    /// The entries the manifests will carry, and outbox objects no longer named by them.
+    async fn collect_entries(&mut self) -> Result<(BTreeMap<String, ManifestEntry>, Vec<String>), HandlerError> {
+        let repo = &self.ctx.repo;
+        let conn = self.connection;
+        let platform = repo.platform().await.map_err(HandlerError::retryable)?;
+        let policy = conn.sending_policy(platform.infosec_enabled);
+        let lowest = platform.lowest_level().order;
+        let rules = repo.transforms(&conn.id).await.map_err(HandlerError::retryable)?;
+        let mut previous: BTreeMap<String, PublishedEntry> = repo
+            .published(&conn.id)
+            .await
+            .map_err(HandlerError::retryable)?
+            .into_iter()
+            .map(|p| (p.resource_id.clone(), p))
+            .collect();
+        let mut entries = BTreeMap::new();
+        let mut stale = Vec::new();
+
+        for share in repo.active_shares(&conn.id).await.map_err(HandlerError::retryable)? {
+            let resource = repo.resource(&share.resource_id).await.map_err(HandlerError::retryable)?;
+            let Some(resource) = resource.filter(|r| r.withdrawn_at.is_none()) else {
+                self.remove_share(&share.resource_id, &share.resource_id, "the file no longer exists in the registry").await?;
+                continue;
+            };
+            if let Err(why) = policy.check(&resource.level, &resource.tags, lowest) {
+                self.remove_share(&resource.id, &resource.name, &why.to_string()).await?;
+                continue;
+            }
+            let Some(revision) = repo.latest_revision(&resource.id).await.map_err(HandlerError::retryable)? else {
+                self.row(&resource, ResourceOutcome::Failed, "the file has no revision to publish".into());
+                continue;
+            };
+            let shard = shard_for(&resource.id, conn.shard_count);
+            let entry = ManifestEntry {
+                resource_id: resource.id.clone(),
+                revision_id: revision.id.clone(),
+                name: resource.name.clone(),
+                size: revision.size,
+                sha256: revision.sha256.clone(),
+                object_key: object_key(&conn.shared_id, shard, &resource.id, &revision.id),
+                tags: transform::apply(&rules, &resource.tags),
+                level: resource.level.clone(),
+            };
+            let entry_json = serde_json::to_string(&entry).expect("manifest entry serializes");
+            let before = previous.remove(&resource.id);
+            let content_there = before.as_ref().is_some_and(|b| b.object_key == entry.object_key);
+            if !content_there {
+                if let Err(message) = self.copy_revision(&entry, &revision.blob_key).await {
+                    self.row(&resource, ResourceOutcome::Failed, message);
+                    // The partner keeps the revision it already has, if any.
+                    if let Some(b) = before {
+                        if let Ok(old) = serde_json::from_str::<ManifestEntry>(&b.entry_json) {
+                            entries.insert(resource.id.clone(), old);
+                        }
+                    }
+                    continue;
+                }
+                if let Some(b) = &before {
+                    stale.push(b.object_key.clone());
+                }
+                self.row(&resource, ResourceOutcome::Updated, format!("published revision {} ({} bytes)", revision.id, revision.size));
+            } else if before.as_ref().is_some_and(|b| b.entry_json != entry_json) {
+                self.row(&resource, ResourceOutcome::Updated, "published changed name, tags or level".into());
+            }
+            let record = PublishedEntry {
+                connection_id: conn.id.clone(),
+                resource_id: resource.id.clone(),
+                revision_id: revision.id.clone(),
+                shard,
+                object_key: entry.object_key.clone(),
+                entry_json,
+            };
+            repo.put_published(&record).await.map_err(HandlerError::retryable)?;
+            entries.insert(resource.id.clone(), entry);
+        }
+
+        // What was published before and is no longer shared leaves the manifests.
+        for (resource_id, gone) in previous {
+            repo.delete_published(&conn.id, &resource_id).await.map_err(HandlerError::retryable)?;
+            stale.push(gone.object_key);
+            if !self.rows.iter().any(|r| r.resource_id == resource_id) {
+                let name = serde_json::from_str::<ManifestEntry>(&gone.entry_json).map(|e| e.name).unwrap_or_default();
+                self.rows.push(ResourceRow {
+                    resource_id,
+                    name,
+                    outcome: ResourceOutcome::Removed,
+                    message: "no longer shared with this connection".into(),
+                });
+            }
+        }
+        Ok((entries, stale))
+    }
+
+    async fn remove_share(&mut self, resource_id: &str, name: &str, reason: &str) -> Result<(), HandlerError> {
+        self.ctx
+            .repo
+            .remove_share(&self.connection.id, resource_id, reason, now_millis())
+            .await
+            .map_err(HandlerError::retryable)?;
+        tracing::info!(connection_id = %self.connection.id, resource_id, reason, "shared file removed from connection");
+        self.rows.push(ResourceRow {
+            resource_id: resource_id.into(),
+            name: name.into(),
+            outcome: ResourceOutcome::Removed,
+            message: format!("removed from the connection: {reason}"),
+        });
+        Ok(())
+    }
+
+    fn row(&mut self, resource: &Resource, outcome: ResourceOutcome, message: String) {
+        self.rows.push(ResourceRow { resource_id: resource.id.clone(), name: resource.name.clone(), outcome, message });
+    }
+
+    /// Streams one revision from the registry, encrypted, into the outbox.
+    async fn copy_revision(&self, entry: &ManifestEntry, blob_key: &str) -> Result<(), String> {
+        let fail = |what: String| messages::outbox_write_failed(format!("revision {} size={}: {what}", entry.revision_id, entry.size));
+        let source = airlock_store::reader(&self.registry, blob_key)
+            .await
+            .map_err(|e| fail(format!("reading the registry copy failed: {e}")))?;
+        let mut sink = airlock_store::writer(self.outbox.clone(), &entry.object_key);
+        let key = self.keys.payload_key(&entry.revision_id);
+        let result = airlock_protocol::encrypt_stream(&key, source, &mut sink, self.ctx.settings.chunk_size).await;
+        let summary = match result {
+            Ok(summary) => summary,
+            Err(e) => {
+                let _ = sink.abort().await;
+                return Err(fail(e.to_string()));
+            }
+        };
+        if summary.sha256 != entry.sha256 || summary.plain_size != entry.size {
+            let _ = sink.abort().await;
+            return Err(fail(format!(
+                "the registry copy does not match its recorded checksum (sha256 {} != {})",
+                summary.sha256, entry.sha256
+            )));
+        }
+        sink.shutdown().await.map_err(|e| fail(e.to_string()))
+    }
+
+    /// Writes one signed manifest per shard, all with the same new sequence number.
+    async fn write_manifests(&self, entries: &BTreeMap<String, ManifestEntry>) -> Result<(), String> {
+        let conn = self.connection;
+        let repo = &self.ctx.repo;
+        let sequence = repo.next_manifest_sequence(&conn.id).await.map_err(|e| e.to_string())?;
+        let platform = repo.platform().await.map_err(|e| e.to_string())?;
+        let removed_by_shard = self.removed_by_shard();
+        let generated_at = now_millis();
+        for shard in 0..conn.shard_count {
+            let manifest = Manifest {
+                version: MANIFEST_FORMAT_VERSION,
+                shared_id: conn.shared_id.clone(),
+                shard,
+                shard_count: conn.shard_count,
+                sequence,
+                generated_at,
+                expires_at: generated_at + self.ctx.settings.manifest_ttl.as_millis() as i64,
+                max_level: platform.max_level.clone(),
+                resources: entries.values().filter(|e| shard_for(&e.resource_id, conn.shard_count) == shard).cloned().collect(),
+                removed: removed_by_shard.get(&shard).map(|s| s.iter().cloned().collect()).unwrap_or_default(),
+            };
+            let sealed = seal_manifest(self.keys, &manifest);
+            self.outbox
+                .put(&Path::from(manifest_key(&conn.shared_id, shard)), PutPayload::from(sealed))
+                .await
+                .map_err(|e| messages::outbox_write_failed(format!("manifest of shard {shard}: {e}")))?;
+        }
+        Ok(())
+    }
+
+    fn removed_by_shard(&self) -> BTreeMap<u32, BTreeSet<String>> {
+        let mut removed: BTreeMap<u32, BTreeSet<String>> = BTreeMap::new();
+        for row in self.rows.iter().filter(|r| r.outcome == ResourceOutcome::Removed) {
+            removed
+                .entry(shard_for(&row.resource_id, self.connection.shard_count))
+                .or_default()
+                .insert(row.resource_id.clone());
+        }
+        removed
+    }
+}

@@ -1,0 +1,226 @@
+//! Payload encryption as a STREAM of AES-256-GCM chunks.
+//!
+//! Each chunk's nonce binds its position (counter) and whether it ends the stream (last flag),
+//! and every chunk authenticates the header, so reordering, truncation and splicing from
+//! another stream all surface as authentication failures. Only one chunk is held in memory,
+//! which is what lets payloads of any size through.
+
+use crate::keys::PayloadKey;
+use aes_gcm::aead::{AeadInPlace, KeyInit};
+use aes_gcm::{Aes256Gcm, Key, Nonce, Tag};
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use std::io;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use zeroize::Zeroizing;
+
+pub const DEFAULT_CHUNK_SIZE: usize = 1 << 20;
+pub const MAX_CHUNK_SIZE: usize = 16 << 20;
+
+const MAGIC: &[u8; 4] = b"ALK1";
+const PREFIX_LEN: usize = 7;
+const HEADER_LEN: usize = MAGIC.len() + 4 + PREFIX_LEN;
+const TAG_LEN: usize = 16;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StreamSummary {
+    pub plain_size: u64,
+    /// SHA-256 of the plaintext, lowercase hex.
+    pub sha256: String,
+    pub chunks: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PayloadError {
+    #[error("payload i/o failed: {0}")]
+    Io(#[from] io::Error),
+    #[error("payload rejected: bad header: {0}")]
+    BadHeader(String),
+    #[error("payload rejected: stream ended after {chunks} chunk(s) without its final chunk (truncated)")]
+    Truncated { chunks: u64 },
+    #[error(
+        "payload rejected: chunk {chunk} failed authentication (tampered, reordered or spliced)"
+    )]
+    ChunkAuth { chunk: u64 },
+    #[error("payload rejected: data after the final chunk")]
+    TrailingData,
+    #[error("payload rejected: more chunks than the nonce counter allows")]
+    TooManyChunks,
+}
+
+fn check_chunk_size(chunk_size: usize) -> Result<(), PayloadError> {
+    if chunk_size == 0 || chunk_size > MAX_CHUNK_SIZE {
+        return Err(PayloadError::BadHeader(format!(
+            "chunk size {chunk_size} is outside 1..={MAX_CHUNK_SIZE}"
+        )));
+    }
+    Ok(())
+}
+
+fn cipher(key: &PayloadKey) -> Aes256Gcm {
+    Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(key.bytes()))
+}
+
+fn nonce(header: &[u8; HEADER_LEN], index: u64, last: bool) -> Result<[u8; 12], PayloadError> {
+    let counter = u32::try_from(index).map_err(|_| PayloadError::TooManyChunks)?;
+    let mut nonce = [0u8; 12];
+    nonce[..PREFIX_LEN].copy_from_slice(&header[HEADER_LEN - PREFIX_LEN..]);
+    nonce[PREFIX_LEN..11].copy_from_slice(&counter.to_be_bytes());
+    nonce[11] = u8::from(last);
+    Ok(nonce)
+}
+
+/// Reads until `buf` is full or the input ends; readers may hand out any amount per call.
+async fn read_full<R: AsyncRead + Unpin>(reader: &mut R, buf: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match reader.read(&mut buf[filled..]).await {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+/// Encrypts `reader` into `writer`. A chunk shorter than `chunk_size` (possibly empty) always
+/// ends the stream, so the decryptor can tell the final chunk by its length alone.
+///
+/// The writer is flushed but not shut down: shutting it down is what commits an upload, and
+/// that decision belongs to the caller.
+pub async fn encrypt_stream<R, W>(
+    key: &PayloadKey,
+    mut reader: R,
+    mut writer: W,
+    chunk_size: usize,
+) -> Result<StreamSummary, PayloadError>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    check_chunk_size(chunk_size)?;
+    let mut header = [0u8; HEADER_LEN];
+    header[..4].copy_from_slice(MAGIC);
+    header[4..8].copy_from_slice(&(chunk_size as u32).to_be_bytes());
+    rand::rngs::OsRng.fill_bytes(&mut header[8..]);
+    writer.write_all(&header).await?;
+
+    let cipher = cipher(key);
+    let mut hasher = Sha256::new();
+    let mut plain_size = 0u64;
+    let mut buf = Zeroizing::new(vec![0u8; chunk_size + TAG_LEN]);
+    let mut index = 0u64;
+    loop {
+        let n = read_full(&mut reader, &mut buf[..chunk_size]).await?;
+        let last = n < chunk_size;
+        let nonce = nonce(&header, index, last)?;
+        hasher.update(&buf[..n]);
+        plain_size += n as u64;
+        let tag = cipher
+            .encrypt_in_place_detached(Nonce::from_slice(&nonce), &header, &mut buf[..n])
+            .expect("chunk sizes are far below the AES-GCM message limit");
+        buf[n..n + TAG_LEN].copy_from_slice(&tag);
+        writer.write_all(&buf[..n + TAG_LEN]).await?;
+        index += 1;
+        if last {
+            break;
+        }
+    }
+    writer.flush().await?;
+    Ok(StreamSummary {
+        plain_size,
+        sha256: hex::encode(hasher.finalize()),
+        chunks: index,
+    })
+}
+
+/// Decrypts a stream written by [`encrypt_stream`]. Only authenticated plaintext reaches
+/// `writer`, but on error the chunks before the failure have been written: the caller must
+/// discard the output (abort the upload) rather than shut the writer down.
+pub async fn decrypt_stream<R, W>(
+    key: &PayloadKey,
+    mut reader: R,
+    mut writer: W,
+) -> Result<StreamSummary, PayloadError>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let mut header = [0u8; HEADER_LEN];
+    if read_full(&mut reader, &mut header).await? < HEADER_LEN {
+        return Err(PayloadError::BadHeader(format!(
+            "stream is shorter than the {HEADER_LEN}-byte header"
+        )));
+    }
+    if &header[..4] != MAGIC {
+        return Err(PayloadError::BadHeader(
+            "not an Airlock payload (wrong magic)".into(),
+        ));
+    }
+    let chunk_size = u32::from_be_bytes([header[4], header[5], header[6], header[7]]) as usize;
+    check_chunk_size(chunk_size)?;
+
+    let cipher = cipher(key);
+    let mut hasher = Sha256::new();
+    let mut plain_size = 0u64;
+    let frame_len = chunk_size + TAG_LEN;
+    let mut frame = Zeroizing::new(vec![0u8; frame_len]);
+    let mut index = 0u64;
+    loop {
+        let n = read_full(&mut reader, &mut frame).await?;
+        if n < TAG_LEN {
+            return Err(PayloadError::Truncated { chunks: index });
+        }
+        // A full frame is never final; a cut one is tried as final and then fails to authenticate.
+        let last = n < frame_len;
+        let nonce = nonce(&header, index, last)?;
+        let (body, tag) = frame[..n].split_at_mut(n - TAG_LEN);
+        cipher
+            .decrypt_in_place_detached(
+                Nonce::from_slice(&nonce),
+                &header,
+                body,
+                Tag::from_slice(tag),
+            )
+            .map_err(|_| PayloadError::ChunkAuth { chunk: index })?;
+        hasher.update(&*body);
+        plain_size += body.len() as u64;
+        writer.write_all(body).await?;
+        index += 1;
+        if last {
+            break;
+        }
+    }
+    let mut probe = [0u8; 1];
+    if read_full(&mut reader, &mut probe).await? != 0 {
+        return Err(PayloadError::TrailingData);
+    }
+    writer.flush().await?;
+    Ok(StreamSummary {
+        plain_size,
+        sha256: hex::encode(hasher.finalize()),
+        chunks: index,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nonce_lays_out_prefix_counter_and_flag() {
+        let mut header = [0u8; HEADER_LEN];
+        header[8..].copy_from_slice(&[1, 2, 3, 4, 5, 6, 7]);
+        assert_eq!(
+            nonce(&header, 0x0102_0304, true).unwrap(),
+            [1, 2, 3, 4, 5, 6, 7, 1, 2, 3, 4, 1]
+        );
+        assert_eq!(nonce(&header, 0, false).unwrap()[7..], [0, 0, 0, 0, 0]);
+        assert!(nonce(&header, u64::from(u32::MAX), true).is_ok());
+        assert!(matches!(
+            nonce(&header, u64::from(u32::MAX) + 1, false),
+            Err(PayloadError::TooManyChunks)
+        ));
+    }
+}

@@ -1,0 +1,269 @@
+//! What moves over a connection: shares, published entries and manifest sequences on the
+//! sending side; manifest state, applied entries and incoming tags on the receiving side.
+
+use super::codec::{self, tags_from_json, tags_to_json, to_i64, to_u64};
+use super::SqlRepository;
+use crate::{AppliedEntry, ManifestState, PublishedEntry, Result, Share};
+use airlock_domain::{Millis, TagSet};
+use sqlx::Row;
+
+pub(super) async fn share(
+    repo: &SqlRepository,
+    connection_id: &str,
+    resource_id: &str,
+    shared_by: &str,
+    at: Millis,
+) -> Result<()> {
+    // Sharing an active share again keeps its original time and sharer; only a removed
+    // share is brought back (with the new ones).
+    sqlx::query(
+        "INSERT INTO shares (connection_id, resource_id, shared_by, shared_at, removed_at, removed_reason) \
+         VALUES ($1, $2, $3, $4, NULL, NULL) \
+         ON CONFLICT (connection_id, resource_id) DO UPDATE SET shared_by = excluded.shared_by, \
+         shared_at = excluded.shared_at, removed_at = NULL, removed_reason = NULL \
+         WHERE shares.removed_at IS NOT NULL",
+    )
+    .bind(connection_id)
+    .bind(resource_id)
+    .bind(shared_by)
+    .bind(at)
+    .execute(&repo.pool)
+    .await?;
+    Ok(())
+}
+
+/// Shares ordered by the time they were made.
+pub(super) async fn shares(
+    repo: &SqlRepository,
+    connection_id: &str,
+    include_removed: bool,
+) -> Result<Vec<Share>> {
+    let sql = if include_removed {
+        "SELECT * FROM shares WHERE connection_id = $1 ORDER BY shared_at, resource_id"
+    } else {
+        "SELECT * FROM shares WHERE connection_id = $1 AND removed_at IS NULL ORDER BY shared_at, resource_id"
+    };
+    let rows = sqlx::query(sql)
+        .bind(connection_id)
+        .fetch_all(&repo.pool)
+        .await?;
+    rows.iter().map(codec::share).collect()
+}
+
+/// Removing a share that is already removed keeps the first time and reason; removing one
+/// that never existed does nothing, so a redelivered removal is harmless.
+pub(super) async fn remove_share(
+    repo: &SqlRepository,
+    connection_id: &str,
+    resource_id: &str,
+    reason: &str,
+    at: Millis,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE shares SET removed_at = $3, removed_reason = $4 \
+         WHERE connection_id = $1 AND resource_id = $2 AND removed_at IS NULL",
+    )
+    .bind(connection_id)
+    .bind(resource_id)
+    .bind(at)
+    .bind(reason)
+    .execute(&repo.pool)
+    .await?;
+    Ok(())
+}
+
+/// Published entries ordered by shard, then resource id.
+pub(super) async fn published(
+    repo: &SqlRepository,
+    connection_id: &str,
+) -> Result<Vec<PublishedEntry>> {
+    let rows =
+        sqlx::query("SELECT * FROM published WHERE connection_id = $1 ORDER BY shard, resource_id")
+            .bind(connection_id)
+            .fetch_all(&repo.pool)
+            .await?;
+    rows.iter().map(codec::published).collect()
+}
+
+pub(super) async fn put_published(repo: &SqlRepository, entry: &PublishedEntry) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO published (connection_id, resource_id, revision_id, shard, object_key, entry_json) \
+         VALUES ($1, $2, $3, $4, $5, $6) \
+         ON CONFLICT (connection_id, resource_id) DO UPDATE SET revision_id = excluded.revision_id, \
+         shard = excluded.shard, object_key = excluded.object_key, entry_json = excluded.entry_json",
+    )
+    .bind(&entry.connection_id)
+    .bind(&entry.resource_id)
+    .bind(&entry.revision_id)
+    .bind(i64::from(entry.shard))
+    .bind(&entry.object_key)
+    .bind(&entry.entry_json)
+    .execute(&repo.pool)
+    .await?;
+    Ok(())
+}
+
+pub(super) async fn delete_published(
+    repo: &SqlRepository,
+    connection_id: &str,
+    resource_id: &str,
+) -> Result<()> {
+    sqlx::query("DELETE FROM published WHERE connection_id = $1 AND resource_id = $2")
+        .bind(connection_id)
+        .bind(resource_id)
+        .execute(&repo.pool)
+        .await?;
+    Ok(())
+}
+
+pub(super) async fn next_manifest_sequence(
+    repo: &SqlRepository,
+    connection_id: &str,
+) -> Result<u64> {
+    // One statement, so both engines apply it atomically: concurrent callers each get
+    // their own number without an explicit transaction.
+    let row = sqlx::query(
+        "INSERT INTO manifest_sequences (connection_id, last_sequence) VALUES ($1, 1) \
+         ON CONFLICT (connection_id) DO UPDATE SET last_sequence = manifest_sequences.last_sequence + 1 \
+         RETURNING last_sequence",
+    )
+    .bind(connection_id)
+    .fetch_one(&repo.pool)
+    .await?;
+    to_u64(
+        row.try_get("last_sequence")?,
+        &format!("manifest sequence of connection '{connection_id}'"),
+    )
+}
+
+pub(super) async fn manifest_state(
+    repo: &SqlRepository,
+    connection_id: &str,
+    shard: u32,
+) -> Result<Option<ManifestState>> {
+    let row = sqlx::query("SELECT * FROM manifest_state WHERE connection_id = $1 AND shard = $2")
+        .bind(connection_id)
+        .bind(i64::from(shard))
+        .fetch_optional(&repo.pool)
+        .await?;
+    row.as_ref().map(codec::manifest_state).transpose()
+}
+
+pub(super) async fn put_manifest_state(repo: &SqlRepository, state: &ManifestState) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO manifest_state (connection_id, shard, sequence, digest) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (connection_id, shard) DO UPDATE SET sequence = excluded.sequence, digest = excluded.digest",
+    )
+    .bind(&state.connection_id)
+    .bind(i64::from(state.shard))
+    .bind(to_i64(state.sequence, "manifest sequence")?)
+    .bind(&state.digest)
+    .execute(&repo.pool)
+    .await?;
+    Ok(())
+}
+
+/// Applied entries ordered by remote resource id.
+pub(super) async fn applied(
+    repo: &SqlRepository,
+    connection_id: &str,
+) -> Result<Vec<AppliedEntry>> {
+    let rows =
+        sqlx::query("SELECT * FROM applied WHERE connection_id = $1 ORDER BY remote_resource_id")
+            .bind(connection_id)
+            .fetch_all(&repo.pool)
+            .await?;
+    rows.iter().map(codec::applied).collect()
+}
+
+pub(super) async fn applied_entry(
+    repo: &SqlRepository,
+    connection_id: &str,
+    remote_resource_id: &str,
+) -> Result<Option<AppliedEntry>> {
+    let row =
+        sqlx::query("SELECT * FROM applied WHERE connection_id = $1 AND remote_resource_id = $2")
+            .bind(connection_id)
+            .bind(remote_resource_id)
+            .fetch_optional(&repo.pool)
+            .await?;
+    row.as_ref().map(codec::applied).transpose()
+}
+
+pub(super) async fn put_applied(repo: &SqlRepository, entry: &AppliedEntry) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO applied (connection_id, remote_resource_id, shard, entry_digest, local_resource_id) \
+         VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT (connection_id, remote_resource_id) DO UPDATE SET shard = excluded.shard, \
+         entry_digest = excluded.entry_digest, local_resource_id = excluded.local_resource_id",
+    )
+    .bind(&entry.connection_id)
+    .bind(&entry.remote_resource_id)
+    .bind(i64::from(entry.shard))
+    .bind(&entry.entry_digest)
+    .bind(&entry.local_resource_id)
+    .execute(&repo.pool)
+    .await?;
+    Ok(())
+}
+
+pub(super) async fn delete_applied(
+    repo: &SqlRepository,
+    connection_id: &str,
+    remote_resource_id: &str,
+) -> Result<()> {
+    sqlx::query("DELETE FROM applied WHERE connection_id = $1 AND remote_resource_id = $2")
+        .bind(connection_id)
+        .bind(remote_resource_id)
+        .execute(&repo.pool)
+        .await?;
+    Ok(())
+}
+
+pub(super) async fn set_incoming_tags(
+    repo: &SqlRepository,
+    connection_id: &str,
+    tags: &TagSet,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO incoming_tags (connection_id, tags) VALUES ($1, $2) \
+         ON CONFLICT (connection_id) DO UPDATE SET tags = excluded.tags",
+    )
+    .bind(connection_id)
+    .bind(tags_to_json(tags))
+    .execute(&repo.pool)
+    .await?;
+    Ok(())
+}
+
+/// Empty until the partner's first manifest has been seen.
+pub(super) async fn incoming_tags(repo: &SqlRepository, connection_id: &str) -> Result<TagSet> {
+    let row = sqlx::query("SELECT tags FROM incoming_tags WHERE connection_id = $1")
+        .bind(connection_id)
+        .fetch_optional(&repo.pool)
+        .await?;
+    match row {
+        Some(row) => tags_from_json(
+            &row.try_get::<String, _>("tags")?,
+            &format!("incoming tags of connection '{connection_id}'"),
+        ),
+        None => Ok(TagSet::new()),
+    }
+}
+
+pub(super) async fn is_processed(repo: &SqlRepository, key: &str) -> Result<bool> {
+    let row = sqlx::query("SELECT work_key FROM processed_work WHERE work_key = $1")
+        .bind(key)
+        .fetch_optional(&repo.pool)
+        .await?;
+    Ok(row.is_some())
+}
+
+pub(super) async fn mark_processed(repo: &SqlRepository, key: &str, at: Millis) -> Result<()> {
+    sqlx::query("INSERT INTO processed_work (work_key, done_at) VALUES ($1, $2) ON CONFLICT (work_key) DO NOTHING")
+        .bind(key)
+        .bind(at)
+        .execute(&repo.pool)
+        .await?;
+    Ok(())
+}

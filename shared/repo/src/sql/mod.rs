@@ -1,0 +1,337 @@
+//! The one SQL implementation of `Repository`, over sqlx's `Any` driver so that the same
+//! queries serve PostgreSQL and SQLite. Queries stay within what both engines accept:
+//! `$N` placeholders (sqlx's SQLite driver maps `$N` to the N-th argument), TEXT and
+//! BIGINT columns, `ON CONFLICT … DO UPDATE/NOTHING` and `RETURNING`.
+
+mod codec;
+mod connections;
+mod exchange;
+mod registry;
+mod sync;
+
+use crate::{
+    AppliedEntry, ManifestState, PublishedEntry, RepoError, Repository, Result, Share, SyncEvent,
+};
+use airlock_domain::pipeline::StatusReport;
+use airlock_domain::{
+    Connection, Health, Millis, PlatformSettings, Resource, Revision, TagSet, TransformRule, User,
+};
+use async_trait::async_trait;
+use sqlx::any::AnyPoolOptions;
+use sqlx::{Any, AnyConnection, AnyPool, Connection as _, Executor as _, Transaction};
+use std::time::{Duration, Instant};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");
+static OPENING_SQLITE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// How long an SQLite writer waits for another connection's write lock before failing
+/// with "database is locked". Transactions here are short, so reaching it means something
+/// is stuck rather than merely busy.
+const SQLITE_BUSY_TIMEOUT_MS: u64 = 30_000;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Backend {
+    Postgres,
+    Sqlite,
+}
+
+/// The repository over a PostgreSQL or SQLite database, chosen by the URL's scheme.
+#[derive(Clone, Debug)]
+pub struct SqlRepository {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+impl SqlRepository {
+    /// Opens (and for SQLite, creates if missing) the database and brings its schema up
+    /// to date.
+    pub async fn connect(url: &str) -> Result<Self> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Postgres
+        } else if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else {
+            return Err(RepoError::UnsupportedUrl(url.to_owned()));
+        };
+        // sqlx takes no migration lock on SQLite, and switching a file to WAL can't wait
+        // for other connections, so repositories opened at once on a new file (the embedded
+        // default starts every function in one process) would trip over each other.
+        // PostgreSQL migrations are already serialized by sqlx with an advisory lock.
+        let _opening = match backend {
+            Backend::Sqlite => Some(OPENING_SQLITE.lock().await),
+            Backend::Postgres => None,
+        };
+        let pool = match backend {
+            Backend::Postgres => {
+                AnyPoolOptions::new()
+                    .max_connections(10)
+                    .connect(url)
+                    .await?
+            }
+            Backend::Sqlite => open_sqlite(url).await?,
+        };
+        MIGRATOR.run(&pool).await?;
+        Ok(Self { pool, backend })
+    }
+
+    /// The underlying pool, for callers that need a query the trait doesn't offer.
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Closes every pooled connection; later calls fail.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    async fn begin(&self) -> Result<Transaction<'static, Any>> {
+        Ok(match self.backend {
+            // A deferred SQLite transaction that reads before it writes fails at once with
+            // SQLITE_BUSY if another connection wrote in between: the busy timeout does not
+            // cover that upgrade. Taking the write lock up front makes writers queue instead.
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        })
+    }
+}
+
+fn sqlite_in_memory(url: &str) -> bool {
+    url.contains(":memory:") || url.contains("mode=memory")
+}
+
+async fn open_sqlite(url: &str) -> Result<AnyPool> {
+    if sqlite_in_memory(url) {
+        // The Any driver parses the URL anew for each connection, and each in-memory
+        // connection is a database of its own: keep exactly one, forever.
+        return Ok(AnyPoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect(url)
+            .await?);
+    }
+    let url = if url.contains("mode=") {
+        url.to_owned()
+    } else if url.contains('?') {
+        format!("{url}&mode=rwc")
+    } else {
+        format!("{url}?mode=rwc")
+    };
+    enable_wal(&url).await?;
+    Ok(AnyPoolOptions::new()
+        .max_connections(8)
+        .after_connect(|conn, _| {
+            Box::pin(async move {
+                conn.execute(format!("PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}").as_str())
+                    .await?;
+                // Safe under WAL (a crash can lose the last commits, never corrupt the file)
+                // and spares an fsync per commit.
+                conn.execute("PRAGMA synchronous = NORMAL").await?;
+                Ok(())
+            })
+        })
+        .acquire_timeout(Duration::from_millis(SQLITE_BUSY_TIMEOUT_MS))
+        .connect(&url)
+        .await?)
+}
+
+/// WAL lets readers proceed while one connection writes. It is stored in the database file,
+/// so one connection sets it for all. Switching needs an exclusive lock that the busy
+/// timeout doesn't wait for, hence the retries while another process holds the file.
+async fn enable_wal(url: &str) -> Result<()> {
+    let mut conn = AnyConnection::connect(url).await?;
+    let deadline = Instant::now() + Duration::from_millis(SQLITE_BUSY_TIMEOUT_MS);
+    let outcome = loop {
+        match conn.execute("PRAGMA journal_mode = WAL").await {
+            Err(sqlx::Error::Database(e)) if is_busy(e.as_ref()) && Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            other => break other,
+        }
+    };
+    conn.close().await?;
+    outcome?;
+    Ok(())
+}
+
+/// SQLITE_BUSY and its extended codes (the primary code is the low byte).
+fn is_busy(error: &dyn sqlx::error::DatabaseError) -> bool {
+    error
+        .code()
+        .and_then(|code| code.parse::<i32>().ok())
+        .is_some_and(|code| code & 0xff == 5)
+}
+
+/// Each method is implemented beside its tables in a submodule; this block only routes.
+#[async_trait]
+impl Repository for SqlRepository {
+    async fn platform(&self) -> Result<PlatformSettings> {
+        registry::platform(self).await
+    }
+    async fn save_platform(&self, settings: &PlatformSettings) -> Result<()> {
+        registry::save_platform(self, settings).await
+    }
+    async fn put_control_tag(&self, tag: &str, active: bool) -> Result<()> {
+        registry::put_control_tag(self, tag, active).await
+    }
+    async fn active_control_tags(&self) -> Result<TagSet> {
+        registry::active_control_tags(self).await
+    }
+
+    async fn put_user(&self, user: &User) -> Result<()> {
+        registry::put_user(self, user).await
+    }
+    async fn user(&self, id: &str) -> Result<Option<User>> {
+        registry::user(self, id).await
+    }
+    async fn users(&self) -> Result<Vec<User>> {
+        registry::users(self).await
+    }
+
+    async fn put_resource(&self, resource: &Resource) -> Result<()> {
+        registry::put_resource(self, resource).await
+    }
+    async fn resource(&self, id: &str) -> Result<Option<Resource>> {
+        registry::resource(self, id).await
+    }
+    async fn add_revision(&self, revision: &Revision) -> Result<()> {
+        registry::add_revision(self, revision).await
+    }
+    async fn revision(&self, id: &str) -> Result<Option<Revision>> {
+        registry::revision(self, id).await
+    }
+    async fn latest_revision(&self, resource_id: &str) -> Result<Option<Revision>> {
+        registry::latest_revision(self, resource_id).await
+    }
+    async fn grant_view(&self, resource_id: &str, user_id: &str) -> Result<()> {
+        registry::grant_view(self, resource_id, user_id).await
+    }
+    async fn reachable_resources(&self, user_id: &str) -> Result<Vec<Resource>> {
+        registry::reachable_resources(self, user_id).await
+    }
+
+    async fn create_connection(&self, connection: &Connection) -> Result<()> {
+        connections::create(self, connection).await
+    }
+    async fn update_connection(&self, connection: &Connection) -> Result<()> {
+        connections::update(self, connection).await
+    }
+    async fn connection(&self, id: &str) -> Result<Option<Connection>> {
+        connections::get(self, id).await
+    }
+    async fn connections(&self, include_archived: bool) -> Result<Vec<Connection>> {
+        connections::list(self, include_archived).await
+    }
+    async fn archive_connection(&self, id: &str, at: Millis) -> Result<()> {
+        connections::archive(self, id, at).await
+    }
+    async fn set_health(&self, connection_id: &str, health: Health) -> Result<()> {
+        connections::set_health(self, connection_id, health).await
+    }
+    async fn set_transforms(&self, connection_id: &str, rules: &[TransformRule]) -> Result<()> {
+        connections::set_transforms(self, connection_id, rules).await
+    }
+    async fn transforms(&self, connection_id: &str) -> Result<Vec<TransformRule>> {
+        connections::transforms(self, connection_id).await
+    }
+    async fn set_owners(&self, connection_id: &str, user_ids: &[String]) -> Result<()> {
+        connections::set_owners(self, connection_id, user_ids).await
+    }
+    async fn owners(&self, connection_id: &str) -> Result<Vec<String>> {
+        connections::owners(self, connection_id).await
+    }
+
+    async fn share(
+        &self,
+        connection_id: &str,
+        resource_id: &str,
+        shared_by: &str,
+        at: Millis,
+    ) -> Result<()> {
+        exchange::share(self, connection_id, resource_id, shared_by, at).await
+    }
+    async fn active_shares(&self, connection_id: &str) -> Result<Vec<Share>> {
+        exchange::shares(self, connection_id, false).await
+    }
+    async fn all_shares(&self, connection_id: &str) -> Result<Vec<Share>> {
+        exchange::shares(self, connection_id, true).await
+    }
+    async fn remove_share(
+        &self,
+        connection_id: &str,
+        resource_id: &str,
+        reason: &str,
+        at: Millis,
+    ) -> Result<()> {
+        exchange::remove_share(self, connection_id, resource_id, reason, at).await
+    }
+    async fn published(&self, connection_id: &str) -> Result<Vec<PublishedEntry>> {
+        exchange::published(self, connection_id).await
+    }
+    async fn put_published(&self, entry: &PublishedEntry) -> Result<()> {
+        exchange::put_published(self, entry).await
+    }
+    async fn delete_published(&self, connection_id: &str, resource_id: &str) -> Result<()> {
+        exchange::delete_published(self, connection_id, resource_id).await
+    }
+    async fn is_processed(&self, key: &str) -> Result<bool> {
+        exchange::is_processed(self, key).await
+    }
+    async fn mark_processed(&self, key: &str, at: Millis) -> Result<()> {
+        exchange::mark_processed(self, key, at).await
+    }
+    async fn next_manifest_sequence(&self, connection_id: &str) -> Result<u64> {
+        exchange::next_manifest_sequence(self, connection_id).await
+    }
+
+    async fn manifest_state(
+        &self,
+        connection_id: &str,
+        shard: u32,
+    ) -> Result<Option<ManifestState>> {
+        exchange::manifest_state(self, connection_id, shard).await
+    }
+    async fn put_manifest_state(&self, state: &ManifestState) -> Result<()> {
+        exchange::put_manifest_state(self, state).await
+    }
+    async fn applied(&self, connection_id: &str) -> Result<Vec<AppliedEntry>> {
+        exchange::applied(self, connection_id).await
+    }
+    async fn applied_entry(
+        &self,
+        connection_id: &str,
+        remote_resource_id: &str,
+    ) -> Result<Option<AppliedEntry>> {
+        exchange::applied_entry(self, connection_id, remote_resource_id).await
+    }
+    async fn put_applied(&self, entry: &AppliedEntry) -> Result<()> {
+        exchange::put_applied(self, entry).await
+    }
+    async fn delete_applied(&self, connection_id: &str, remote_resource_id: &str) -> Result<()> {
+        exchange::delete_applied(self, connection_id, remote_resource_id).await
+    }
+    async fn set_incoming_tags(&self, connection_id: &str, tags: &TagSet) -> Result<()> {
+        exchange::set_incoming_tags(self, connection_id, tags).await
+    }
+    async fn incoming_tags(&self, connection_id: &str) -> Result<TagSet> {
+        exchange::incoming_tags(self, connection_id).await
+    }
+
+    async fn record_status(&self, report: &StatusReport) -> Result<SyncEvent> {
+        sync::record_status(self, report).await
+    }
+    async fn sync_event(&self, sync_id: &str) -> Result<Option<SyncEvent>> {
+        sync::sync_event(self, sync_id).await
+    }
+    async fn sync_events(
+        &self,
+        connection_id: &str,
+        with_updates_only: bool,
+        limit: u32,
+        offset: u32,
+    ) -> Result<Vec<SyncEvent>> {
+        sync::sync_events(self, connection_id, with_updates_only, limit, offset).await
+    }
+}

@@ -1,0 +1,187 @@
+//! Creating and configuring connections, with the checks the admin panel relies on.
+
+use crate::context::Context;
+use airlock_domain::transform::{self, TransformError};
+use airlock_domain::{new_id, now_millis, Connection, ConnectionKind, SharedId, SharedIdError, TagSet, TransformRule};
+use airlock_repo::RepoError;
+
+pub const MIN_SHARED_SECRET_LEN: usize = 12;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectionError {
+    #[error(transparent)]
+    Repo(#[from] RepoError),
+    #[error(transparent)]
+    SharedId(#[from] SharedIdError),
+    #[error(transparent)]
+    Transform(#[from] TransformError),
+    #[error("connection name is empty")]
+    EmptyName,
+    #[error("object store '{0}' is not configured (no FILE_SERVICE_OBJECT_STORES__{0}__* variables)")]
+    UnknownStore(String),
+    #[error("shared secret is {0} characters long; at least {MIN_SHARED_SECRET_LEN} are required")]
+    ShortSecret(usize),
+    #[error("the shared secret and its confirmation differ")]
+    SecretMismatch,
+    #[error("a sending connection needs the certification that it shares data with an external organization")]
+    NotCertified,
+    #[error("infosec level '{0}' is not one of this platform's levels")]
+    UnknownLevel(String),
+    #[error("control tag(s) not active on this platform: {0}")]
+    UnknownTags(String),
+    #[error("connection '{0}' not found")]
+    NotFound(String),
+    #[error("connection '{0}' is archived; archived connections cannot be changed")]
+    Archived(String),
+    #[error("user '{0}' not found")]
+    UnknownUser(String),
+}
+
+pub struct NewSendingConnection {
+    pub name: String,
+    pub description: String,
+    pub outbox: String,
+    /// The chosen name; a random suffix is appended.
+    pub shared_id: String,
+    pub secret: String,
+    pub secret_confirmation: String,
+    pub permitted_level: Option<String>,
+    pub permitted_tags: TagSet,
+    pub certified: bool,
+}
+
+pub struct NewReceivingConnection {
+    pub name: String,
+    pub description: String,
+    pub inbox: String,
+    /// Exactly as the sending side shows it.
+    pub shared_id: String,
+    pub secret: String,
+    pub creator_id: String,
+}
+
+pub async fn create_sending(ctx: &Context, new: NewSendingConnection) -> Result<Connection, ConnectionError> {
+    if !new.certified {
+        return Err(ConnectionError::NotCertified);
+    }
+    check_common(ctx, &new.name, &new.outbox, &new.secret)?;
+    if new.secret != new.secret_confirmation {
+        return Err(ConnectionError::SecretMismatch);
+    }
+    let platform = ctx.repo.platform().await?;
+    let permitted_level = match &new.permitted_level {
+        Some(name) => Some(platform.level_by_name(name).cloned().ok_or_else(|| ConnectionError::UnknownLevel(name.clone()))?),
+        None => None,
+    };
+    check_tags_active(ctx, &new.permitted_tags).await?;
+    let connection = Connection {
+        id: new_id(),
+        kind: ConnectionKind::Sending,
+        name: new.name.trim().into(),
+        description: new.description,
+        shared_id: SharedId::with_random_suffix(new.shared_id.trim())?.to_string(),
+        store_label: new.outbox.to_ascii_uppercase(),
+        wrapped_secret: ctx.master.wrap(&new.secret),
+        permitted_level,
+        permitted_tags: new.permitted_tags,
+        shard_count: ctx.settings.shard_count,
+        created_at: now_millis(),
+        archived_at: None,
+        health: None,
+    };
+    ctx.repo.create_connection(&connection).await?;
+    Ok(connection)
+}
+
+/// The creator becomes the first owner.
+pub async fn create_receiving(ctx: &Context, new: NewReceivingConnection) -> Result<Connection, ConnectionError> {
+    check_common(ctx, &new.name, &new.inbox, &new.secret)?;
+    ctx.repo.user(&new.creator_id).await?.ok_or_else(|| ConnectionError::UnknownUser(new.creator_id.clone()))?;
+    let connection = Connection {
+        id: new_id(),
+        kind: ConnectionKind::Receiving,
+        name: new.name.trim().into(),
+        description: new.description,
+        shared_id: SharedId::parse(new.shared_id.trim())?.to_string(),
+        store_label: new.inbox.to_ascii_uppercase(),
+        wrapped_secret: ctx.master.wrap(&new.secret),
+        permitted_level: None,
+        permitted_tags: TagSet::new(),
+        // The receiver learns the sender's shard count from manifest 0; until then it reads shard 0.
+        shard_count: 1,
+        created_at: now_millis(),
+        archived_at: None,
+        health: None,
+    };
+    ctx.repo.create_connection(&connection).await?;
+    ctx.repo.set_owners(&connection.id, std::slice::from_ref(&new.creator_id)).await?;
+    Ok(connection)
+}
+
+/// Replaces a connection's transform rules after checking them: sending rules take
+/// predicates and values from the permitted tags; receiving rules take predicates from
+/// the tags the partner sent (when any were seen) and values from active local tags.
+pub async fn set_transforms(ctx: &Context, connection_id: &str, mut rules: Vec<TransformRule>) -> Result<(), ConnectionError> {
+    let connection = active_connection(ctx, connection_id).await?;
+    for rule in &mut rules {
+        if rule.id.is_empty() {
+            rule.id = new_id();
+        }
+    }
+    match connection.kind {
+        ConnectionKind::Sending => {
+            transform::validate(&rules, Some(&connection.permitted_tags), &connection.permitted_tags)?;
+        }
+        ConnectionKind::Receiving => {
+            let incoming = ctx.repo.incoming_tags(connection_id).await?;
+            let active = ctx.repo.active_control_tags().await?;
+            let predicates = (!incoming.is_empty()).then_some(&incoming);
+            transform::validate(&rules, predicates, &active)?;
+        }
+    }
+    ctx.repo.set_transforms(connection_id, &rules).await?;
+    Ok(())
+}
+
+/// Incoming tags no rule covers: the transform editor warns about them, since they fail the sync.
+pub async fn uncovered_incoming_tags(ctx: &Context, connection_id: &str) -> Result<TagSet, ConnectionError> {
+    let rules = ctx.repo.transforms(connection_id).await?;
+    let incoming = ctx.repo.incoming_tags(connection_id).await?;
+    Ok(transform::uncovered(&rules, &incoming))
+}
+
+pub async fn active_connection(ctx: &Context, connection_id: &str) -> Result<Connection, ConnectionError> {
+    let connection = ctx
+        .repo
+        .connection(connection_id)
+        .await?
+        .ok_or_else(|| ConnectionError::NotFound(connection_id.into()))?;
+    if !connection.is_active() {
+        return Err(ConnectionError::Archived(connection_id.into()));
+    }
+    Ok(connection)
+}
+
+fn check_common(ctx: &Context, name: &str, store: &str, secret: &str) -> Result<(), ConnectionError> {
+    if name.trim().is_empty() {
+        return Err(ConnectionError::EmptyName);
+    }
+    if ctx.stores.get(store).is_err() {
+        return Err(ConnectionError::UnknownStore(store.to_ascii_uppercase()));
+    }
+    let len = secret.chars().count();
+    if len < MIN_SHARED_SECRET_LEN {
+        return Err(ConnectionError::ShortSecret(len));
+    }
+    Ok(())
+}
+
+async fn check_tags_active(ctx: &Context, tags: &TagSet) -> Result<(), ConnectionError> {
+    let active = ctx.repo.active_control_tags().await?;
+    let unknown: Vec<&str> = tags.difference(&active).map(String::as_str).collect();
+    if unknown.is_empty() {
+        Ok(())
+    } else {
+        Err(ConnectionError::UnknownTags(unknown.join(", ")))
+    }
+}

@@ -1,0 +1,132 @@
+use crate::trace::TraceContext;
+use airlock_bus::{BusError, Delivery, MessageBus, OutgoingMessage, Topic};
+use async_trait::async_trait;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::sync::Arc;
+use std::time::Duration;
+use tracing::Instrument;
+
+pub const TRACEPARENT: &str = "traceparent";
+
+/// Where a message came from and how often it was tried.
+#[derive(Clone, Debug)]
+pub struct MessageMeta {
+    pub id: String,
+    pub attempt: u32,
+    pub max_attempts: u32,
+    pub trace: TraceContext,
+}
+
+impl MessageMeta {
+    pub fn is_last_attempt(&self) -> bool {
+        self.attempt >= self.max_attempts
+    }
+}
+
+/// How a handler failed: a retryable failure (a store or database briefly away) is
+/// delivered again; a permanent one (bad input) is not.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum HandlerError {
+    #[error("{0}")]
+    Retryable(String),
+    #[error("{0}")]
+    Permanent(String),
+}
+
+impl HandlerError {
+    pub fn retryable(e: impl std::fmt::Display) -> Self {
+        Self::Retryable(e.to_string())
+    }
+
+    pub fn permanent(e: impl std::fmt::Display) -> Self {
+        Self::Permanent(e.to_string())
+    }
+}
+
+/// One function's library handler. The same handler runs under the consumer loop
+/// (container), a Lambda entry, or directly in tests.
+#[async_trait]
+pub trait Handler: Send + Sync + 'static {
+    type Message: DeserializeOwned + Send + Sync;
+    const NAME: &'static str;
+    const TOPIC: Topic;
+
+    async fn handle(&self, message: &Self::Message, meta: &MessageMeta) -> Result<(), HandlerError>;
+
+    /// Called once when a message is dropped for good (a permanent failure, or the last
+    /// attempt of a retryable one), so that the failure reaches the sync history.
+    async fn give_up(&self, _message: &Self::Message, _meta: &MessageMeta, _error: &HandlerError) {}
+}
+
+pub async fn publish_json<T: Serialize>(
+    bus: &dyn MessageBus,
+    topic: Topic,
+    id: &str,
+    trace: &TraceContext,
+    message: &T,
+) -> Result<(), BusError> {
+    let payload = serde_json::to_vec(message).expect("pipeline messages serialize");
+    let outgoing = OutgoingMessage::new(id, payload).with_header(TRACEPARENT, trace.child().traceparent());
+    bus.publish(topic, outgoing).await
+}
+
+/// Runs `concurrency` competing consumers of the handler's topic until the bus closes.
+pub async fn run_consumer<H: Handler>(
+    handler: Arc<H>,
+    bus: Arc<dyn MessageBus>,
+    max_attempts: u32,
+    concurrency: usize,
+) -> Result<(), BusError> {
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..concurrency.max(1) {
+        let mut subscription = bus.subscribe(H::TOPIC).await?;
+        let handler = handler.clone();
+        tasks.spawn(async move {
+            while let Some(delivery) = subscription.next().await? {
+                settle(handler.as_ref(), delivery, max_attempts).await?;
+            }
+            Ok::<(), BusError>(())
+        });
+    }
+    while let Some(result) = tasks.join_next().await {
+        result.expect("consumer task panicked")?;
+    }
+    Ok(())
+}
+
+/// Handles one delivery and settles it: ack on success or for good, nack to retry.
+pub async fn settle<H: Handler>(handler: &H, delivery: Delivery, max_attempts: u32) -> Result<(), BusError> {
+    let trace = delivery
+        .headers
+        .get(TRACEPARENT)
+        .and_then(|t| TraceContext::parse(t))
+        .unwrap_or_else(TraceContext::new_root);
+    let meta = MessageMeta { id: delivery.id.clone(), attempt: delivery.attempt, max_attempts, trace };
+    let message: H::Message = match serde_json::from_slice(&delivery.payload) {
+        Ok(message) => message,
+        Err(e) => {
+            tracing::error!(function = H::NAME, message_id = %meta.id, error = %e, "dropping undecodable message");
+            return delivery.ack().await;
+        }
+    };
+    let span = tracing::info_span!("handle", function = H::NAME, message_id = %meta.id, attempt = meta.attempt, trace_id = %meta.trace.trace_id);
+    match handler.handle(&message, &meta).instrument(span).await {
+        Ok(()) => delivery.ack().await,
+        Err(error @ HandlerError::Retryable(_)) if !meta.is_last_attempt() => {
+            let delay = backoff(meta.attempt);
+            tracing::warn!(function = H::NAME, error = %error, retry_in_ms = delay.as_millis() as u64, "handler failed, will retry");
+            delivery.nack(delay).await
+        }
+        Err(error) => {
+            tracing::error!(function = H::NAME, error = %error, "handler failed for good");
+            handler.give_up(&message, &meta, &error).await;
+            delivery.ack().await
+        }
+    }
+}
+
+fn backoff(attempt: u32) -> Duration {
+    let ms = 250u64.saturating_mul(1 << attempt.min(7));
+    Duration::from_millis(ms.min(30_000))
+}

@@ -1,0 +1,63 @@
+use crate::settings::{Settings, SettingsError};
+use crate::trace::TraceContext;
+use crate::consumer::publish_json;
+use airlock_bus::{BusError, DynBus, Topic};
+use airlock_domain::messages;
+use airlock_domain::pipeline::StatusReport;
+use airlock_domain::Connection;
+use airlock_protocol::{ChannelKeys, MasterKey};
+use airlock_repo::{DynRepository, RepoError};
+use airlock_store::object_store::ObjectStore;
+use airlock_store::{StoreError, StoreRegistry};
+use secrecy::ExposeSecret;
+use std::sync::Arc;
+
+/// The ports and settings one platform's functions work with.
+pub struct Context {
+    pub settings: Settings,
+    pub repo: DynRepository,
+    pub bus: DynBus,
+    pub stores: StoreRegistry,
+    pub master: MasterKey,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
+    #[error("opening the database failed: {0}")]
+    Database(#[from] RepoError),
+    #[error("opening the message bus failed: {0}")]
+    Bus(#[from] BusError),
+    #[error("object store configuration is invalid: {0}")]
+    Store(#[from] StoreError),
+}
+
+impl Context {
+    /// Everything from the environment: `AIRLOCK_*` settings and `FILE_SERVICE_OBJECT_STORES__*`.
+    pub async fn from_env() -> Result<Arc<Self>, StartupError> {
+        let (settings, master) = Settings::from_env()?;
+        let stores = StoreRegistry::from_env()?;
+        let repo = airlock_repo::connect(&settings.database_url).await?;
+        let bus = airlock_bus::connect(&settings.bus_url).await?;
+        Ok(Arc::new(Self { settings, repo, bus, stores, master }))
+    }
+
+    pub fn registry_store(&self) -> Result<Arc<dyn ObjectStore>, StoreError> {
+        self.stores.get(&self.settings.registry_store)
+    }
+
+    /// The channel keys of a connection, from its secret unwrapped with the master key.
+    /// Fails with the documented text when the master key has changed since.
+    pub fn channel_keys(&self, connection: &Connection) -> Result<ChannelKeys, &'static str> {
+        let secret = self.master.unwrap(&connection.wrapped_secret).map_err(|_| messages::SECRET_UNAVAILABLE)?;
+        Ok(ChannelKeys::derive(secret.expose_secret(), &connection.shared_id))
+    }
+
+    /// Sends a status report to the status-recorder. The message id makes a retried
+    /// report of the same thing a duplicate the bus drops.
+    pub async fn report(&self, trace: &TraceContext, report: &StatusReport, dedupe_key: &str) -> Result<(), BusError> {
+        let id = format!("status:{}:{}", report.sync_id, dedupe_key);
+        publish_json(self.bus.as_ref(), Topic::Status, &id, trace, report).await
+    }
+}

@@ -1,0 +1,118 @@
+use airlock_protocol::{MasterKey, MasterKeyError};
+use std::time::Duration;
+
+/// Service settings, read from `AIRLOCK_*` variables.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub database_url: String,
+    pub bus_url: String,
+    /// Label of the object store that holds the registry's own file contents.
+    pub registry_store: String,
+    /// Shards a new sending connection spreads its resources over.
+    pub shard_count: u32,
+    pub manifest_ttl: Duration,
+    pub max_manifest_bytes: usize,
+    pub chunk_size: usize,
+    pub schedule_interval: Duration,
+    /// Deliveries of one message before a handler gives up on a retryable failure.
+    pub max_attempts: u32,
+    pub host: String,
+    pub port: u16,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            database_url: "sqlite://airlock.db".into(),
+            bus_url: "memory://".into(),
+            registry_store: "REGISTRY".into(),
+            shard_count: 4,
+            manifest_ttl: Duration::from_secs(24 * 3600),
+            max_manifest_bytes: 16 << 20,
+            chunk_size: airlock_protocol::DEFAULT_CHUNK_SIZE,
+            schedule_interval: Duration::from_secs(60),
+            max_attempts: 5,
+            host: "0.0.0.0".into(),
+            port: 8000,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("AIRLOCK_MASTER_SECRET is not set; it must be at least 32 characters and the same on every function")]
+    MissingMasterSecret,
+    #[error(transparent)]
+    MasterKey(#[from] MasterKeyError),
+    #[error("{name}='{value}' is not valid: {why}")]
+    Invalid { name: String, value: String, why: String },
+}
+
+impl Settings {
+    /// Reads settings and the master key; refuses to start on a missing or short key.
+    pub fn from_env() -> Result<(Settings, MasterKey), SettingsError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<(Settings, MasterKey), SettingsError> {
+        let secret = get("AIRLOCK_MASTER_SECRET").ok_or(SettingsError::MissingMasterSecret)?;
+        let master = MasterKey::new(&secret)?;
+        let d = Settings::default();
+        let text = |name: &str, default: String| get(name).filter(|v| !v.is_empty()).unwrap_or(default);
+        let settings = Settings {
+            database_url: text("AIRLOCK_DATABASE_URL", d.database_url),
+            bus_url: text("AIRLOCK_BUS_URL", d.bus_url),
+            registry_store: text("AIRLOCK_REGISTRY_STORE", d.registry_store),
+            shard_count: number(&get, "AIRLOCK_SHARD_COUNT", d.shard_count, 1..=1024)?,
+            manifest_ttl: Duration::from_secs(number(&get, "AIRLOCK_MANIFEST_TTL_SECS", d.manifest_ttl.as_secs(), 60..=30 * 86400)?),
+            max_manifest_bytes: number(&get, "AIRLOCK_MAX_MANIFEST_BYTES", d.max_manifest_bytes, 1024..=1 << 30)?,
+            chunk_size: number(&get, "AIRLOCK_CHUNK_SIZE", d.chunk_size, 1024..=airlock_protocol::MAX_CHUNK_SIZE)?,
+            schedule_interval: Duration::from_secs(number(&get, "AIRLOCK_SCHEDULE_INTERVAL_SECS", d.schedule_interval.as_secs(), 1..=86400)?),
+            max_attempts: number(&get, "AIRLOCK_MAX_ATTEMPTS", d.max_attempts, 1..=100)?,
+            host: text("AIRLOCK_HOST", d.host),
+            port: number(&get, "AIRLOCK_PORT", d.port, 0..=65535)?,
+        };
+        Ok((settings, master))
+    }
+}
+
+fn number<T>(get: &impl Fn(&str) -> Option<String>, name: &str, default: T, range: std::ops::RangeInclusive<T>) -> Result<T, SettingsError>
+where
+    T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy,
+{
+    let Some(value) = get(name).filter(|v| !v.is_empty()) else { return Ok(default) };
+    let invalid = |why: String| SettingsError::Invalid { name: name.into(), value: value.clone(), why };
+    let parsed: T = value.trim().parse().map_err(|_| invalid("not a whole number".into()))?;
+    if !range.contains(&parsed) {
+        return Err(invalid(format!("must be between {} and {}", range.start(), range.end())));
+    }
+    Ok(parsed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn lookup(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        move |name| map.get(name).cloned()
+    }
+
+    #[test]
+    fn refuses_to_start_without_or_with_a_short_master_secret() {
+        let err = Settings::from_lookup(lookup(&[])).unwrap_err();
+        assert!(err.to_string().starts_with("AIRLOCK_MASTER_SECRET is not set"));
+        let err = Settings::from_lookup(lookup(&[("AIRLOCK_MASTER_SECRET", "short")])).unwrap_err();
+        assert_eq!(err.to_string(), "AIRLOCK_MASTER_SECRET is 5 characters long; at least 32 are required");
+    }
+
+    #[test]
+    fn reads_values_and_refuses_bad_numbers() {
+        let key = "k".repeat(32);
+        let (s, _) = Settings::from_lookup(lookup(&[("AIRLOCK_MASTER_SECRET", &key), ("AIRLOCK_SHARD_COUNT", "8")])).unwrap();
+        assert_eq!(s.shard_count, 8);
+        let err = Settings::from_lookup(lookup(&[("AIRLOCK_MASTER_SECRET", &key), ("AIRLOCK_SHARD_COUNT", "0")])).unwrap_err();
+        assert_eq!(err.to_string(), "AIRLOCK_SHARD_COUNT='0' is not valid: must be between 1 and 1024");
+    }
+}

@@ -1,0 +1,291 @@
+//! Every check that guards the exchange, shown refusing: the manifest's MAC, secret,
+//! sequence, expiry and size; the payload's chunks; the receiving policy; the sending
+//! policy; and the configuration failures operators meet first.
+
+use airlock_domain::pipeline::ResourceOutcome;
+use airlock_domain::{Health, InfosecLevel, PlatformSettings};
+use airlock_local::pair::{Pair, PairSetup, BOB};
+use airlock_repo::SyncEvent;
+use airlock_tests::{cad_bytes, finished};
+use std::path::PathBuf;
+use std::time::Duration;
+
+const CHUNK: usize = 64 * 1024;
+const FRAME: usize = CHUNK + 16;
+const HEADER: usize = 15;
+
+async fn pair_with(dir: &tempfile::TempDir, adjust: impl FnOnce(&mut PairSetup)) -> Pair {
+    let mut setup = PairSetup::embedded(dir.path());
+    adjust(&mut setup);
+    Pair::start(setup).await.unwrap()
+}
+
+/// A shares one multi-chunk ITAR file and publishes it; B has not polled yet.
+async fn published(pair: &Pair) -> anyhow::Result<()> {
+    let file = pair.upload("wing-spar.step", "INTERNAL", &["ITAR"], &cad_bytes(3 * CHUNK + 100)).await?;
+    pair.share(&file.id).await?;
+    let sent = pair.a.sync(Duration::from_secs(30)).await?;
+    assert_eq!(finished(&sent[0]), Health::Success, "{sent:?}");
+    Ok(())
+}
+
+async fn poll_b(pair: &Pair) -> SyncEvent {
+    pair.b.sync(Duration::from_secs(30)).await.unwrap().pop().expect("one receiving sync")
+}
+
+/// A refused sync: failed with the message, and nothing arrived.
+async fn assert_refused(pair: &Pair, event: &SyncEvent, text: &str) {
+    assert_eq!(finished(event), Health::Failure, "{event:?}");
+    assert!(event.message.contains(text), "message {:?} should contain {text:?}", event.message);
+    assert!(pair.files_at_b(BOB).await.unwrap().is_empty(), "nothing may be ingested from a refused manifest");
+    assert!(pair.b.ctx.repo.applied(&pair.receiving.id).await.unwrap().is_empty());
+}
+
+fn manifest_path(pair: &Pair, shard: u32) -> PathBuf {
+    pair.exchange_dir.join(&pair.sending.shared_id).join(format!("shard{shard}/manifest"))
+}
+
+fn payload_objects(pair: &Pair) -> Vec<PathBuf> {
+    fn walk(dir: &std::path::Path, out: &mut Vec<PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                walk(&path, out);
+            } else if path.components().any(|c| c.as_os_str() == "objects") {
+                out.push(path);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(&pair.exchange_dir, &mut out);
+    out
+}
+
+fn all_manifests(pair: &Pair) -> Vec<(PathBuf, Vec<u8>)> {
+    (0..pair.sending.shard_count).map(|k| manifest_path(pair, k)).map(|p| (p.clone(), std::fs::read(&p).unwrap())).collect()
+}
+
+#[tokio::test]
+async fn tampered_manifest_is_refused() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let pair = pair_with(&dir, |_| {}).await;
+    published(&pair).await?;
+    for (path, bytes) in all_manifests(&pair) {
+        let text = String::from_utf8(bytes)?;
+        std::fs::write(&path, text.replace("\"INTERNAL\"", "\"PUBLIC\"").replace("\"order\":1", "\"order\":0"))?;
+    }
+    let event = poll_b(&pair).await;
+    assert_refused(&pair, &event, "MAC verification failed").await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn wrong_shared_secret_is_refused() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let pair = pair_with(&dir, |_| {}).await;
+    published(&pair).await?;
+    let mut receiving = pair.receiving.clone();
+    receiving.wrapped_secret = pair.b.ctx.master.wrap("not-the-secret-the-partner-used");
+    pair.b.ctx.repo.update_connection(&receiving).await?;
+    let event = poll_b(&pair).await;
+    assert_refused(&pair, &event, "manifest rejected: MAC verification failed (wrong shared secret or tampered manifest)").await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn replayed_older_manifest_is_refused() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let pair = pair_with(&dir, |_| {}).await;
+    published(&pair).await?;
+    let old = all_manifests(&pair);
+    assert_eq!(finished(&poll_b(&pair).await), Health::Success);
+    let extra = pair.upload("second.txt", "PUBLIC", &[], b"two").await?;
+    pair.share(&extra.id).await?;
+    let (_, received) = pair.sync().await?;
+    assert_eq!((finished(&received), received.updated), (Health::Success, 1));
+
+    // An attacker (or a misbehaving replication) puts the older, validly signed manifests back.
+    for (path, bytes) in old {
+        std::fs::write(path, bytes)?;
+    }
+    let event = poll_b(&pair).await;
+    assert_eq!(finished(&event), Health::Failure);
+    assert!(event.message.contains("is not newer than the last applied"), "{}", event.message);
+    assert!(event.message.contains("(replay or rollback)"));
+    assert_eq!(pair.files_at_b(BOB).await?.len(), 2, "the rollback withdrew nothing");
+    Ok(())
+}
+
+#[tokio::test]
+async fn expired_manifest_is_refused() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let pair = pair_with(&dir, |s| s.settings.manifest_ttl = Duration::from_millis(1)).await;
+    published(&pair).await?;
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let event = poll_b(&pair).await;
+    assert_refused(&pair, &event, "manifest rejected: expired at").await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn oversized_manifest_is_refused() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let pair = pair_with(&dir, |s| s.settings.max_manifest_bytes = 300).await;
+    published(&pair).await?;
+    let event = poll_b(&pair).await;
+    assert_refused(&pair, &event, "-byte bound").await;
+    assert!(event.message.contains("exceeds the 300-byte bound"), "{}", event.message);
+    Ok(())
+}
+
+/// Rewrites the one payload object and expects B to refuse that file (degraded sync).
+async fn corrupt_payload_refused(rewrite: impl FnOnce(Vec<u8>) -> Vec<u8>, text: &str) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let pair = pair_with(&dir, |s| s.settings.chunk_size = CHUNK).await;
+    published(&pair).await?;
+    let objects = payload_objects(&pair);
+    assert_eq!(objects.len(), 1);
+    let bytes = std::fs::read(&objects[0])?;
+    std::fs::write(&objects[0], rewrite(bytes))?;
+    let event = poll_b(&pair).await;
+    assert_eq!(finished(&event), Health::Degraded, "{event:?}");
+    let row = &event.resources[0];
+    assert_eq!(row.outcome, ResourceOutcome::Failed);
+    assert!(row.message.contains(text), "{:?} should contain {text:?}", row.message);
+    assert!(pair.files_at_b(BOB).await?.is_empty(), "a corrupt payload must not reach the registry");
+    Ok(())
+}
+
+#[tokio::test]
+async fn truncated_payload_is_refused() -> anyhow::Result<()> {
+    corrupt_payload_refused(|mut b| {
+        b.truncate(HEADER + 2 * FRAME);
+        b
+    }, "truncated")
+    .await
+}
+
+#[tokio::test]
+async fn reordered_payload_chunks_are_refused() -> anyhow::Result<()> {
+    corrupt_payload_refused(|b| {
+        let (first, second) = (HEADER..HEADER + FRAME, HEADER + FRAME..HEADER + 2 * FRAME);
+        [&b[..HEADER], &b[second], &b[first], &b[HEADER + 2 * FRAME..]].concat()
+    }, "failed authentication")
+    .await
+}
+
+#[tokio::test]
+async fn flipped_payload_bit_is_refused() -> anyhow::Result<()> {
+    corrupt_payload_refused(|mut b| {
+        b[HEADER + FRAME + 10] ^= 1;
+        b
+    }, "chunk 1 failed authentication")
+    .await
+}
+
+#[tokio::test]
+async fn object_missing_from_inbox_gives_properties_read_failed() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let pair = pair_with(&dir, |_| {}).await;
+    published(&pair).await?;
+    std::fs::remove_file(&payload_objects(&pair)[0])?;
+    let event = poll_b(&pair).await;
+    assert_eq!(finished(&event), Health::Degraded);
+    assert!(event.resources[0].message.starts_with("properties read failed: NoSuchKey"), "{:?}", event.resources[0]);
+    Ok(())
+}
+
+#[tokio::test]
+async fn uncovered_incoming_tag_fails_the_sync() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let pair = pair_with(&dir, |s| s.receiving_rules = false).await;
+    published(&pair).await?;
+    let event = poll_b(&pair).await;
+    assert_refused(&pair, &event, "manifest control tag(s) uncovered by any transformation predicate: ITAR").await;
+    let uncovered = airlock_runtime::connections::uncovered_incoming_tags(&pair.b.ctx, &pair.receiving.id).await?;
+    assert_eq!(uncovered.into_iter().collect::<Vec<_>>(), ["ITAR"], "the transform editor's warning lists it");
+    Ok(())
+}
+
+#[tokio::test]
+async fn partner_max_level_above_local_max_fails_the_sync() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let pair = pair_with(&dir, |_| {}).await;
+    let levels = vec![InfosecLevel::new("UNCLASSIFIED", 0), InfosecLevel::new("RESTRICTED", 1)];
+    let lowered = PlatformSettings { infosec_enabled: true, max_level: levels[1].clone(), levels };
+    pair.b.ctx.repo.save_platform(&lowered).await?;
+    published(&pair).await?;
+    let event = poll_b(&pair).await;
+    assert_refused(&pair, &event, "manifest max infosec level 'SECRET' (order=2) exceeds local platform max").await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn rotated_master_key_makes_the_secret_unavailable() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let pair = pair_with(&dir, |_| {}).await;
+    published(&pair).await?;
+    let other_master = airlock_protocol::MasterKey::new("another master key of sufficient length")?;
+    let mut receiving = pair.receiving.clone();
+    receiving.wrapped_secret = other_master.wrap(&pair.shared_secret);
+    pair.b.ctx.repo.update_connection(&receiving).await?;
+    let event = poll_b(&pair).await;
+    assert_refused(&pair, &event, "shared secret unavailable: InvalidToken").await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn unconfigured_outbox_fails_with_the_documented_message() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let pair = pair_with(&dir, |_| {}).await;
+    let mut sending = pair.sending.clone();
+    sending.store_label = "NOWHERE".into();
+    pair.a.ctx.repo.update_connection(&sending).await?;
+    let sent = pair.a.sync(Duration::from_secs(30)).await?.pop().unwrap();
+    assert_eq!(finished(&sent), Health::Failure);
+    assert_eq!(
+        sent.message,
+        "connection failed (no manifest produced): bucket not configured: No RSS object-store configuration for label 'NOWHERE'"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn missing_manifest_gives_no_manifest_received() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let pair = pair_with(&dir, |_| {}).await;
+    let event = poll_b(&pair).await;
+    assert_refused(&pair, &event, "connection failed (no manifest received)").await;
+    assert!(event.message.contains("shard0/manifest"), "{}", event.message);
+    Ok(())
+}
+
+#[tokio::test]
+async fn file_whose_tag_stops_being_permitted_is_removed_automatically() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let pair = pair_with(&dir, |_| {}).await;
+    published(&pair).await?;
+    let mut sending = pair.sending.clone();
+    sending.permitted_tags.remove("ITAR");
+    pair.a.ctx.repo.update_connection(&sending).await?;
+    let sent = pair.a.sync(Duration::from_secs(30)).await?.pop().unwrap();
+    let row = &sent.resources[0];
+    assert_eq!(row.outcome, ResourceOutcome::Removed);
+    assert_eq!(row.message, "removed from the connection: control tag(s) not permitted on this connection: ITAR");
+    assert!(pair.a.ctx.repo.active_shares(&pair.sending.id).await?.is_empty());
+    let manifest = String::from_utf8(std::fs::read(manifest_path(&pair, airlock_domain::shard_for(&row.resource_id, 4)))?)?;
+    assert!(manifest.contains(&format!("\"removed\":[\"{}\"]", row.resource_id)), "the next manifest lists it as removed");
+    Ok(())
+}
+
+#[tokio::test]
+async fn sharing_is_refused_without_certification_or_eligibility() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let pair = pair_with(&dir, |_| {}).await;
+    let file = pair.upload("plan.pdf", "SECRET", &[], b"x").await?;
+    let err = airlock_runtime::registry::share_with_connection(&pair.a.ctx, "alice", &file.id, &pair.sending.id, false).await.unwrap_err();
+    assert!(err.to_string().contains("certification"), "{err}");
+    let err = pair.share(&file.id).await.unwrap_err();
+    assert!(err.to_string().contains("exceeds the connection's permitted level"), "{err}");
+    Ok(())
+}
