@@ -32,7 +32,11 @@ async fn exchange(pair: Pair) -> anyhow::Result<()> {
     let (spar_b, spar_b_bytes) = &bob[2];
     assert_eq!(spar_b_bytes, &spar_bytes, "content must arrive byte-identical");
     let expected_tags: Vec<&str> = vec!["B-ITAR", "FROM-PARTNER-A"];
-    assert_eq!(spar_b.tags.iter().map(String::as_str).collect::<Vec<_>>(), expected_tags, "PROJECT-X removed at A, ITAR mapped and provenance added at B");
+    assert_eq!(
+        spar_b.tags.iter().map(String::as_str).collect::<Vec<_>>(),
+        expected_tags,
+        "PROJECT-X removed at A, ITAR mapped and provenance added at B"
+    );
     assert_eq!(spar_b.level, InfosecLevel::new("RESTRICTED", 1), "INTERNAL (order 1) maps to B's level of order 1");
     assert_eq!(bob[0].1, b"");
 
@@ -109,7 +113,8 @@ async fn many_files_spread_over_shards_arrive() -> anyhow::Result<()> {
     let (sent, received) = pair.sync().await?;
     assert_eq!((finished(&sent), sent.updated), (Health::Success, 40));
     assert_eq!((finished(&received), received.updated), (Health::Success, 40));
-    let shards: Vec<_> = (0..4).map(|k| pair.exchange_dir.join(&pair.sending.shared_id).join(format!("shard{k}/manifest"))).collect();
+    let shards: Vec<_> =
+        (0..4).map(|k| pair.exchange_dir.join(&pair.sending.shared_id).join(format!("shard{k}/manifest"))).collect();
     assert!(shards.iter().all(|p| p.exists()), "one manifest per shard");
     assert_eq!(pair.files_at_b(BOB).await?.len(), 40);
     Ok(())

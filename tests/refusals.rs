@@ -62,7 +62,10 @@ fn payload_objects(pair: &Pair) -> Vec<PathBuf> {
 }
 
 fn all_manifests(pair: &Pair) -> Vec<(PathBuf, Vec<u8>)> {
-    (0..pair.sending.shard_count).map(|k| manifest_path(pair, k)).map(|p| (p.clone(), std::fs::read(&p).unwrap())).collect()
+    (0..pair.sending.shard_count)
+        .map(|k| manifest_path(pair, k))
+        .map(|p| (p.clone(), std::fs::read(&p).unwrap()))
+        .collect()
 }
 
 #[tokio::test]
@@ -88,7 +91,12 @@ async fn wrong_shared_secret_is_refused() -> anyhow::Result<()> {
     receiving.wrapped_secret = pair.b.ctx.master.wrap("not-the-secret-the-partner-used");
     pair.b.ctx.repo.update_connection(&receiving).await?;
     let event = poll_b(&pair).await;
-    assert_refused(&pair, &event, "manifest rejected: MAC verification failed (wrong shared secret or tampered manifest)").await;
+    assert_refused(
+        &pair,
+        &event,
+        "manifest rejected: MAC verification failed (wrong shared secret or tampered manifest)",
+    )
+    .await;
     Ok(())
 }
 
@@ -158,28 +166,37 @@ async fn corrupt_payload_refused(rewrite: impl FnOnce(Vec<u8>) -> Vec<u8>, text:
 
 #[tokio::test]
 async fn truncated_payload_is_refused() -> anyhow::Result<()> {
-    corrupt_payload_refused(|mut b| {
-        b.truncate(HEADER + 2 * FRAME);
-        b
-    }, "truncated")
+    corrupt_payload_refused(
+        |mut b| {
+            b.truncate(HEADER + 2 * FRAME);
+            b
+        },
+        "truncated",
+    )
     .await
 }
 
 #[tokio::test]
 async fn reordered_payload_chunks_are_refused() -> anyhow::Result<()> {
-    corrupt_payload_refused(|b| {
-        let (first, second) = (HEADER..HEADER + FRAME, HEADER + FRAME..HEADER + 2 * FRAME);
-        [&b[..HEADER], &b[second], &b[first], &b[HEADER + 2 * FRAME..]].concat()
-    }, "failed authentication")
+    corrupt_payload_refused(
+        |b| {
+            let (first, second) = (HEADER..HEADER + FRAME, HEADER + FRAME..HEADER + 2 * FRAME);
+            [&b[..HEADER], &b[second], &b[first], &b[HEADER + 2 * FRAME..]].concat()
+        },
+        "failed authentication",
+    )
     .await
 }
 
 #[tokio::test]
 async fn flipped_payload_bit_is_refused() -> anyhow::Result<()> {
-    corrupt_payload_refused(|mut b| {
-        b[HEADER + FRAME + 10] ^= 1;
-        b
-    }, "chunk 1 failed authentication")
+    corrupt_payload_refused(
+        |mut b| {
+            b[HEADER + FRAME + 10] ^= 1;
+            b
+        },
+        "chunk 1 failed authentication",
+    )
     .await
 }
 
@@ -273,8 +290,12 @@ async fn file_whose_tag_stops_being_permitted_is_removed_automatically() -> anyh
     assert_eq!(row.outcome, ResourceOutcome::Removed);
     assert_eq!(row.message, "removed from the connection: control tag(s) not permitted on this connection: ITAR");
     assert!(pair.a.ctx.repo.active_shares(&pair.sending.id).await?.is_empty());
-    let manifest = String::from_utf8(std::fs::read(manifest_path(&pair, airlock_domain::shard_for(&row.resource_id, 4)))?)?;
-    assert!(manifest.contains(&format!("\"removed\":[\"{}\"]", row.resource_id)), "the next manifest lists it as removed");
+    let manifest =
+        String::from_utf8(std::fs::read(manifest_path(&pair, airlock_domain::shard_for(&row.resource_id, 4)))?)?;
+    assert!(
+        manifest.contains(&format!("\"removed\":[\"{}\"]", row.resource_id)),
+        "the next manifest lists it as removed"
+    );
     Ok(())
 }
 
@@ -283,7 +304,9 @@ async fn sharing_is_refused_without_certification_or_eligibility() -> anyhow::Re
     let dir = tempfile::tempdir()?;
     let pair = pair_with(&dir, |_| {}).await;
     let file = pair.upload("plan.pdf", "SECRET", &[], b"x").await?;
-    let err = airlock_runtime::registry::share_with_connection(&pair.a.ctx, "alice", &file.id, &pair.sending.id, false).await.unwrap_err();
+    let err = airlock_runtime::registry::share_with_connection(&pair.a.ctx, "alice", &file.id, &pair.sending.id, false)
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("certification"), "{err}");
     let err = pair.share(&file.id).await.unwrap_err();
     assert!(err.to_string().contains("exceeds the connection's permitted level"), "{err}");

@@ -87,11 +87,14 @@ impl Pair {
     pub async fn start(setup: PairSetup) -> Result<Pair, LocalError> {
         let exchange_dir = setup.dir.join("exchange");
         std::fs::create_dir_all(&exchange_dir).map_err(setup_error)?;
-        let exchange: Arc<dyn ObjectStore> =
-            Arc::new(LocalFileSystem::new_with_prefix(&exchange_dir).map_err(setup_error)?.with_automatic_cleanup(true));
+        let exchange: Arc<dyn ObjectStore> = Arc::new(
+            LocalFileSystem::new_with_prefix(&exchange_dir).map_err(setup_error)?.with_automatic_cleanup(true),
+        );
 
-        let ctx_a = platform_context(&setup, "a", &setup.database_a, setup.bus_a.clone(), ("OUTBOX", exchange.clone())).await?;
-        let ctx_b = platform_context(&setup, "b", &setup.database_b, setup.bus_b.clone(), ("INBOX", exchange.clone())).await?;
+        let ctx_a =
+            platform_context(&setup, "a", &setup.database_a, setup.bus_a.clone(), ("OUTBOX", exchange.clone())).await?;
+        let ctx_b =
+            platform_context(&setup, "b", &setup.database_b, setup.bus_b.clone(), ("INBOX", exchange.clone())).await?;
         seed_a(&ctx_a).await?;
         seed_b(&ctx_b).await?;
 
@@ -150,8 +153,15 @@ impl Pair {
     }
 
     /// Alice uploads a file at A.
-    pub async fn upload(&self, name: &str, level: &str, file_tags: &[&str], content: &[u8]) -> Result<Resource, LocalError> {
-        let (resource, _) = registry::upload(&self.a.ctx, ALICE, name, level, tags(file_tags), content).await.map_err(refused)?;
+    pub async fn upload(
+        &self,
+        name: &str,
+        level: &str,
+        file_tags: &[&str],
+        content: &[u8],
+    ) -> Result<Resource, LocalError> {
+        let (resource, _) =
+            registry::upload(&self.a.ctx, ALICE, name, level, tags(file_tags), content).await.map_err(refused)?;
         Ok(resource)
     }
 
@@ -207,7 +217,10 @@ async fn platform_context(
     let registry_dir = setup.dir.join(format!("registry-{name}"));
     std::fs::create_dir_all(&registry_dir).map_err(setup_error)?;
     let mut stores = StoreRegistry::default();
-    stores.insert("REGISTRY", Arc::new(LocalFileSystem::new_with_prefix(&registry_dir).map_err(setup_error)?.with_automatic_cleanup(true)));
+    stores.insert(
+        "REGISTRY",
+        Arc::new(LocalFileSystem::new_with_prefix(&registry_dir).map_err(setup_error)?.with_automatic_cleanup(true)),
+    );
     stores.insert(exchange.0, exchange.1);
     let settings = Settings { database_url: database_url.into(), ..setup.settings.clone() };
     context(settings, &random_secret(40), bus, stores).await
@@ -215,9 +228,7 @@ async fn platform_context(
 
 async fn seed_a(ctx: &Context) -> Result<(), LocalError> {
     let levels = vec![InfosecLevel::new("PUBLIC", 0), InfosecLevel::new("INTERNAL", 1), InfosecLevel::new("SECRET", 2)];
-    ctx.repo
-        .save_platform(&PlatformSettings { infosec_enabled: true, max_level: levels[2].clone(), levels })
-        .await?;
+    ctx.repo.save_platform(&PlatformSettings { infosec_enabled: true, max_level: levels[2].clone(), levels }).await?;
     for tag in ["ITAR", "PROJECT-X", "EXPORT-CTRL"] {
         ctx.repo.put_control_tag(tag, true).await?;
     }
@@ -225,17 +236,22 @@ async fn seed_a(ctx: &Context) -> Result<(), LocalError> {
         .put_user(&User {
             id: ALICE.into(),
             name: "Alice (A, engineer)".into(),
-            clearance: Clearance { level: InfosecLevel::new("SECRET", 2), tags: tags(&["ITAR", "PROJECT-X", "EXPORT-CTRL"]) },
+            clearance: Clearance {
+                level: InfosecLevel::new("SECRET", 2),
+                tags: tags(&["ITAR", "PROJECT-X", "EXPORT-CTRL"]),
+            },
         })
         .await?;
     Ok(())
 }
 
 async fn seed_b(ctx: &Context) -> Result<(), LocalError> {
-    let levels = vec![InfosecLevel::new("UNCLASSIFIED", 0), InfosecLevel::new("RESTRICTED", 1), InfosecLevel::new("CONFIDENTIAL", 2)];
-    ctx.repo
-        .save_platform(&PlatformSettings { infosec_enabled: true, max_level: levels[2].clone(), levels })
-        .await?;
+    let levels = vec![
+        InfosecLevel::new("UNCLASSIFIED", 0),
+        InfosecLevel::new("RESTRICTED", 1),
+        InfosecLevel::new("CONFIDENTIAL", 2),
+    ];
+    ctx.repo.save_platform(&PlatformSettings { infosec_enabled: true, max_level: levels[2].clone(), levels }).await?;
     for tag in ["B-ITAR", "FROM-PARTNER-A"] {
         ctx.repo.put_control_tag(tag, true).await?;
     }

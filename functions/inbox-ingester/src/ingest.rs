@@ -1,6 +1,8 @@
 use airlock_domain::pipeline::{Change, IngestRequest, ResourceOutcome, ResourceRow};
 use airlock_domain::policy::map_incoming_level;
-use airlock_domain::{derived_id, messages, now_millis, transform, Connection, ConnectionKind, ManifestEntry, Resource, Revision, TagSet};
+use airlock_domain::{
+    derived_id, messages, now_millis, transform, Connection, ConnectionKind, ManifestEntry, Resource, Revision, TagSet,
+};
 use airlock_protocol::ChannelKeys;
 use airlock_repo::AppliedEntry;
 use airlock_runtime::{Context, HandlerError};
@@ -33,13 +35,19 @@ pub async fn ingest(ctx: &Context, request: &IngestRequest) -> Result<ResourceRo
 }
 
 /// `Ok(Ok(message))` stored, `Ok(Err(message))` refused for good, `Err` retry.
-async fn upsert(ctx: &Context, connection: &Connection, entry: &ManifestEntry) -> Result<Result<String, String>, HandlerError> {
+async fn upsert(
+    ctx: &Context,
+    connection: &Connection,
+    entry: &ManifestEntry,
+) -> Result<Result<String, String>, HandlerError> {
     let repo = &ctx.repo;
     let local_id = derived_id(&[&connection.id, &entry.resource_id]);
     let local_revision_id = derived_id(&[&connection.id, &entry.revision_id]);
     let stored = format!("stored revision {} ({} bytes) as {local_id}", entry.revision_id, entry.size);
     let digest = entry.digest();
-    if let Some(applied) = repo.applied_entry(&connection.id, &entry.resource_id).await.map_err(HandlerError::retryable)? {
+    if let Some(applied) =
+        repo.applied_entry(&connection.id, &entry.resource_id).await.map_err(HandlerError::retryable)?
+    {
         if applied.entry_digest == digest {
             // A redelivery of a change already applied: report it the same way, change nothing.
             return Ok(Ok(stored));

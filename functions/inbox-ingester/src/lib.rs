@@ -6,8 +6,8 @@
 mod ingest;
 
 use airlock_bus::Topic;
-use airlock_domain::pipeline::{IngestRequest, ResourceOutcome, ResourceRow, StatusEvent, StatusReport};
-use airlock_domain::{now_millis, ConnectionKind};
+use airlock_domain::pipeline::{Change, IngestRequest, ResourceOutcome, ResourceRow, StatusEvent};
+use airlock_domain::ConnectionKind;
 use airlock_runtime::{Context, Handler, HandlerError, MessageMeta};
 use async_trait::async_trait;
 use std::sync::Arc;
@@ -24,17 +24,9 @@ impl InboxIngester {
     }
 
     async fn report(&self, request: &IngestRequest, meta: &MessageMeta, row: ResourceRow) {
-        let report = StatusReport {
-            sync_id: request.sync_id.clone(),
-            connection_id: request.connection_id.clone(),
-            kind: ConnectionKind::Receiving,
-            at: now_millis(),
-            event: StatusEvent::Resource { row },
-        };
+        let sync = (request.sync_id.as_str(), request.connection_id.as_str(), ConnectionKind::Receiving);
         let dedupe = format!("ingest:{}", request.change.resource_id());
-        if let Err(e) = self.ctx.report(&meta.trace, &report, &dedupe).await {
-            tracing::error!(error = %e, sync_id = %request.sync_id, "status report lost");
-        }
+        self.ctx.send_status(&meta.trace, sync, StatusEvent::Resource { row }, &dedupe).await;
     }
 }
 
@@ -61,8 +53,8 @@ impl Handler for InboxIngester {
         let row = ResourceRow {
             resource_id: request.change.resource_id().into(),
             name: match &request.change {
-                airlock_domain::pipeline::Change::Upsert { entry } => entry.name.clone(),
-                airlock_domain::pipeline::Change::Remove { .. } => String::new(),
+                Change::Upsert { entry } => entry.name.clone(),
+                Change::Remove { .. } => String::new(),
             },
             outcome: ResourceOutcome::Failed,
             message: format!("gave up after {} attempt(s): {error}", meta.attempt),

@@ -6,8 +6,8 @@
 mod validate;
 
 use airlock_bus::Topic;
-use airlock_domain::pipeline::{PollRequest, StatusEvent, StatusReport};
-use airlock_domain::{now_millis, ConnectionKind};
+use airlock_domain::pipeline::{PollRequest, StatusEvent};
+use airlock_domain::ConnectionKind;
 use airlock_runtime::{publish_json, Context, Handler, HandlerError, MessageMeta};
 use async_trait::async_trait;
 use std::sync::Arc;
@@ -24,16 +24,9 @@ impl ManifestValidator {
     }
 
     async fn finish(&self, request: &PollRequest, meta: &MessageMeta, failed: bool, message: String, pending: u32) {
-        let report = StatusReport {
-            sync_id: request.sync_id.clone(),
-            connection_id: request.connection_id.clone(),
-            kind: ConnectionKind::Receiving,
-            at: now_millis(),
-            event: StatusEvent::StageFinished { failed, message, pending, resources: Vec::new() },
-        };
-        if let Err(e) = self.ctx.report(&meta.trace, &report, "validate").await {
-            tracing::error!(error = %e, sync_id = %request.sync_id, "status report lost");
-        }
+        let sync = (request.sync_id.as_str(), request.connection_id.as_str(), ConnectionKind::Receiving);
+        let event = StatusEvent::StageFinished { failed, message, pending, resources: Vec::new() };
+        self.ctx.send_status(&meta.trace, sync, event, "validate").await;
     }
 }
 

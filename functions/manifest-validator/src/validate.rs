@@ -15,7 +15,10 @@ pub enum Validation {
     Skipped(&'static str),
     /// The sync fails with this message; nothing is ingested.
     Refused(String),
-    Accepted { message: String, ingests: Vec<IngestRequest> },
+    Accepted {
+        message: String,
+        ingests: Vec<IngestRequest>,
+    },
 }
 
 struct Verified {
@@ -58,12 +61,14 @@ pub async fn validate(ctx: &Context, request: &PollRequest) -> Result<Validation
             Err(message) => return Ok(Validation::Refused(message)),
         }
     }
+    // Recorded from authenticated manifests before the policy check, so that the transform
+    // editor can offer (and warn about) exactly the tags that fail the sync.
+    let incoming: TagSet =
+        shards.iter().flat_map(|s| s.manifest.resources.iter().flat_map(|e| e.tags.iter().cloned())).collect();
+    repo.set_incoming_tags(&connection.id, &incoming).await.map_err(HandlerError::retryable)?;
     if let Err(message) = check_policy(ctx, &connection, &shards).await? {
         return Ok(Validation::Refused(message));
     }
-
-    let incoming: TagSet = shards.iter().flat_map(|s| s.manifest.resources.iter().flat_map(|e| e.tags.iter().cloned())).collect();
-    repo.set_incoming_tags(&connection.id, &incoming).await.map_err(HandlerError::retryable)?;
     if connection.shard_count != shard_count {
         connection.shard_count = shard_count;
         repo.update_connection(&connection).await.map_err(HandlerError::retryable)?;
@@ -109,7 +114,9 @@ async fn read_shard(
         Err(e) => return Err(HandlerError::retryable(format!("reading manifest '{key}' failed: {e}"))),
     };
     if meta.size as usize > max_bytes {
-        return Ok(Err(airlock_protocol::ManifestError::TooLarge { size: meta.size as usize, max: max_bytes }.to_string()));
+        return Ok(Err(
+            airlock_protocol::ManifestError::TooLarge { size: meta.size as usize, max: max_bytes }.to_string()
+        ));
     }
     let bytes = match inbox.get(&path).await {
         Ok(result) => result.bytes().await,
@@ -142,7 +149,11 @@ async fn read_shard(
 
 /// The local policy over every shard: the partner's max level and each resource's level
 /// within bounds, and every incoming tag covered by a remove or map rule.
-async fn check_policy(ctx: &Context, connection: &Connection, shards: &[Verified]) -> Result<Result<(), String>, HandlerError> {
+async fn check_policy(
+    ctx: &Context,
+    connection: &Connection,
+    shards: &[Verified],
+) -> Result<Result<(), String>, HandlerError> {
     let platform = ctx.repo.platform().await.map_err(HandlerError::retryable)?;
     let rules = ctx.repo.transforms(&connection.id).await.map_err(HandlerError::retryable)?;
     let mut uncovered = TagSet::new();
@@ -153,7 +164,8 @@ async fn check_policy(ctx: &Context, connection: &Connection, shards: &[Verified
         }
         for entry in &manifest.resources {
             if entry.level.order > manifest.max_level.order {
-                let e = LevelCheckError::AboveManifestMax { level: entry.level.clone(), max: manifest.max_level.clone() };
+                let e =
+                    LevelCheckError::AboveManifestMax { level: entry.level.clone(), max: manifest.max_level.clone() };
                 return Ok(Err(format!("manifest rejected: resource {}: {e}", entry.resource_id)));
             }
             uncovered.extend(transform::uncovered(&rules, &entry.tags));
@@ -166,7 +178,12 @@ async fn check_policy(ctx: &Context, connection: &Connection, shards: &[Verified
 }
 
 /// One ingest per resource that is new or changed, or that left the manifests.
-async fn diff(ctx: &Context, connection: &Connection, request: &PollRequest, shards: &[Verified]) -> Result<Vec<IngestRequest>, HandlerError> {
+async fn diff(
+    ctx: &Context,
+    connection: &Connection,
+    request: &PollRequest,
+    shards: &[Verified],
+) -> Result<Vec<IngestRequest>, HandlerError> {
     let applied = ctx.repo.applied(&connection.id).await.map_err(HandlerError::retryable)?;
     let mut ingests = Vec::new();
     let mut present = BTreeSet::new();

@@ -7,7 +7,7 @@
 mod publish;
 
 use airlock_bus::Topic;
-use airlock_domain::pipeline::{PublishRequest, ResourceRow, StatusEvent, StatusReport};
+use airlock_domain::pipeline::{PublishRequest, ResourceRow, StatusEvent};
 use airlock_domain::{now_millis, ConnectionKind};
 use airlock_runtime::{Context, Handler, HandlerError, MessageMeta};
 use async_trait::async_trait;
@@ -24,17 +24,17 @@ impl OutboxPublisher {
         Self { ctx }
     }
 
-    async fn finish(&self, request: &PublishRequest, meta: &MessageMeta, failed: bool, message: String, resources: Vec<ResourceRow>) {
-        let report = StatusReport {
-            sync_id: request.sync_id.clone(),
-            connection_id: request.connection_id.clone(),
-            kind: ConnectionKind::Sending,
-            at: now_millis(),
-            event: StatusEvent::StageFinished { failed, message, pending: 0, resources },
-        };
-        if let Err(e) = self.ctx.report(&meta.trace, &report, "publish").await {
-            tracing::error!(error = %e, sync_id = %request.sync_id, "status report lost");
-        }
+    async fn finish(
+        &self,
+        request: &PublishRequest,
+        meta: &MessageMeta,
+        failed: bool,
+        message: String,
+        resources: Vec<ResourceRow>,
+    ) {
+        let sync = (request.sync_id.as_str(), request.connection_id.as_str(), ConnectionKind::Sending);
+        let event = StatusEvent::StageFinished { failed, message, pending: 0, resources };
+        self.ctx.send_status(&meta.trace, sync, event, "publish").await;
     }
 }
 
@@ -64,6 +64,7 @@ impl Handler for OutboxPublisher {
     }
 
     async fn give_up(&self, request: &PublishRequest, meta: &MessageMeta, error: &HandlerError) {
-        self.finish(request, meta, true, format!("connection failed (no manifest produced): {error}"), Vec::new()).await;
+        self.finish(request, meta, true, format!("connection failed (no manifest produced): {error}"), Vec::new())
+            .await;
     }
 }

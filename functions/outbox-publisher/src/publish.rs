@@ -1,6 +1,9 @@
 use airlock_domain::manifest::{manifest_key, object_key};
 use airlock_domain::pipeline::{PublishRequest, ResourceOutcome, ResourceRow};
-use airlock_domain::{messages, now_millis, shard_for, transform, Connection, ConnectionKind, Manifest, ManifestEntry, Resource, MANIFEST_FORMAT_VERSION};
+use airlock_domain::{
+    messages, now_millis, shard_for, transform, Connection, ConnectionKind, Manifest, ManifestEntry, Resource,
+    MANIFEST_FORMAT_VERSION,
+};
 use airlock_protocol::{seal_manifest, ChannelKeys};
 use airlock_repo::PublishedEntry;
 use airlock_runtime::{Context, HandlerError};
@@ -12,9 +15,15 @@ use tokio::io::AsyncWriteExt;
 pub enum PublishOutcome {
     /// Nothing to do (archived or not a sending connection).
     Skipped(&'static str),
-    Published { summary: String, rows: Vec<ResourceRow> },
+    Published {
+        summary: String,
+        rows: Vec<ResourceRow>,
+    },
     /// The sync failed as a whole (no manifest produced), with the rows done before.
-    Failed { message: String, rows: Vec<ResourceRow> },
+    Failed {
+        message: String,
+        rows: Vec<ResourceRow>,
+    },
 }
 
 /// One publish run of a sending connection.
@@ -53,7 +62,10 @@ pub async fn publish(ctx: &Context, request: &PublishRequest) -> Result<PublishO
     }
     let failed = run.rows.iter().filter(|r| r.outcome == ResourceOutcome::Failed).count();
     let changed = run.rows.len() - failed;
-    let summary = format!("published {published_count} resource(s) in {} shard(s): {changed} change(s), {failed} failure(s)", connection.shard_count);
+    let summary = format!(
+        "published {published_count} resource(s) in {} shard(s): {changed} change(s), {failed} failure(s)",
+        connection.shard_count
+    );
     Ok(PublishOutcome::Published { summary, rows: run.rows })
 }
 
@@ -88,7 +100,8 @@ impl Run<'_> {
         for share in repo.active_shares(&conn.id).await.map_err(HandlerError::retryable)? {
             let resource = repo.resource(&share.resource_id).await.map_err(HandlerError::retryable)?;
             let Some(resource) = resource.filter(|r| r.withdrawn_at.is_none()) else {
-                self.remove_share(&share.resource_id, &share.resource_id, "the file no longer exists in the registry").await?;
+                self.remove_share(&share.resource_id, &share.resource_id, "the file no longer exists in the registry")
+                    .await?;
                 continue;
             };
             if let Err(why) = policy.check(&resource.level, &resource.tags, lowest) {
@@ -127,7 +140,11 @@ impl Run<'_> {
                 if let Some(b) = &before {
                     stale.push(b.object_key.clone());
                 }
-                self.row(&resource, ResourceOutcome::Updated, format!("published revision {} ({} bytes)", revision.id, revision.size));
+                self.row(
+                    &resource,
+                    ResourceOutcome::Updated,
+                    format!("published revision {} ({} bytes)", revision.id, revision.size),
+                );
             } else if before.as_ref().is_some_and(|b| b.entry_json != entry_json) {
                 self.row(&resource, ResourceOutcome::Updated, "published changed name, tags or level".into());
             }
@@ -182,7 +199,9 @@ impl Run<'_> {
 
     /// Streams one revision from the registry, encrypted, into the outbox.
     async fn copy_revision(&self, entry: &ManifestEntry, blob_key: &str) -> Result<(), String> {
-        let fail = |what: String| messages::outbox_write_failed(format!("revision {} size={}: {what}", entry.revision_id, entry.size));
+        let fail = |what: String| {
+            messages::outbox_write_failed(format!("revision {} size={}: {what}", entry.revision_id, entry.size))
+        };
         let source = airlock_store::reader(&self.registry, blob_key)
             .await
             .map_err(|e| fail(format!("reading the registry copy failed: {e}")))?;
@@ -224,7 +243,11 @@ impl Run<'_> {
                 generated_at,
                 expires_at: generated_at + self.ctx.settings.manifest_ttl.as_millis() as i64,
                 max_level: platform.max_level.clone(),
-                resources: entries.values().filter(|e| shard_for(&e.resource_id, conn.shard_count) == shard).cloned().collect(),
+                resources: entries
+                    .values()
+                    .filter(|e| shard_for(&e.resource_id, conn.shard_count) == shard)
+                    .cloned()
+                    .collect(),
                 removed: removed_by_shard.get(&shard).map(|s| s.iter().cloned().collect()).unwrap_or_default(),
             };
             let sealed = seal_manifest(self.keys, &manifest);

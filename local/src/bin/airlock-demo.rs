@@ -25,7 +25,10 @@ async fn main() -> anyhow::Result<()> {
     let pair = Pair::start(setup).await?;
     println!("A created sending connection '{}' with shared ID {}", pair.sending.name, pair.sending.shared_id);
     println!("  permitted level INTERNAL, permitted tags ITAR, PROJECT-X; rule: remove PROJECT-X");
-    println!("B created receiving connection '{}' with the same shared ID and secret; owners bob and carol\n", pair.receiving.name);
+    println!(
+        "B created receiving connection '{}' with the same shared ID and secret; owners bob and carol\n",
+        pair.receiving.name
+    );
 
     let spar = pair.upload("wing-spar.step", "INTERNAL", &["ITAR", "PROJECT-X"], &cad_bytes()).await?;
     let readme = pair.upload("readme.txt", "PUBLIC", &[], b"Joint programme: shared design data.\n").await?;
@@ -44,7 +47,10 @@ async fn main() -> anyhow::Result<()> {
     let (sent, received) = pair.sync().await?;
     print_event("A", &sent);
     print_event("B", &received);
-    ensure!(matches!(received.state, SyncState::Finished(airlock_domain::Health::Failure)), "B should refuse uncovered tags");
+    ensure!(
+        matches!(received.state, SyncState::Finished(airlock_domain::Health::Failure)),
+        "B should refuse uncovered tags"
+    );
 
     println!("\nB's admin adds receiving rules: map ITAR -> B-ITAR, add FROM-PARTNER-A\n");
     cover_incoming_tags(&pair.b.ctx, &pair.receiving.id).await?;
@@ -57,14 +63,22 @@ async fn main() -> anyhow::Result<()> {
     println!("\nWhat B's users see:");
     for user in [BOB, CAROL] {
         let files = pair.files_at_b(user).await?;
-        let names: Vec<String> = files.iter().map(|(r, _)| format!("{} [{}; {}]", r.name, r.level.name, join(&r.tags))).collect();
+        let names: Vec<String> =
+            files.iter().map(|(r, _)| format!("{} [{}; {}]", r.name, r.level.name, join(&r.tags))).collect();
         println!("  {user}: {}", if names.is_empty() { "nothing".into() } else { names.join(", ") });
     }
     let bob_files = pair.files_at_b(BOB).await?;
-    let spar_at_b = bob_files.iter().find(|(r, _)| r.name == "wing-spar.step").context("bob should see wing-spar.step")?;
+    let spar_at_b =
+        bob_files.iter().find(|(r, _)| r.name == "wing-spar.step").context("bob should see wing-spar.step")?;
     ensure!(spar_at_b.1 == cad_bytes(), "received bytes differ from the original");
-    ensure!(!spar_at_b.0.tags.contains("PROJECT-X") && spar_at_b.0.tags.contains("B-ITAR"), "tags were not transformed");
-    ensure!(!pair.files_at_b(CAROL).await?.iter().any(|(r, _)| r.name == "wing-spar.step"), "carol must not see the ITAR file");
+    ensure!(
+        !spar_at_b.0.tags.contains("PROJECT-X") && spar_at_b.0.tags.contains("B-ITAR"),
+        "tags were not transformed"
+    );
+    ensure!(
+        !pair.files_at_b(CAROL).await?.iter().any(|(r, _)| r.name == "wing-spar.step"),
+        "carol must not see the ITAR file"
+    );
     println!("  wing-spar.step at B is byte-identical to A's ({} bytes); carol, lacking RESTRICTED and B-ITAR, does not see it", spar_at_b.1.len());
 
     println!("\nalice reclassifies test-report.csv as SECRET at A, above what the connection permits\n");

@@ -27,20 +27,11 @@ pub async fn run_all(bus: DynBus) {
 
 /// An empty id or a transport-reserved header is refused by every backend alike.
 pub async fn rejects_invalid_messages(bus: &dyn MessageBus) {
-    let empty_id = bus
-        .publish(Topic::Status, OutgoingMessage::new("", "x"))
-        .await;
-    assert!(
-        matches!(empty_id, Err(BusError::Publish { .. })),
-        "empty id accepted: {empty_id:?}"
-    );
-    let reserved = OutgoingMessage::new(Tag::new().id("reserved"), "x")
-        .with_header("Nats-Expected-Stream", "x");
+    let empty_id = bus.publish(Topic::Status, OutgoingMessage::new("", "x")).await;
+    assert!(matches!(empty_id, Err(BusError::Publish { .. })), "empty id accepted: {empty_id:?}");
+    let reserved = OutgoingMessage::new(Tag::new().id("reserved"), "x").with_header("Nats-Expected-Stream", "x");
     let reserved = bus.publish(Topic::Status, reserved).await;
-    assert!(
-        matches!(reserved, Err(BusError::Publish { .. })),
-        "reserved header accepted: {reserved:?}"
-    );
+    assert!(matches!(reserved, Err(BusError::Publish { .. })), "reserved header accepted: {reserved:?}");
 }
 
 /// Id, headers and payload (binary too) arrive unchanged on a first attempt, also when the
@@ -54,21 +45,9 @@ pub async fn round_trip(bus: &dyn MessageBus) {
     let mut sub = subscribe(bus, Topic::Publish).await;
     let got = tag.expect(sub.as_mut(), "round trip").await;
     assert_eq!(got.id, sent.id);
-    assert_eq!(
-        got.headers, sent.headers,
-        "headers of '{}' changed in transit",
-        sent.id
-    );
-    assert_eq!(
-        got.payload, sent.payload,
-        "payload of '{}' changed in transit",
-        sent.id
-    );
-    assert_eq!(
-        got.attempt, 1,
-        "first delivery of '{}' is not attempt 1",
-        sent.id
-    );
+    assert_eq!(got.headers, sent.headers, "headers of '{}' changed in transit", sent.id);
+    assert_eq!(got.payload, sent.payload, "payload of '{}' changed in transit", sent.id);
+    assert_eq!(got.attempt, 1, "first delivery of '{}' is not attempt 1", sent.id);
     got.ack().await.expect("ack failed");
 }
 
@@ -101,10 +80,7 @@ pub async fn nack_redelivers_after_delay(bus: &dyn MessageBus) {
         "nacked message came back after {waited:?}, before its {delay:?} delay"
     );
     assert_eq!(second.attempt, 2, "redelivery after nack is not attempt 2");
-    assert_eq!(
-        (&second.id, &second.headers, &second.payload),
-        (&sent.id, &sent.headers, &sent.payload)
-    );
+    assert_eq!((&second.id, &second.headers, &second.payload), (&sent.id, &sent.headers, &sent.payload));
     second.ack().await.expect("ack failed");
 }
 
@@ -112,12 +88,7 @@ pub async fn nack_redelivers_after_delay(bus: &dyn MessageBus) {
 pub async fn drop_redelivers(bus: &dyn MessageBus) {
     let tag = Tag::new();
     let mut sub = subscribe(bus, Topic::Status).await;
-    publish(
-        bus,
-        Topic::Status,
-        OutgoingMessage::new(tag.id("drop"), "d"),
-    )
-    .await;
+    publish(bus, Topic::Status, OutgoingMessage::new(tag.id("drop"), "d")).await;
     let first = tag.expect(sub.as_mut(), "drop, first attempt").await;
     drop(first);
     let second = tag.expect(sub.as_mut(), "drop, second attempt").await;
@@ -129,24 +100,11 @@ pub async fn drop_redelivers(bus: &dyn MessageBus) {
 pub async fn duplicate_id_delivered_once(bus: &dyn MessageBus) {
     let tag = Tag::new();
     let id = tag.id("dup");
-    publish(
-        bus,
-        Topic::Publish,
-        OutgoingMessage::new(id.clone(), "first"),
-    )
-    .await;
-    publish(
-        bus,
-        Topic::Publish,
-        OutgoingMessage::new(id.clone(), "second"),
-    )
-    .await;
+    publish(bus, Topic::Publish, OutgoingMessage::new(id.clone(), "first")).await;
+    publish(bus, Topic::Publish, OutgoingMessage::new(id.clone(), "second")).await;
     let mut sub = subscribe(bus, Topic::Publish).await;
     let got = tag.expect(sub.as_mut(), "duplicate").await;
-    assert_eq!(
-        got.payload, "first",
-        "duplicate publish of '{id}' replaced the first"
-    );
+    assert_eq!(got.payload, "first", "duplicate publish of '{id}' replaced the first");
     got.ack().await.expect("ack failed");
     tag.expect_nothing(sub.as_mut(), "after duplicate").await;
 }
@@ -159,21 +117,12 @@ pub async fn subscribers_compete(bus: &dyn MessageBus) {
     let mut a = subscribe(bus, Topic::Ingest).await;
     let mut b = subscribe(bus, Topic::Ingest).await;
     for n in 0..COUNT {
-        publish(
-            bus,
-            Topic::Ingest,
-            OutgoingMessage::new(tag.id(&n.to_string()), "c"),
-        )
-        .await;
+        publish(bus, Topic::Ingest, OutgoingMessage::new(tag.id(&n.to_string()), "c")).await;
     }
     let mut seen: BTreeMap<String, usize> = BTreeMap::new();
     let held = tag.expect(a.as_mut(), "compete, first subscriber").await;
     let other = tag.expect(b.as_mut(), "compete, second subscriber").await;
-    assert_ne!(
-        held.id, other.id,
-        "both subscribers got '{}' at once",
-        held.id
-    );
+    assert_ne!(held.id, other.id, "both subscribers got '{}' at once", held.id);
     for delivery in [held, other] {
         *seen.entry(delivery.id.clone()).or_default() += 1;
         delivery.ack().await.expect("ack failed");
@@ -187,20 +136,10 @@ pub async fn subscribers_compete(bus: &dyn MessageBus) {
             }
         }
     }
-    assert_eq!(
-        seen.len(),
-        COUNT,
-        "only {} of {COUNT} messages arrived: {seen:?}",
-        seen.len()
-    );
-    assert!(
-        seen.values().all(|&n| n == 1),
-        "a message was delivered twice: {seen:?}"
-    );
-    tag.expect_nothing(a.as_mut(), "after compete, first subscriber")
-        .await;
-    tag.expect_nothing(b.as_mut(), "after compete, second subscriber")
-        .await;
+    assert_eq!(seen.len(), COUNT, "only {} of {COUNT} messages arrived: {seen:?}", seen.len());
+    assert!(seen.values().all(|&n| n == 1), "a message was delivered twice: {seen:?}");
+    tag.expect_nothing(a.as_mut(), "after compete, first subscriber").await;
+    tag.expect_nothing(b.as_mut(), "after compete, second subscriber").await;
 }
 
 /// A message reaches subscribers of its own topic only.
@@ -208,19 +147,9 @@ pub async fn topics_are_isolated(bus: &dyn MessageBus) {
     let tag = Tag::new();
     let mut poll = subscribe(bus, Topic::Poll).await;
     let mut status = subscribe(bus, Topic::Status).await;
-    publish(
-        bus,
-        Topic::Poll,
-        OutgoingMessage::new(tag.id("isolated"), "i"),
-    )
-    .await;
-    tag.expect_nothing(status.as_mut(), "on another topic")
-        .await;
-    tag.expect(poll.as_mut(), "own topic")
-        .await
-        .ack()
-        .await
-        .expect("ack failed");
+    publish(bus, Topic::Poll, OutgoingMessage::new(tag.id("isolated"), "i")).await;
+    tag.expect_nothing(status.as_mut(), "on another topic").await;
+    tag.expect(poll.as_mut(), "own topic").await.ack().await.expect("ack failed");
 }
 
 async fn publish(bus: &dyn MessageBus, topic: Topic, message: OutgoingMessage) {
@@ -276,10 +205,7 @@ impl Tag {
 
     async fn expect_nothing(&self, sub: &mut dyn Subscription, what: &str) {
         if let Some(delivery) = self.receive(sub, QUIET).await {
-            panic!(
-                "{what}: unexpected delivery of '{}' (attempt {})",
-                delivery.id, delivery.attempt
-            );
+            panic!("{what}: unexpected delivery of '{}' (attempt {})", delivery.id, delivery.attempt);
         }
     }
 }

@@ -10,9 +10,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub mod contract;
-pub mod testing;
 mod memory;
 mod nats;
+pub mod testing;
 
 pub use memory::InProcessBus;
 pub use nats::{NatsBus, NatsOptions};
@@ -85,31 +85,22 @@ pub const RESERVED_HEADER_PREFIX: &str = "nats-";
 /// messages: an empty id, header names that are empty, reserved or not visible ASCII without
 /// ':', and header values with line breaks.
 pub(crate) fn validate_outgoing(topic: Topic, message: &OutgoingMessage) -> Result<(), BusError> {
-    let fail = |reason: String| BusError::Publish {
-        topic: topic.as_str(),
-        reason,
-    };
+    let fail = |reason: String| BusError::Publish { topic: topic.as_str(), reason };
     if message.id.is_empty() {
         return Err(fail("message id is empty".to_owned()));
     }
     for (name, value) in &message.headers {
         let printable = name.bytes().all(|b| b.is_ascii_graphic() && b != b':');
         if name.is_empty() || !printable {
-            return Err(fail(format!(
-                "header name '{name}' must be non-empty visible ascii without ':'"
-            )));
+            return Err(fail(format!("header name '{name}' must be non-empty visible ascii without ':'")));
         }
         if name.len() >= RESERVED_HEADER_PREFIX.len()
             && name[..RESERVED_HEADER_PREFIX.len()].eq_ignore_ascii_case(RESERVED_HEADER_PREFIX)
         {
-            return Err(fail(format!(
-                "header name '{name}' uses the reserved 'Nats-' prefix"
-            )));
+            return Err(fail(format!("header name '{name}' uses the reserved 'Nats-' prefix")));
         }
         if value.contains(['\r', '\n']) {
-            return Err(fail(format!(
-                "value of header '{name}' contains a line break"
-            )));
+            return Err(fail(format!("value of header '{name}' contains a line break")));
         }
     }
     Ok(())

@@ -2,9 +2,7 @@
 //! guarantees as the networked backends (competing consumers, redelivery until acked,
 //! de-duplication by id) so the embedded platform and the tests behave like production.
 
-use crate::{
-    validate_outgoing, Acker, BusError, Delivery, MessageBus, OutgoingMessage, Subscription, Topic,
-};
+use crate::{validate_outgoing, Acker, BusError, Delivery, MessageBus, OutgoingMessage, Subscription, Topic};
 use async_trait::async_trait;
 use bytes::Bytes;
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -73,15 +71,9 @@ impl InProcessBus {
 
     /// A bus whose unsettled deliveries come back after `ack_wait` instead of 30 s.
     pub fn with_ack_wait(ack_wait: Duration) -> Self {
-        let shared = Shared {
-            queues: Default::default(),
-            ack_wait,
-            dedupe_window: DEDUPE_WINDOW,
-            settled: Notify::new(),
-        };
-        Self {
-            shared: Arc::new(shared),
-        }
+        let shared =
+            Shared { queues: Default::default(), ack_wait, dedupe_window: DEDUPE_WINDOW, settled: Notify::new() };
+        Self { shared: Arc::new(shared) }
     }
 
     /// Messages of `topic` not yet acked: queued, waiting out a nack delay, or in flight.
@@ -134,9 +126,7 @@ impl Shared {
 impl TopicQueue {
     fn lock(&self) -> MutexGuard<'_, QueueState> {
         // No code panics while holding the lock, and the queue stays consistent regardless.
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -174,12 +164,8 @@ impl QueueState {
             }
             self.ready.push_back(entry.remove());
         }
-        let expired: Vec<u64> = self
-            .in_flight
-            .iter()
-            .filter(|(_, flight)| flight.deadline <= now)
-            .map(|(&token, _)| token)
-            .collect();
+        let expired: Vec<u64> =
+            self.in_flight.iter().filter(|(_, flight)| flight.deadline <= now).map(|(&token, _)| token).collect();
         for token in expired {
             if let Some(flight) = self.in_flight.remove(&token) {
                 let mut envelope = flight.envelope;
@@ -234,10 +220,7 @@ impl MessageBus for InProcessBus {
     }
 
     async fn subscribe(&self, topic: Topic) -> Result<Box<dyn Subscription>, BusError> {
-        Ok(Box::new(InProcessSubscription {
-            shared: self.shared.clone(),
-            topic,
-        }))
+        Ok(Box::new(InProcessSubscription { shared: self.shared.clone(), topic }))
     }
 }
 
@@ -263,13 +246,7 @@ impl Subscription for InProcessSubscription {
                 if let Some(envelope) = state.ready.pop_front() {
                     let token = state.token();
                     let deadline = now + self.shared.ack_wait;
-                    state.in_flight.insert(
-                        token,
-                        InFlight {
-                            deadline,
-                            envelope: envelope.clone(),
-                        },
-                    );
+                    state.in_flight.insert(token, InFlight { deadline, envelope: envelope.clone() });
                     return Ok(Some(self.delivery(token, envelope)));
                 }
                 state.next_due()
@@ -339,9 +316,7 @@ impl InProcessAcker {
                     state.ready.push_back(envelope);
                 } else {
                     let tie = state.token();
-                    state
-                        .delayed
-                        .insert((Instant::now() + delay, tie), envelope);
+                    state.delayed.insert((Instant::now() + delay, tie), envelope);
                 }
             }
         }

@@ -37,10 +37,7 @@ pub struct NatsOptions {
 
 impl Default for NatsOptions {
     fn default() -> Self {
-        Self {
-            ack_wait: Duration::from_secs(30),
-            memory_storage: false,
-        }
+        Self { ack_wait: Duration::from_secs(30), memory_storage: false }
     }
 }
 
@@ -57,27 +54,15 @@ impl NatsBus {
     }
 
     /// Connects and makes sure every topic's stream exists.
-    pub async fn connect_with(
-        server_url: &str,
-        prefix: &str,
-        options: NatsOptions,
-    ) -> Result<NatsBus, BusError> {
+    pub async fn connect_with(server_url: &str, prefix: &str, options: NatsOptions) -> Result<NatsBus, BusError> {
         let prefix = sanitize_prefix(prefix)?;
         let client = async_nats::ConnectOptions::new()
             .name("airlock-bus")
             .connection_timeout(Duration::from_secs(5))
             .connect(server_url)
             .await
-            .map_err(|err| {
-                BusError::Connect(format!(
-                    "cannot connect to nats server '{server_url}': {err}"
-                ))
-            })?;
-        let bus = NatsBus {
-            jetstream: jetstream::new(client),
-            prefix,
-            options,
-        };
+            .map_err(|err| BusError::Connect(format!("cannot connect to nats server '{server_url}': {err}")))?;
+        let bus = NatsBus { jetstream: jetstream::new(client), prefix, options };
         for topic in Topic::ALL {
             bus.ensure_stream(topic).await?;
         }
@@ -114,40 +99,24 @@ impl NatsBus {
             name: name.clone(),
             subjects: vec![self.subject(topic)],
             retention: RetentionPolicy::WorkQueue,
-            storage: if self.options.memory_storage {
-                StorageType::Memory
-            } else {
-                StorageType::File
-            },
+            storage: if self.options.memory_storage { StorageType::Memory } else { StorageType::File },
             duplicate_window: DUPLICATE_WINDOW,
             ..Default::default()
         };
         self.jetstream
             .get_or_create_stream(config)
             .await
-            .map_err(|err| {
-                BusError::Connect(format!("creating jetstream stream '{name}' failed: {err}"))
-            })
+            .map_err(|err| BusError::Connect(format!("creating jetstream stream '{name}' failed: {err}")))
     }
 }
 
 /// Keeps only [A-Za-z0-9_] (others become '_') and lowercases, so the prefix is valid in
 /// subjects and stream names and "Foo" and "foo" cannot collide on the uppercased stream name.
 fn sanitize_prefix(prefix: &str) -> Result<String, BusError> {
-    let clean: String = prefix
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_lowercase()
-            } else {
-                '_'
-            }
-        })
-        .collect();
+    let clean: String =
+        prefix.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' }).collect();
     if clean.trim_matches('_').is_empty() {
-        return Err(BusError::Connect(format!(
-            "bus prefix '{prefix}' has no letters or digits to name streams with"
-        )));
+        return Err(BusError::Connect(format!("bus prefix '{prefix}' has no letters or digits to name streams with")));
     }
     Ok(clean)
 }
@@ -156,31 +125,20 @@ fn sanitize_prefix(prefix: &str) -> Result<String, BusError> {
 impl MessageBus for NatsBus {
     async fn publish(&self, topic: Topic, message: OutgoingMessage) -> Result<(), BusError> {
         validate_outgoing(topic, &message)?;
-        let fail = |reason: String| BusError::Publish {
-            topic: topic.as_str(),
-            reason,
-        };
+        let fail = |reason: String| BusError::Publish { topic: topic.as_str(), reason };
         let mut headers = HeaderMap::new();
         for (name, value) in &message.headers {
             headers.insert(name.as_str(), value.as_str());
         }
         // message_id after headers: headers() replaces the whole map.
-        let publish = Publish::build()
-            .payload(message.payload)
-            .headers(headers)
-            .message_id(&message.id);
+        let publish = Publish::build().payload(message.payload).headers(headers).message_id(&message.id);
         let ack = self
             .jetstream
             .send_publish(self.subject(topic), publish)
             .await
             .map_err(|err| fail(format!("sending message '{}': {err}", message.id)))?
             .await
-            .map_err(|err| {
-                fail(format!(
-                    "awaiting stream ack for message '{}': {err}",
-                    message.id
-                ))
-            })?;
+            .map_err(|err| fail(format!("awaiting stream ack for message '{}': {err}", message.id)))?;
         if ack.duplicate {
             tracing::debug!(topic = topic.as_str(), id = %message.id, "server dropped duplicate publish");
         }
@@ -188,10 +146,7 @@ impl MessageBus for NatsBus {
     }
 
     async fn subscribe(&self, topic: Topic) -> Result<Box<dyn Subscription>, BusError> {
-        let fail = |reason: String| BusError::Receive {
-            topic: topic.as_str(),
-            reason,
-        };
+        let fail = |reason: String| BusError::Receive { topic: topic.as_str(), reason };
         let stream = self.ensure_stream(topic).await?;
         let name = self.consumer_name(topic);
         let config = pull::Config {
@@ -236,10 +191,7 @@ impl Subscription for NatsSubscription {
                     tracing::warn!(topic = self.topic.as_str(), error = %err, "pull stream missed a heartbeat");
                 }
                 Some(Err(err)) => {
-                    return Err(BusError::Receive {
-                        topic: self.topic.as_str(),
-                        reason: err.to_string(),
-                    })
+                    return Err(BusError::Receive { topic: self.topic.as_str(), reason: err.to_string() })
                 }
             }
         }
@@ -265,10 +217,7 @@ fn delivery(message: jetstream::Message) -> Delivery {
         let Some(value) = values.last() else { continue };
         if name.eq_ignore_ascii_case(NATS_MESSAGE_ID.as_ref()) {
             id = Some(value.as_str().to_owned());
-        } else if !name
-            .to_ascii_lowercase()
-            .starts_with(RESERVED_HEADER_PREFIX)
-        {
+        } else if !name.to_ascii_lowercase().starts_with(RESERVED_HEADER_PREFIX) {
             headers.insert(name.to_owned(), value.as_str().to_owned());
         }
     }
@@ -280,10 +229,7 @@ fn delivery(message: jetstream::Message) -> Delivery {
         headers,
         payload: message.payload,
         attempt,
-        acker: Box::new(NatsAcker {
-            id,
-            acker: Mutex::new(Some(acker)),
-        }),
+        acker: Box::new(NatsAcker { id, acker: Mutex::new(Some(acker)) }),
     }
 }
 
@@ -295,17 +241,11 @@ struct NatsAcker {
 
 impl NatsAcker {
     fn take(&self) -> Option<JetStreamAcker> {
-        self.acker
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .take()
+        self.acker.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take()
     }
 
     fn already_settled(&self) -> BusError {
-        BusError::Ack {
-            id: self.id.clone(),
-            reason: "delivery was already settled".to_owned(),
-        }
+        BusError::Ack { id: self.id.clone(), reason: "delivery was already settled".to_owned() }
     }
 }
 
@@ -314,10 +254,7 @@ impl Acker for NatsAcker {
     async fn ack(&self) -> Result<(), BusError> {
         let acker = self.take().ok_or_else(|| self.already_settled())?;
         // Double ack waits for the server to confirm, so an acked message is really gone.
-        acker.double_ack().await.map_err(|err| BusError::Ack {
-            id: self.id.clone(),
-            reason: err.to_string(),
-        })
+        acker.double_ack().await.map_err(|err| BusError::Ack { id: self.id.clone(), reason: err.to_string() })
     }
 
     async fn nack(&self, delay: Duration) -> Result<(), BusError> {
@@ -326,10 +263,7 @@ impl Acker for NatsAcker {
         acker
             .ack_with(AckKind::Nak(delay))
             .await
-            .map_err(|err| BusError::Ack {
-                id: self.id.clone(),
-                reason: format!("nak failed: {err}"),
-            })
+            .map_err(|err| BusError::Ack { id: self.id.clone(), reason: format!("nak failed: {err}") })
     }
 }
 

@@ -15,14 +15,9 @@ impl NatsServer {
     /// `AIRLOCK_TEST_NATS_URL` (default nats://127.0.0.1:4222) when something listens
     /// there, else a nats-server of its own on a free port, killed on drop.
     pub fn find_or_start() -> Result<Self, String> {
-        let url = std::env::var("AIRLOCK_TEST_NATS_URL")
-            .unwrap_or_else(|_| "nats://127.0.0.1:4222".to_owned());
+        let url = std::env::var("AIRLOCK_TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".to_owned());
         if listening(&url) {
-            return Ok(NatsServer {
-                url,
-                child: None,
-                _store: None,
-            });
+            return Ok(NatsServer { url, child: None, _store: None });
         }
         let store = tempfile::tempdir().map_err(|e| format!("temporary directory: {e}"))?;
         let port = TcpListener::bind("127.0.0.1:0")
@@ -40,11 +35,7 @@ impl NatsServer {
             .stderr(Stdio::null())
             .spawn()
             .map_err(|err| format!("starting '{binary}' failed: {err}"))?;
-        let server = NatsServer {
-            url: format!("nats://127.0.0.1:{port}"),
-            child: Some(child),
-            _store: Some(store),
-        };
+        let server = NatsServer { url: format!("nats://127.0.0.1:{port}"), child: Some(child), _store: Some(store) };
         let deadline = Instant::now() + Duration::from_secs(10);
         while !listening(&server.url) {
             if Instant::now() >= deadline {

@@ -10,10 +10,7 @@ use std::time::Duration;
 async fn in_process_bus_meets_the_contract() {
     let bus = InProcessBus::new();
     contract::run_all(Arc::new(bus.clone())).await;
-    assert!(
-        bus.wait_idle(Duration::from_secs(1)).await,
-        "the suite left messages pending"
-    );
+    assert!(bus.wait_idle(Duration::from_secs(1)).await, "the suite left messages pending");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -21,10 +18,7 @@ async fn nats_bus_meets_the_contract() -> anyhow::Result<()> {
     let server = NatsServer::find_or_start().map_err(anyhow::Error::msg)?;
     let prefix = format!("test_{}", uuid::Uuid::new_v4().simple());
     // A short ack wait so a lost nak on drop would still be redelivered within the suite.
-    let options = NatsOptions {
-        ack_wait: Duration::from_secs(2),
-        memory_storage: true,
-    };
+    let options = NatsOptions { ack_wait: Duration::from_secs(2), memory_storage: true };
     let bus = Arc::new(NatsBus::connect_with(&server.url, &prefix, options).await?);
     let outcome = tokio::spawn(contract::run_all(bus.clone())).await;
     bus.delete_streams().await;

@@ -74,6 +74,24 @@ impl fmt::Display for SharedId {
     }
 }
 
+/// A stable identifier derived from its parts, so that the same remote resource arriving
+/// twice through the same connection lands on the same local id (idempotent ingest).
+pub fn derived_id(parts: &[&str]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    for part in parts {
+        hasher.update((part.len() as u64).to_be_bytes());
+        hasher.update(part.as_bytes());
+    }
+    let digest = hasher.finalize();
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    // Mark it as a name-based UUID so it is a well-formed one.
+    bytes[6] = (bytes[6] & 0x0f) | 0x50;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    uuid::Uuid::from_bytes(bytes).to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -100,22 +118,13 @@ mod tests {
         assert_ne!(a, b);
         assert!(SharedId::with_random_suffix("bad id").is_err());
     }
-}
 
-/// A stable identifier derived from its parts, so that the same remote resource arriving
-/// twice through the same connection lands on the same local id (idempotent ingest).
-pub fn derived_id(parts: &[&str]) -> String {
-    use sha2::{Digest, Sha256};
-    let mut hasher = Sha256::new();
-    for part in parts {
-        hasher.update((part.len() as u64).to_be_bytes());
-        hasher.update(part.as_bytes());
+    #[test]
+    fn derived_ids_are_stable_well_formed_and_unambiguous() {
+        let a = derived_id(&["conn", "res"]);
+        assert_eq!(a, derived_id(&["conn", "res"]));
+        assert_ne!(a, derived_id(&["con", "nres"]), "part boundaries count");
+        let parsed = uuid::Uuid::parse_str(&a).unwrap();
+        assert_eq!(parsed.get_version_num(), 5);
     }
-    let digest = hasher.finalize();
-    let mut bytes = [0u8; 16];
-    bytes.copy_from_slice(&digest[..16]);
-    // Mark it as a name-based UUID so it is a well-formed one.
-    bytes[6] = (bytes[6] & 0x0f) | 0x50;
-    bytes[8] = (bytes[8] & 0x3f) | 0x80;
-    uuid::Uuid::from_bytes(bytes).to_string()
 }

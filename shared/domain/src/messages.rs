@@ -46,7 +46,9 @@ mod tests {
         ));
         assert!(outbox_write_failed("x").starts_with("outbox write failed: "));
         assert!(properties_read_failed("NoSuchKey").starts_with("properties read failed: "));
-        assert!(no_manifest_received("s/shard0/manifest", "INBOX").starts_with("connection failed (no manifest received)"));
+        assert!(
+            no_manifest_received("s/shard0/manifest", "INBOX").starts_with("connection failed (no manifest received)")
+        );
         let tags: TagSet = ["ITAR".to_string()].into();
         assert_eq!(uncovered_tags(&tags), "manifest control tag(s) uncovered by any transformation predicate: ITAR");
         assert!(max_level_exceeds_local(&InfosecLevel::new("S", 3), &InfosecLevel::new("C", 2))

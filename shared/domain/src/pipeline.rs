@@ -61,12 +61,7 @@ pub struct StatusReport {
 pub enum StatusEvent {
     /// A stage finished its own part. `pending` is how many resource rows other stages
     /// will still report for this sync (the ingests a validator emitted).
-    StageFinished {
-        failed: bool,
-        message: String,
-        pending: u32,
-        resources: Vec<ResourceRow>,
-    },
+    StageFinished { failed: bool, message: String, pending: u32, resources: Vec<ResourceRow> },
     /// One resource's outcome, reported by a stage that handles resources one by one.
     Resource { row: ResourceRow },
 }
@@ -140,7 +135,10 @@ mod tests {
     #[test]
     fn health_folds_failure_over_degraded_over_success() {
         assert_eq!(fold_health(false, &[row(ResourceOutcome::Updated)]), Health::Success);
-        assert_eq!(fold_health(false, &[row(ResourceOutcome::Updated), row(ResourceOutcome::Failed)]), Health::Degraded);
+        assert_eq!(
+            fold_health(false, &[row(ResourceOutcome::Updated), row(ResourceOutcome::Failed)]),
+            Health::Degraded
+        );
         assert_eq!(fold_health(true, &[]), Health::Failure);
     }
 

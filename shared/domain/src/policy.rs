@@ -66,7 +66,10 @@ pub fn check_manifest_max(incoming: &InfosecLevel, local_max: &InfosecLevel) -> 
 
 /// An incoming level maps to the local level of the same order; where the local scale has
 /// no such order, to the nearest higher one, never to a lower one (that would declassify).
-pub fn map_incoming_level(incoming: &InfosecLevel, local_levels: &[InfosecLevel]) -> Result<InfosecLevel, LevelCheckError> {
+pub fn map_incoming_level(
+    incoming: &InfosecLevel,
+    local_levels: &[InfosecLevel],
+) -> Result<InfosecLevel, LevelCheckError> {
     local_levels
         .iter()
         .filter(|l| l.order >= incoming.order)
@@ -129,13 +132,16 @@ mod tests {
     #[test]
     fn manifest_max_above_local_refused_with_documented_text() {
         let err = check_manifest_max(&InfosecLevel::new("SECRET", 3), &InfosecLevel::new("CONF", 2)).unwrap_err();
-        assert!(err.to_string().starts_with("manifest max infosec level 'SECRET' (order=3) exceeds local platform max"));
+        assert!(err
+            .to_string()
+            .starts_with("manifest max infosec level 'SECRET' (order=3) exceeds local platform max"));
         assert!(check_manifest_max(&InfosecLevel::new("CONF", 2), &InfosecLevel::new("C", 2)).is_ok());
     }
 
     #[test]
     fn incoming_level_maps_to_same_order_or_higher_never_lower() {
-        let local = vec![InfosecLevel::new("PUBLIC", 0), InfosecLevel::new("RESTRICTED", 2), InfosecLevel::new("SECRET", 4)];
+        let local =
+            vec![InfosecLevel::new("PUBLIC", 0), InfosecLevel::new("RESTRICTED", 2), InfosecLevel::new("SECRET", 4)];
         assert_eq!(map_incoming_level(&InfosecLevel::new("R", 2), &local).unwrap().name, "RESTRICTED");
         assert_eq!(map_incoming_level(&InfosecLevel::new("X", 3), &local).unwrap().name, "SECRET");
         assert!(map_incoming_level(&InfosecLevel::new("X", 5), &local).is_err());

@@ -76,11 +76,7 @@ pub fn apply(rules: &[TransformRule], tags: &TagSet) -> TagSet {
 
 /// Incoming tags that no remove or map rule takes care of; a receiving sync that meets one fails.
 pub fn uncovered(rules: &[TransformRule], incoming: &TagSet) -> TagSet {
-    incoming
-        .iter()
-        .filter(|tag| !rules.iter().any(|r| r.predicate() == Some(tag.as_str())))
-        .cloned()
-        .collect()
+    incoming.iter().filter(|tag| !rules.iter().any(|r| r.predicate() == Some(tag.as_str()))).cloned().collect()
 }
 
 /// Checks rules before they are saved: each has a description, predicates come from
@@ -175,7 +171,7 @@ mod tests {
             Err(TransformError::TagNotAllowed { role: "value", .. })
         ));
         let bad_predicate = rule(RuleKind::Remove { predicate: "Z".into() });
-        assert!(validate(&[bad_predicate.clone()], None, &allowed).is_ok());
+        assert!(validate(std::slice::from_ref(&bad_predicate), None, &allowed).is_ok());
         assert!(validate(&[bad_predicate], Some(&allowed), &allowed).is_err());
     }
 }

@@ -18,14 +18,9 @@ pub struct ChannelKeys {
 impl ChannelKeys {
     pub fn derive(shared_secret: &str, shared_id: &str) -> ChannelKeys {
         let hkdf = Hkdf::<Sha256>::new(Some(shared_id.as_bytes()), shared_secret.as_bytes());
-        let mut keys = ChannelKeys {
-            mac_key: [0; 32],
-            payload_master: [0; 32],
-        };
-        hkdf.expand(MANIFEST_MAC_INFO, &mut keys.mac_key)
-            .expect("32-byte HKDF output");
-        hkdf.expand(PAYLOAD_INFO, &mut keys.payload_master)
-            .expect("32-byte HKDF output");
+        let mut keys = ChannelKeys { mac_key: [0; 32], payload_master: [0; 32] };
+        hkdf.expand(MANIFEST_MAC_INFO, &mut keys.mac_key).expect("32-byte HKDF output");
+        hkdf.expand(PAYLOAD_INFO, &mut keys.payload_master).expect("32-byte HKDF output");
         keys
     }
 
@@ -90,14 +85,8 @@ mod tests {
         let same = ChannelKeys::derive("secret", "acme-1x");
         assert_eq!(keys.mac_key, same.mac_key);
         assert_ne!(keys.mac_key, keys.payload_master);
-        assert_ne!(
-            keys.mac_key,
-            ChannelKeys::derive("secret", "acme-2x").mac_key
-        );
-        assert_ne!(
-            keys.mac_key,
-            ChannelKeys::derive("secret2", "acme-1x").mac_key
-        );
+        assert_ne!(keys.mac_key, ChannelKeys::derive("secret", "acme-2x").mac_key);
+        assert_ne!(keys.mac_key, ChannelKeys::derive("secret2", "acme-1x").mac_key);
         assert_eq!(keys.payload_key("r1").key, same.payload_key("r1").key);
         assert_ne!(keys.payload_key("r1").key, keys.payload_key("r2").key);
     }
@@ -107,10 +96,7 @@ mod tests {
     #[test]
     fn derivation_matches_known_answers() {
         let keys = ChannelKeys::derive("secret", "acme-1x");
-        assert_eq!(
-            hex::encode(keys.mac_key),
-            "d53395b687d20fb21bed9a680e09d46de61b6dc8cf08ef47f5d21bd8988bae34"
-        );
+        assert_eq!(hex::encode(keys.mac_key), "d53395b687d20fb21bed9a680e09d46de61b6dc8cf08ef47f5d21bd8988bae34");
         assert_eq!(
             hex::encode(keys.payload_master),
             "afa1eed41905c854c599e60d78035f03df363c9b929cf7402dd0b7ada4c27e8b"

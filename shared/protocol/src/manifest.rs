@@ -29,11 +29,11 @@ pub enum ManifestError {
     TooLarge { size: usize, max: usize },
     #[error("manifest rejected: malformed manifest: {0}")]
     Malformed(String),
-    #[error(
-        "manifest rejected: MAC verification failed (wrong shared secret or tampered manifest)"
-    )]
+    #[error("manifest rejected: MAC verification failed (wrong shared secret or tampered manifest)")]
     BadMac,
-    #[error("manifest rejected: format version {0} is not supported (this build reads version {MANIFEST_FORMAT_VERSION})")]
+    #[error(
+        "manifest rejected: format version {0} is not supported (this build reads version {MANIFEST_FORMAT_VERSION})"
+    )]
     UnsupportedVersion(u32),
     #[error("manifest rejected: shared ID '{found}' does not match the connection's '{expected}'")]
     SharedIdMismatch { expected: String, found: String },
@@ -50,10 +50,7 @@ pub enum ManifestError {
 fn rfc3339(ms: Millis) -> String {
     time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
         .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
         .unwrap_or_else(|| format!("{ms} ms since the epoch"))
 }
 
@@ -81,10 +78,7 @@ pub fn open_manifest(
 ) -> Result<Manifest, ManifestError> {
     // The bound comes first so an oversized object costs nothing beyond reading its length.
     if sealed.len() > expect.max_bytes {
-        return Err(ManifestError::TooLarge {
-            size: sealed.len(),
-            max: expect.max_bytes,
-        });
+        return Err(ManifestError::TooLarge { size: sealed.len(), max: expect.max_bytes });
     }
     let (tag, body) = split_header(sealed)?;
     let mut mac = mac(keys);
@@ -103,23 +97,14 @@ pub fn open_manifest(
         });
     }
     if manifest.shard != expect.shard {
-        return Err(ManifestError::ShardMismatch {
-            expected: expect.shard,
-            found: manifest.shard,
-        });
+        return Err(ManifestError::ShardMismatch { expected: expect.shard, found: manifest.shard });
     }
     if manifest.expires_at <= expect.now {
-        return Err(ManifestError::Expired {
-            expires_at: manifest.expires_at,
-            now: expect.now,
-        });
+        return Err(ManifestError::Expired { expires_at: manifest.expires_at, now: expect.now });
     }
     if let Some(last) = expect.last_applied_sequence {
         if manifest.sequence <= last {
-            return Err(ManifestError::NotNewer {
-                sequence: manifest.sequence,
-                last,
-            });
+            return Err(ManifestError::NotNewer { sequence: manifest.sequence, last });
         }
     }
     Ok(manifest)
@@ -127,27 +112,18 @@ pub fn open_manifest(
 
 /// Splits the header line off and decodes its MAC; the body is returned untouched.
 fn split_header(sealed: &[u8]) -> Result<([u8; 32], &[u8]), ManifestError> {
-    let newline = sealed
-        .iter()
-        .position(|&b| b == b'\n')
-        .ok_or_else(|| ManifestError::Malformed("no header line".into()))?;
+    let newline =
+        sealed.iter().position(|&b| b == b'\n').ok_or_else(|| ManifestError::Malformed("no header line".into()))?;
     let (line, body) = (&sealed[..newline], &sealed[newline + 1..]);
-    let tag_hex = line.strip_prefix(HEADER_PREFIX).ok_or_else(|| {
-        ManifestError::Malformed("header is not 'airlock-manifest v1 hmac-sha256'".into())
-    })?;
+    let tag_hex = line
+        .strip_prefix(HEADER_PREFIX)
+        .ok_or_else(|| ManifestError::Malformed("header is not 'airlock-manifest v1 hmac-sha256'".into()))?;
     // Only the lowercase form that `seal_manifest` writes is accepted: one encoding per MAC.
-    if tag_hex.len() != MAC_HEX_LEN
-        || !tag_hex
-            .iter()
-            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-    {
-        return Err(ManifestError::Malformed(
-            "header MAC is not 64 lowercase hex digits".into(),
-        ));
+    if tag_hex.len() != MAC_HEX_LEN || !tag_hex.iter().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        return Err(ManifestError::Malformed("header MAC is not 64 lowercase hex digits".into()));
     }
     let mut tag = [0u8; 32];
-    hex::decode_to_slice(tag_hex, &mut tag)
-        .map_err(|e| ManifestError::Malformed(format!("header MAC: {e}")))?;
+    hex::decode_to_slice(tag_hex, &mut tag).map_err(|e| ManifestError::Malformed(format!("header MAC: {e}")))?;
     Ok((tag, body))
 }
 
@@ -208,10 +184,7 @@ mod tests {
         let sealed = seal_manifest(&keys(), &manifest());
         assert!(sealed.starts_with(b"airlock-manifest v1 hmac-sha256 "));
         assert_eq!(open(&sealed, &expect()).unwrap(), manifest());
-        let first = ManifestExpectations {
-            last_applied_sequence: None,
-            ..expect()
-        };
+        let first = ManifestExpectations { last_applied_sequence: None, ..expect() };
         assert_eq!(open(&sealed, &first).unwrap(), manifest());
     }
 
@@ -254,54 +227,24 @@ mod tests {
     #[test]
     fn replayed_older_or_equal_sequence_is_not_newer() {
         let sealed = seal_manifest(&keys(), &manifest());
-        let equal = ManifestExpectations {
-            last_applied_sequence: Some(7),
-            ..expect()
-        };
+        let equal = ManifestExpectations { last_applied_sequence: Some(7), ..expect() };
         let err = open(&sealed, &equal).unwrap_err();
-        assert_eq!(
-            err,
-            ManifestError::NotNewer {
-                sequence: 7,
-                last: 7
-            }
-        );
+        assert_eq!(err, ManifestError::NotNewer { sequence: 7, last: 7 });
         assert_eq!(
             err.to_string(),
             "manifest rejected: sequence 7 is not newer than the last applied 7 (replay or rollback)"
         );
-        let older = ManifestExpectations {
-            last_applied_sequence: Some(9),
-            ..expect()
-        };
-        assert_eq!(
-            open(&sealed, &older).unwrap_err(),
-            ManifestError::NotNewer {
-                sequence: 7,
-                last: 9
-            }
-        );
+        let older = ManifestExpectations { last_applied_sequence: Some(9), ..expect() };
+        assert_eq!(open(&sealed, &older).unwrap_err(), ManifestError::NotNewer { sequence: 7, last: 9 });
     }
 
     #[test]
     fn expired_manifest_is_refused() {
         let sealed = seal_manifest(&keys(), &manifest());
-        let at_expiry = ManifestExpectations {
-            now: NOW + HOUR,
-            ..expect()
-        };
+        let at_expiry = ManifestExpectations { now: NOW + HOUR, ..expect() };
         let err = open(&sealed, &at_expiry).unwrap_err();
-        assert_eq!(
-            err,
-            ManifestError::Expired {
-                expires_at: NOW + HOUR,
-                now: NOW + HOUR
-            }
-        );
-        let later = ManifestExpectations {
-            now: NOW + 2 * HOUR + 5,
-            ..expect()
-        };
+        assert_eq!(err, ManifestError::Expired { expires_at: NOW + HOUR, now: NOW + HOUR });
+        let later = ManifestExpectations { now: NOW + 2 * HOUR + 5, ..expect() };
         assert_eq!(
             open(&sealed, &later).unwrap_err().to_string(),
             "manifest rejected: expired at 2023-11-14T23:13:20Z (now 2023-11-15T00:13:20.005Z)"
@@ -311,36 +254,17 @@ mod tests {
     #[test]
     fn oversized_manifest_is_refused_before_the_mac() {
         let sealed = seal_manifest(&keys(), &manifest());
-        let tight = ManifestExpectations {
-            max_bytes: sealed.len() - 1,
-            ..expect()
-        };
+        let tight = ManifestExpectations { max_bytes: sealed.len() - 1, ..expect() };
         let err = open(&sealed, &tight).unwrap_err();
-        assert_eq!(
-            err,
-            ManifestError::TooLarge {
-                size: sealed.len(),
-                max: sealed.len() - 1
-            }
-        );
+        assert_eq!(err, ManifestError::TooLarge { size: sealed.len(), max: sealed.len() - 1 });
         assert_eq!(
             err.to_string(),
-            format!(
-                "manifest rejected: {} bytes exceeds the {}-byte bound",
-                sealed.len(),
-                sealed.len() - 1
-            )
+            format!("manifest rejected: {} bytes exceeds the {}-byte bound", sealed.len(), sealed.len() - 1)
         );
         // A forged manifest is refused for its size, showing the MAC was never computed.
         let forged = seal_manifest(&ChannelKeys::derive("forger", SHARED_ID), &manifest());
-        assert!(matches!(
-            open(&forged, &tight).unwrap_err(),
-            ManifestError::TooLarge { .. }
-        ));
-        let exact = ManifestExpectations {
-            max_bytes: sealed.len(),
-            ..expect()
-        };
+        assert!(matches!(open(&forged, &tight).unwrap_err(), ManifestError::TooLarge { .. }));
+        let exact = ManifestExpectations { max_bytes: sealed.len(), ..expect() };
         assert!(open(&sealed, &exact).is_ok());
     }
 
@@ -349,17 +273,8 @@ mod tests {
         let mut other = manifest();
         other.shard = 3;
         let err = open(&seal_manifest(&keys(), &other), &expect()).unwrap_err();
-        assert_eq!(
-            err,
-            ManifestError::ShardMismatch {
-                expected: 2,
-                found: 3
-            }
-        );
-        assert_eq!(
-            err.to_string(),
-            "manifest rejected: shard 3 found where shard 2 was expected"
-        );
+        assert_eq!(err, ManifestError::ShardMismatch { expected: 2, found: 3 });
+        assert_eq!(err.to_string(), "manifest rejected: shard 3 found where shard 2 was expected");
     }
 
     #[test]
@@ -367,17 +282,8 @@ mod tests {
         let mut other = manifest();
         other.shared_id = "evil-9z".into();
         let err = open(&seal_manifest(&keys(), &other), &expect()).unwrap_err();
-        assert_eq!(
-            err,
-            ManifestError::SharedIdMismatch {
-                expected: SHARED_ID.into(),
-                found: "evil-9z".into()
-            }
-        );
-        assert_eq!(
-            err.to_string(),
-            "manifest rejected: shared ID 'evil-9z' does not match the connection's 'acme-1x'"
-        );
+        assert_eq!(err, ManifestError::SharedIdMismatch { expected: SHARED_ID.into(), found: "evil-9z".into() });
+        assert_eq!(err.to_string(), "manifest rejected: shared ID 'evil-9z' does not match the connection's 'acme-1x'");
     }
 
     #[test]
@@ -401,10 +307,7 @@ mod tests {
         let mut upper = sealed.clone();
         upper[HEADER_PREFIX.len()..HEADER_PREFIX.len() + MAC_HEX_LEN].make_ascii_uppercase();
         for bad in [&b""[..], &no_newline, &wrong_prefix, &upper] {
-            assert!(matches!(
-                open(bad, &expect()),
-                Err(ManifestError::Malformed(_))
-            ));
+            assert!(matches!(open(bad, &expect()), Err(ManifestError::Malformed(_))));
         }
         // A correctly signed body that is not a manifest is malformed, not a MAC failure.
         let body = b"{\"hello\":1}";
@@ -415,10 +318,6 @@ mod tests {
         signed.push(b'\n');
         signed.extend_from_slice(body);
         let err = open(&signed, &expect()).unwrap_err();
-        assert!(
-            err.to_string()
-                .starts_with("manifest rejected: malformed manifest: "),
-            "{err}"
-        );
+        assert!(err.to_string().starts_with("manifest rejected: malformed manifest: "), "{err}");
     }
 }

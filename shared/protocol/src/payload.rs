@@ -38,9 +38,7 @@ pub enum PayloadError {
     BadHeader(String),
     #[error("payload rejected: stream ended after {chunks} chunk(s) without its final chunk (truncated)")]
     Truncated { chunks: u64 },
-    #[error(
-        "payload rejected: chunk {chunk} failed authentication (tampered, reordered or spliced)"
-    )]
+    #[error("payload rejected: chunk {chunk} failed authentication (tampered, reordered or spliced)")]
     ChunkAuth { chunk: u64 },
     #[error("payload rejected: data after the final chunk")]
     TrailingData,
@@ -50,9 +48,7 @@ pub enum PayloadError {
 
 fn check_chunk_size(chunk_size: usize) -> Result<(), PayloadError> {
     if chunk_size == 0 || chunk_size > MAX_CHUNK_SIZE {
-        return Err(PayloadError::BadHeader(format!(
-            "chunk size {chunk_size} is outside 1..={MAX_CHUNK_SIZE}"
-        )));
+        return Err(PayloadError::BadHeader(format!("chunk size {chunk_size} is outside 1..={MAX_CHUNK_SIZE}")));
     }
     Ok(())
 }
@@ -128,35 +124,23 @@ where
         }
     }
     writer.flush().await?;
-    Ok(StreamSummary {
-        plain_size,
-        sha256: hex::encode(hasher.finalize()),
-        chunks: index,
-    })
+    Ok(StreamSummary { plain_size, sha256: hex::encode(hasher.finalize()), chunks: index })
 }
 
 /// Decrypts a stream written by [`encrypt_stream`]. Only authenticated plaintext reaches
 /// `writer`, but on error the chunks before the failure have been written: the caller must
 /// discard the output (abort the upload) rather than shut the writer down.
-pub async fn decrypt_stream<R, W>(
-    key: &PayloadKey,
-    mut reader: R,
-    mut writer: W,
-) -> Result<StreamSummary, PayloadError>
+pub async fn decrypt_stream<R, W>(key: &PayloadKey, mut reader: R, mut writer: W) -> Result<StreamSummary, PayloadError>
 where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
 {
     let mut header = [0u8; HEADER_LEN];
     if read_full(&mut reader, &mut header).await? < HEADER_LEN {
-        return Err(PayloadError::BadHeader(format!(
-            "stream is shorter than the {HEADER_LEN}-byte header"
-        )));
+        return Err(PayloadError::BadHeader(format!("stream is shorter than the {HEADER_LEN}-byte header")));
     }
     if &header[..4] != MAGIC {
-        return Err(PayloadError::BadHeader(
-            "not an Airlock payload (wrong magic)".into(),
-        ));
+        return Err(PayloadError::BadHeader("not an Airlock payload (wrong magic)".into()));
     }
     let chunk_size = u32::from_be_bytes([header[4], header[5], header[6], header[7]]) as usize;
     check_chunk_size(chunk_size)?;
@@ -177,12 +161,7 @@ where
         let nonce = nonce(&header, index, last)?;
         let (body, tag) = frame[..n].split_at_mut(n - TAG_LEN);
         cipher
-            .decrypt_in_place_detached(
-                Nonce::from_slice(&nonce),
-                &header,
-                body,
-                Tag::from_slice(tag),
-            )
+            .decrypt_in_place_detached(Nonce::from_slice(&nonce), &header, body, Tag::from_slice(tag))
             .map_err(|_| PayloadError::ChunkAuth { chunk: index })?;
         hasher.update(&*body);
         plain_size += body.len() as u64;
@@ -197,11 +176,7 @@ where
         return Err(PayloadError::TrailingData);
     }
     writer.flush().await?;
-    Ok(StreamSummary {
-        plain_size,
-        sha256: hex::encode(hasher.finalize()),
-        chunks: index,
-    })
+    Ok(StreamSummary { plain_size, sha256: hex::encode(hasher.finalize()), chunks: index })
 }
 
 #[cfg(test)]
@@ -212,15 +187,9 @@ mod tests {
     fn nonce_lays_out_prefix_counter_and_flag() {
         let mut header = [0u8; HEADER_LEN];
         header[8..].copy_from_slice(&[1, 2, 3, 4, 5, 6, 7]);
-        assert_eq!(
-            nonce(&header, 0x0102_0304, true).unwrap(),
-            [1, 2, 3, 4, 5, 6, 7, 1, 2, 3, 4, 1]
-        );
+        assert_eq!(nonce(&header, 0x0102_0304, true).unwrap(), [1, 2, 3, 4, 5, 6, 7, 1, 2, 3, 4, 1]);
         assert_eq!(nonce(&header, 0, false).unwrap()[7..], [0, 0, 0, 0, 0]);
         assert!(nonce(&header, u64::from(u32::MAX), true).is_ok());
-        assert!(matches!(
-            nonce(&header, u64::from(u32::MAX) + 1, false),
-            Err(PayloadError::TooManyChunks)
-        ));
+        assert!(matches!(nonce(&header, u64::from(u32::MAX) + 1, false), Err(PayloadError::TooManyChunks)));
     }
 }

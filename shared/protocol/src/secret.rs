@@ -70,10 +70,7 @@ impl MasterKey {
             return Err(InvalidToken);
         }
         let (nonce, ciphertext) = blob.split_at(NONCE_LEN);
-        let plain = self
-            .cipher()
-            .decrypt(Nonce::from_slice(nonce), ciphertext)
-            .map_err(|_| InvalidToken)?;
+        let plain = self.cipher().decrypt(Nonce::from_slice(nonce), ciphertext).map_err(|_| InvalidToken)?;
         match String::from_utf8(plain) {
             Ok(text) => Ok(SecretString::from(text)),
             Err(err) => {
@@ -112,10 +109,7 @@ mod tests {
     fn short_master_secret_is_refused_with_its_length() {
         let err = MasterKey::new("too short").unwrap_err();
         assert_eq!(err, MasterKeyError::TooShort { len: 9 });
-        assert_eq!(
-            err.to_string(),
-            "AIRLOCK_MASTER_SECRET is 9 characters long; at least 32 are required"
-        );
+        assert_eq!(err.to_string(), "AIRLOCK_MASTER_SECRET is 9 characters long; at least 32 are required");
         // Characters, not bytes: 31 two-byte characters are still too short.
         let err = MasterKey::new(&"é".repeat(31)).unwrap_err();
         assert_eq!(err, MasterKeyError::TooShort { len: 31 });
@@ -151,14 +145,7 @@ mod tests {
         blob[NONCE_LEN] ^= 1;
         let tampered = format!("v1:{}", BASE64.encode(&blob));
         let short = format!("v1:{}", BASE64.encode([0u8; NONCE_LEN + TAG_LEN - 1]));
-        for token in [
-            &good[3..],
-            "v2:AAAA",
-            "v1:not base64!",
-            short.as_str(),
-            tampered.as_str(),
-            "",
-        ] {
+        for token in [&good[3..], "v2:AAAA", "v1:not base64!", short.as_str(), tampered.as_str(), ""] {
             assert_eq!(key.unwrap(token).unwrap_err(), InvalidToken, "{token}");
         }
     }
@@ -166,10 +153,7 @@ mod tests {
     #[test]
     fn key_derivation_matches_known_answer() {
         let key = MasterKey::new(SECRET).unwrap();
-        assert_eq!(
-            hex::encode(key.key),
-            "e2465afb41c28a7ff1a555a8592e055da9af8cb72406ea2831169bd999c3ef70"
-        );
+        assert_eq!(hex::encode(key.key), "e2465afb41c28a7ff1a555a8592e055da9af8cb72406ea2831169bd999c3ef70");
     }
 
     #[test]

@@ -2,8 +2,7 @@
 //! way a stream can be damaged on the way being refused.
 
 use airlock_protocol::{
-    decrypt_stream, encrypt_stream, ChannelKeys, PayloadError, PayloadKey, StreamSummary,
-    MAX_CHUNK_SIZE,
+    decrypt_stream, encrypt_stream, ChannelKeys, PayloadError, PayloadKey, StreamSummary, MAX_CHUNK_SIZE,
 };
 use sha2::{Digest, Sha256};
 use std::io;
@@ -31,11 +30,7 @@ struct Trickle<'a> {
 }
 
 impl AsyncRead for Trickle<'_> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        _: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
+    fn poll_read(mut self: Pin<&mut Self>, _: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         let n = self.step.min(self.data.len()).min(buf.remaining());
         buf.put_slice(&self.data[..n]);
         self.data = &self.data[n..];
@@ -46,34 +41,13 @@ impl AsyncRead for Trickle<'_> {
 
 async fn encrypt(key: &PayloadKey, plain: &[u8]) -> (Vec<u8>, StreamSummary) {
     let mut out = Vec::new();
-    let summary = encrypt_stream(
-        key,
-        Trickle {
-            data: plain,
-            step: 1,
-        },
-        &mut out,
-        CHUNK,
-    )
-    .await
-    .unwrap();
+    let summary = encrypt_stream(key, Trickle { data: plain, step: 1 }, &mut out, CHUNK).await.unwrap();
     (out, summary)
 }
 
-async fn decrypt(
-    key: &PayloadKey,
-    sealed: &[u8],
-) -> (Result<StreamSummary, PayloadError>, Vec<u8>) {
+async fn decrypt(key: &PayloadKey, sealed: &[u8]) -> (Result<StreamSummary, PayloadError>, Vec<u8>) {
     let mut out = Vec::new();
-    let result = decrypt_stream(
-        key,
-        Trickle {
-            data: sealed,
-            step: 5,
-        },
-        &mut out,
-    )
-    .await;
+    let result = decrypt_stream(key, Trickle { data: sealed, step: 5 }, &mut out).await;
     (result, out)
 }
 
@@ -86,16 +60,8 @@ async fn round_trips_every_boundary_size() {
         let expected_chunks = (len / CHUNK + 1) as u64;
         assert_eq!(summary.plain_size, len as u64, "len {len}");
         assert_eq!(summary.chunks, expected_chunks, "len {len}");
-        assert_eq!(
-            summary.sha256,
-            hex::encode(Sha256::digest(&plain)),
-            "len {len}"
-        );
-        assert_eq!(
-            sealed.len(),
-            HEADER + len + 16 * expected_chunks as usize,
-            "len {len}"
-        );
+        assert_eq!(summary.sha256, hex::encode(Sha256::digest(&plain)), "len {len}");
+        assert_eq!(sealed.len(), HEADER + len + 16 * expected_chunks as usize, "len {len}");
         assert_eq!(&sealed[..4], b"ALK1");
         assert_eq!(sealed[4..8], (CHUNK as u32).to_be_bytes());
 
@@ -123,14 +89,8 @@ async fn truncation_at_a_chunk_boundary_is_detected() {
     // Dropping the final chunk leaves a stream of whole, individually valid chunks.
     let (result, out) = decrypt(&key, &sealed[..HEADER + 3 * FRAME]).await;
     let err = result.unwrap_err();
-    assert!(
-        matches!(err, PayloadError::Truncated { chunks: 3 }),
-        "{err}"
-    );
-    assert_eq!(
-        err.to_string(),
-        "payload rejected: stream ended after 3 chunk(s) without its final chunk (truncated)"
-    );
+    assert!(matches!(err, PayloadError::Truncated { chunks: 3 }), "{err}");
+    assert_eq!(err.to_string(), "payload rejected: stream ended after 3 chunk(s) without its final chunk (truncated)");
     assert_eq!(out, plain[..3 * CHUNK]);
 
     let (result, _) = decrypt(&key, &sealed[..HEADER + FRAME]).await;
@@ -144,27 +104,14 @@ async fn a_cut_last_chunk_is_detected() {
     let key = key("rev-1");
     let (sealed, _) = encrypt(&key, &data(3 * CHUNK + 5)).await;
     let (result, _) = decrypt(&key, &sealed[..sealed.len() - 1]).await;
-    assert!(
-        matches!(result, Err(PayloadError::ChunkAuth { chunk: 3 })),
-        "{result:?}"
-    );
+    assert!(matches!(result, Err(PayloadError::ChunkAuth { chunk: 3 })), "{result:?}");
     // Too little left of the final chunk to even hold a tag.
     let (result, _) = decrypt(&key, &sealed[..HEADER + 3 * FRAME + 10]).await;
-    assert!(
-        matches!(result, Err(PayloadError::Truncated { chunks: 3 })),
-        "{result:?}"
-    );
+    assert!(matches!(result, Err(PayloadError::Truncated { chunks: 3 })), "{result:?}");
     // Cutting inside a full chunk makes it look final, which its nonce refuses.
     let (result, out) = decrypt(&key, &sealed[..HEADER + FRAME + 100]).await;
-    assert!(
-        matches!(result, Err(PayloadError::ChunkAuth { chunk: 1 })),
-        "{result:?}"
-    );
-    assert_eq!(
-        out.len(),
-        CHUNK,
-        "only the authenticated first chunk is written"
-    );
+    assert!(matches!(result, Err(PayloadError::ChunkAuth { chunk: 1 })), "{result:?}");
+    assert_eq!(out.len(), CHUNK, "only the authenticated first chunk is written");
 }
 
 #[tokio::test]
@@ -176,10 +123,7 @@ async fn swapped_chunks_are_detected() {
     let (result, out) = decrypt(&key, &sealed).await;
     let err = result.unwrap_err();
     assert!(matches!(err, PayloadError::ChunkAuth { chunk: 0 }), "{err}");
-    assert_eq!(
-        err.to_string(),
-        "payload rejected: chunk 0 failed authentication (tampered, reordered or spliced)"
-    );
+    assert_eq!(err.to_string(), "payload rejected: chunk 0 failed authentication (tampered, reordered or spliced)");
     assert!(out.is_empty());
 }
 
@@ -193,10 +137,7 @@ async fn a_chunk_spliced_from_another_stream_is_detected() {
     let at = HEADER + FRAME;
     sealed[at..at + FRAME].copy_from_slice(&other[at..at + FRAME]);
     let (result, _) = decrypt(&key, &sealed).await;
-    assert!(
-        matches!(result, Err(PayloadError::ChunkAuth { chunk: 1 })),
-        "{result:?}"
-    );
+    assert!(matches!(result, Err(PayloadError::ChunkAuth { chunk: 1 })), "{result:?}");
 }
 
 #[tokio::test]
@@ -206,15 +147,8 @@ async fn a_flipped_ciphertext_bit_is_detected() {
     let (mut sealed, _) = encrypt(&key, &plain).await;
     sealed[HEADER + 2 * FRAME + 17] ^= 0x04;
     let (result, out) = decrypt(&key, &sealed).await;
-    assert!(
-        matches!(result, Err(PayloadError::ChunkAuth { chunk: 2 })),
-        "{result:?}"
-    );
-    assert_eq!(
-        out,
-        plain[..2 * CHUNK],
-        "nothing from the damaged chunk is written"
-    );
+    assert!(matches!(result, Err(PayloadError::ChunkAuth { chunk: 2 })), "{result:?}");
+    assert_eq!(out, plain[..2 * CHUNK], "nothing from the damaged chunk is written");
 }
 
 #[tokio::test]
@@ -223,10 +157,7 @@ async fn a_modified_header_fails_every_chunk() {
     let (mut sealed, _) = encrypt(&key, &data(CHUNK + 1)).await;
     sealed[HEADER - 1] ^= 1;
     let (result, _) = decrypt(&key, &sealed).await;
-    assert!(
-        matches!(result, Err(PayloadError::ChunkAuth { chunk: 0 })),
-        "{result:?}"
-    );
+    assert!(matches!(result, Err(PayloadError::ChunkAuth { chunk: 0 })), "{result:?}");
 }
 
 /// The final chunk is delimited only by the end of input, so bytes appended to a stream join
@@ -235,12 +166,7 @@ async fn a_modified_header_fails_every_chunk() {
 #[tokio::test]
 async fn appended_garbage_is_refused() {
     let key = key("rev-1");
-    for (len, garbage) in [
-        (0, 7),
-        (CHUNK, 7),
-        (3 * CHUNK + 5, 7),
-        (3 * CHUNK + 5, CHUNK),
-    ] {
+    for (len, garbage) in [(0, 7), (CHUNK, 7), (3 * CHUNK + 5, 7), (3 * CHUNK + 5, CHUNK)] {
         let (mut sealed, _) = encrypt(&key, &data(len)).await;
         sealed.extend(std::iter::repeat_n(0x5A, garbage));
         let (result, out) = decrypt(&key, &sealed).await;
@@ -261,11 +187,7 @@ async fn data_after_an_authenticated_final_chunk_is_trailing() {
         parts: Vec<Vec<u8>>,
     }
     impl AsyncRead for EndThenMore {
-        fn poll_read(
-            mut self: Pin<&mut Self>,
-            _: &mut Context<'_>,
-            buf: &mut ReadBuf<'_>,
-        ) -> Poll<io::Result<()>> {
+        fn poll_read(mut self: Pin<&mut Self>, _: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
             // Each part ends with one reported end of input (a read of nothing).
             match self.parts.first_mut() {
                 Some(part) if part.is_empty() => drop(self.parts.remove(0)),
@@ -282,16 +204,11 @@ async fn data_after_an_authenticated_final_chunk_is_trailing() {
     let key = key("rev-1");
     let plain = data(CHUNK + 5);
     let (sealed, _) = encrypt(&key, &plain).await;
-    let reader = EndThenMore {
-        parts: vec![sealed, b"garbage".to_vec()],
-    };
+    let reader = EndThenMore { parts: vec![sealed, b"garbage".to_vec()] };
     let mut out = Vec::new();
     let err = decrypt_stream(&key, reader, &mut out).await.unwrap_err();
     assert!(matches!(err, PayloadError::TrailingData), "{err}");
-    assert_eq!(
-        err.to_string(),
-        "payload rejected: data after the final chunk"
-    );
+    assert_eq!(err.to_string(), "payload rejected: data after the final chunk");
     assert_eq!(out, plain);
 }
 
@@ -299,17 +216,11 @@ async fn data_after_an_authenticated_final_chunk_is_trailing() {
 async fn another_key_fails_the_first_chunk() {
     let (sealed, _) = encrypt(&key("rev-1"), &data(3 * CHUNK + 5)).await;
     let (result, out) = decrypt(&key("rev-2"), &sealed).await;
-    assert!(
-        matches!(result, Err(PayloadError::ChunkAuth { chunk: 0 })),
-        "{result:?}"
-    );
+    assert!(matches!(result, Err(PayloadError::ChunkAuth { chunk: 0 })), "{result:?}");
     assert!(out.is_empty());
     let other_secret = ChannelKeys::derive("other secret", "acme-1x").payload_key("rev-1");
     let (result, _) = decrypt(&other_secret, &sealed).await;
-    assert!(
-        matches!(result, Err(PayloadError::ChunkAuth { chunk: 0 })),
-        "{result:?}"
-    );
+    assert!(matches!(result, Err(PayloadError::ChunkAuth { chunk: 0 })), "{result:?}");
 }
 
 #[tokio::test]
@@ -323,20 +234,11 @@ async fn bad_headers_are_refused() {
     zero[4..8].copy_from_slice(&0u32.to_be_bytes());
     let mut magic = sealed.clone();
     magic[3] = b'2';
-    for (what, bad) in [
-        ("too large", &too_large[..]),
-        ("zero", &zero),
-        ("magic", &magic),
-        ("short", &sealed[..14]),
-    ] {
+    for (what, bad) in [("too large", &too_large[..]), ("zero", &zero), ("magic", &magic), ("short", &sealed[..14])] {
         let (result, out) = decrypt(&key, bad).await;
         let err = result.unwrap_err();
         assert!(matches!(err, PayloadError::BadHeader(_)), "{what}: {err}");
-        assert!(
-            err.to_string()
-                .starts_with("payload rejected: bad header: "),
-            "{what}: {err}"
-        );
+        assert!(err.to_string().starts_with("payload rejected: bad header: "), "{what}: {err}");
         assert!(out.is_empty());
     }
 }
@@ -354,17 +256,11 @@ async fn encrypting_refuses_unusable_chunk_sizes() {
 async fn read_errors_are_reported_as_io() {
     struct Failing;
     impl AsyncRead for Failing {
-        fn poll_read(
-            self: Pin<&mut Self>,
-            _: &mut Context<'_>,
-            _: &mut ReadBuf<'_>,
-        ) -> Poll<io::Result<()>> {
+        fn poll_read(self: Pin<&mut Self>, _: &mut Context<'_>, _: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
             Poll::Ready(Err(io::Error::other("disk on fire")))
         }
     }
-    let err = encrypt_stream(&key("rev-1"), Failing, tokio::io::sink(), CHUNK)
-        .await
-        .unwrap_err();
+    let err = encrypt_stream(&key("rev-1"), Failing, tokio::io::sink(), CHUNK).await.unwrap_err();
     assert_eq!(err.to_string(), "payload i/o failed: disk on fire");
 }
 
@@ -375,14 +271,7 @@ async fn large_streams_need_no_whole_payload_buffer() {
     const LEN: u64 = 64 << 20;
     let key = key("rev-big");
     let reader = tokio::io::repeat(0xA5).take(LEN);
-    let summary = encrypt_stream(
-        &key,
-        reader,
-        tokio::io::sink(),
-        airlock_protocol::DEFAULT_CHUNK_SIZE,
-    )
-    .await
-    .unwrap();
+    let summary = encrypt_stream(&key, reader, tokio::io::sink(), airlock_protocol::DEFAULT_CHUNK_SIZE).await.unwrap();
     assert_eq!(summary.plain_size, LEN);
     assert_eq!(summary.chunks, 65);
 }

@@ -4,14 +4,12 @@
 //! suite (`contract::run_all`).
 
 use airlock_domain::pipeline::{ResourceRow, StatusReport};
-use airlock_domain::{
-    Connection, Health, Millis, PlatformSettings, Resource, Revision, TagSet, TransformRule, User,
-};
+use airlock_domain::{Connection, Health, Millis, PlatformSettings, Resource, Revision, TagSet, TransformRule, User};
 use async_trait::async_trait;
 use std::sync::Arc;
 
-mod sql;
 pub mod contract;
+mod sql;
 pub mod testing;
 
 pub use sql::SqlRepository;
@@ -213,4 +211,3 @@ pub async fn visible_resources(repo: &dyn Repository, user: &User) -> Result<Vec
         .filter(|r| user.clearance.permits(&r.level, &r.tags))
         .collect())
 }
-

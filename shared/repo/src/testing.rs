@@ -38,7 +38,9 @@ impl TestDatabase {
                 }
                 let _ = admin.close().await;
             }
-            Err(e) => tracing::warn!(database = %self.name, error = %e, "could not reach the server to drop the test database"),
+            Err(e) => {
+                tracing::warn!(database = %self.name, error = %e, "could not reach the server to drop the test database")
+            }
         }
     }
 }
@@ -65,7 +67,10 @@ mod tests {
     #[test]
     fn database_name_is_swapped_and_query_kept() {
         assert_eq!(super::with_database("postgres://u@h:5432/postgres", "x"), "postgres://u@h:5432/x");
-        assert_eq!(super::with_database("postgres://u@h/postgres?sslmode=disable", "x"), "postgres://u@h/x?sslmode=disable");
+        assert_eq!(
+            super::with_database("postgres://u@h/postgres?sslmode=disable", "x"),
+            "postgres://u@h/x?sslmode=disable"
+        );
         assert_eq!(super::with_database("postgres://u@h", "x"), "postgres://u@h/x");
     }
 }

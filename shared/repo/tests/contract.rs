@@ -21,22 +21,13 @@ async fn suite(repo: &SqlRepository) -> anyhow::Result<()> {
 async fn sqlite_backend_keeps_the_contract() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let url = format!("sqlite://{}", dir.path().join("airlock.db").display());
-    let repo = SqlRepository::connect(&url)
-        .await
-        .context("opening a new SQLite file")?;
-    let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
-        .fetch_one(repo.pool())
-        .await?;
-    assert_eq!(
-        mode, "wal",
-        "SQLite files are opened in WAL mode so readers don't block on writers"
-    );
+    let repo = SqlRepository::connect(&url).await.context("opening a new SQLite file")?;
+    let mode: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(repo.pool()).await?;
+    assert_eq!(mode, "wal", "SQLite files are opened in WAL mode so readers don't block on writers");
     suite(&repo).await?;
     repo.close().await;
     // Reopening runs the migrations again, which must find nothing left to do.
-    let reopened = SqlRepository::connect(&url)
-        .await
-        .context("reopening the SQLite file")?;
+    let reopened = SqlRepository::connect(&url).await.context("reopening the SQLite file")?;
     contract::run_all(&reopened).await?;
     reopened.close().await;
     Ok(())
@@ -53,9 +44,7 @@ async fn sqlite_in_memory_works() -> anyhow::Result<()> {
 #[tokio::test]
 async fn other_schemes_are_refused() {
     let refused = SqlRepository::connect("mysql://localhost/airlock").await;
-    assert!(
-        matches!(refused, Err(RepoError::UnsupportedUrl(url)) if url == "mysql://localhost/airlock")
-    );
+    assert!(matches!(refused, Err(RepoError::UnsupportedUrl(url)) if url == "mysql://localhost/airlock"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -68,14 +57,10 @@ async fn postgres_backend_keeps_the_contract() -> anyhow::Result<()> {
     // Run the suite in its own task so that a failed check still lets the database be dropped.
     let url = database.url.clone();
     let outcome = tokio::spawn(async move {
-        let repo = SqlRepository::connect(&url)
-            .await
-            .context("opening the new PostgreSQL database")?;
+        let repo = SqlRepository::connect(&url).await.context("opening the new PostgreSQL database")?;
         let result = suite(&repo).await;
         repo.close().await;
-        let reopened = SqlRepository::connect(&url)
-            .await
-            .context("reopening the PostgreSQL database")?;
+        let reopened = SqlRepository::connect(&url).await.context("reopening the PostgreSQL database")?;
         reopened.close().await;
         result
     })

@@ -70,7 +70,9 @@ pub async fn create_sending(ctx: &Context, new: NewSendingConnection) -> Result<
     }
     let platform = ctx.repo.platform().await?;
     let permitted_level = match &new.permitted_level {
-        Some(name) => Some(platform.level_by_name(name).cloned().ok_or_else(|| ConnectionError::UnknownLevel(name.clone()))?),
+        Some(name) => {
+            Some(platform.level_by_name(name).cloned().ok_or_else(|| ConnectionError::UnknownLevel(name.clone()))?)
+        }
         None => None,
     };
     check_tags_active(ctx, &new.permitted_tags).await?;
@@ -121,7 +123,11 @@ pub async fn create_receiving(ctx: &Context, new: NewReceivingConnection) -> Res
 /// Replaces a connection's transform rules after checking them: sending rules take
 /// predicates and values from the permitted tags; receiving rules take predicates from
 /// the tags the partner sent (when any were seen) and values from active local tags.
-pub async fn set_transforms(ctx: &Context, connection_id: &str, mut rules: Vec<TransformRule>) -> Result<(), ConnectionError> {
+pub async fn set_transforms(
+    ctx: &Context,
+    connection_id: &str,
+    mut rules: Vec<TransformRule>,
+) -> Result<(), ConnectionError> {
     let connection = active_connection(ctx, connection_id).await?;
     for rule in &mut rules {
         if rule.id.is_empty() {
@@ -151,11 +157,8 @@ pub async fn uncovered_incoming_tags(ctx: &Context, connection_id: &str) -> Resu
 }
 
 pub async fn active_connection(ctx: &Context, connection_id: &str) -> Result<Connection, ConnectionError> {
-    let connection = ctx
-        .repo
-        .connection(connection_id)
-        .await?
-        .ok_or_else(|| ConnectionError::NotFound(connection_id.into()))?;
+    let connection =
+        ctx.repo.connection(connection_id).await?.ok_or_else(|| ConnectionError::NotFound(connection_id.into()))?;
     if !connection.is_active() {
         return Err(ConnectionError::Archived(connection_id.into()));
     }

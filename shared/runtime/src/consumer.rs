@@ -97,11 +97,8 @@ pub async fn run_consumer<H: Handler>(
 
 /// Handles one delivery and settles it: ack on success or for good, nack to retry.
 pub async fn settle<H: Handler>(handler: &H, delivery: Delivery, max_attempts: u32) -> Result<(), BusError> {
-    let trace = delivery
-        .headers
-        .get(TRACEPARENT)
-        .and_then(|t| TraceContext::parse(t))
-        .unwrap_or_else(TraceContext::new_root);
+    let trace =
+        delivery.headers.get(TRACEPARENT).and_then(|t| TraceContext::parse(t)).unwrap_or_else(TraceContext::new_root);
     let meta = MessageMeta { id: delivery.id.clone(), attempt: delivery.attempt, max_attempts, trace };
     let message: H::Message = match serde_json::from_slice(&delivery.payload) {
         Ok(message) => message,
@@ -129,4 +126,17 @@ pub async fn settle<H: Handler>(handler: &H, delivery: Delivery, max_attempts: u
 fn backoff(attempt: u32) -> Duration {
     let ms = 250u64.saturating_mul(1 << attempt.min(7));
     Duration::from_millis(ms.min(30_000))
+}
+
+/// The whole `main` of a consumer function: logging, context from the environment, and
+/// `concurrency` competing consumers of the handler's topic.
+pub async fn serve<H: Handler>(
+    make: impl FnOnce(Arc<crate::Context>) -> H,
+    concurrency: usize,
+) -> Result<(), crate::context::StartupError> {
+    crate::init_logging();
+    let ctx = crate::Context::from_env().await?;
+    tracing::info!(function = H::NAME, topic = H::TOPIC.as_str(), "consuming");
+    run_consumer(Arc::new(make(ctx.clone())), ctx.bus.clone(), ctx.settings.max_attempts, concurrency).await?;
+    Ok(())
 }

@@ -1,10 +1,10 @@
+use crate::consumer::publish_json;
 use crate::settings::{Settings, SettingsError};
 use crate::trace::TraceContext;
-use crate::consumer::publish_json;
 use airlock_bus::{BusError, DynBus, Topic};
 use airlock_domain::messages;
-use airlock_domain::pipeline::StatusReport;
-use airlock_domain::Connection;
+use airlock_domain::pipeline::{StatusEvent, StatusReport};
+use airlock_domain::{Connection, ConnectionKind};
 use airlock_protocol::{ChannelKeys, MasterKey};
 use airlock_repo::{DynRepository, RepoError};
 use airlock_store::object_store::ObjectStore;
@@ -54,8 +54,31 @@ impl Context {
         Ok(ChannelKeys::derive(secret.expose_secret(), &connection.shared_id))
     }
 
-    /// Sends a status report to the status-recorder. The message id makes a retried
-    /// report of the same thing a duplicate the bus drops.
+    /// Sends one status report of a sync to the status-recorder. `dedupe_key` names what is
+    /// reported (a stage, a resource), so a retried report of the same thing is a duplicate
+    /// the bus drops. A report that cannot be sent is logged: the sync then shows as running,
+    /// which is what an operator should see when the recorder is unreachable.
+    pub async fn send_status(
+        &self,
+        trace: &TraceContext,
+        sync: (&str, &str, ConnectionKind),
+        event: StatusEvent,
+        dedupe_key: &str,
+    ) {
+        let (sync_id, connection_id, kind) = sync;
+        let report = StatusReport {
+            sync_id: sync_id.into(),
+            connection_id: connection_id.into(),
+            kind,
+            at: airlock_domain::now_millis(),
+            event,
+        };
+        if let Err(e) = self.report(trace, &report, dedupe_key).await {
+            tracing::error!(error = %e, sync_id, "status report lost");
+        }
+    }
+
+    /// Sends a prepared status report.
     pub async fn report(&self, trace: &TraceContext, report: &StatusReport, dedupe_key: &str) -> Result<(), BusError> {
         let id = format!("status:{}:{}", report.sync_id, dedupe_key);
         publish_json(self.bus.as_ref(), Topic::Status, &id, trace, report).await

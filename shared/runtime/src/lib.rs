@@ -9,7 +9,7 @@ pub mod registry;
 pub mod settings;
 pub mod trace;
 
-pub use consumer::{publish_json, run_consumer, Handler, HandlerError, MessageMeta};
+pub use consumer::{publish_json, run_consumer, serve, Handler, HandlerError, MessageMeta};
 pub use context::Context;
 pub use settings::{Settings, SettingsError};
 pub use trace::TraceContext;

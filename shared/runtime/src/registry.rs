@@ -31,7 +31,9 @@ pub enum RegistryError {
     Forbidden { user: String, action: &'static str, file: String, why: String },
     #[error("connection '{0}' is not an active sending connection")]
     NotSending(String),
-    #[error("sharing with a secure connection needs the certification that the file may go to an external organization")]
+    #[error(
+        "sharing with a secure connection needs the certification that the file may go to an external organization"
+    )]
     NotCertified,
     #[error("file '{file}' is not eligible for this connection: {why}")]
     Ineligible { file: String, why: Ineligible },
@@ -83,14 +85,19 @@ pub async fn upload_revision(
     resource_id: &str,
     content: impl AsyncRead + Unpin,
 ) -> Result<Revision, RegistryError> {
-    let resource = ctx.repo.resource(resource_id).await?.ok_or_else(|| RegistryError::UnknownFile(resource_id.into()))?;
+    let resource =
+        ctx.repo.resource(resource_id).await?.ok_or_else(|| RegistryError::UnknownFile(resource_id.into()))?;
     if resource.owner_id != user_id {
         return Err(forbidden(user_id, "revise", resource_id, "only the owner adds revisions"));
     }
     store_revision(ctx, resource_id, content).await
 }
 
-async fn store_revision(ctx: &Context, resource_id: &str, mut content: impl AsyncRead + Unpin) -> Result<Revision, RegistryError> {
+async fn store_revision(
+    ctx: &Context,
+    resource_id: &str,
+    mut content: impl AsyncRead + Unpin,
+) -> Result<Revision, RegistryError> {
     let id = new_id();
     let blob_key = format!("blobs/{resource_id}/{id}");
     let mut writer = airlock_store::writer(ctx.registry_store()?, &blob_key);
@@ -135,12 +142,18 @@ pub async fn share_with_connection(
     if !certified {
         return Err(RegistryError::NotCertified);
     }
-    let resource = ctx.repo.resource(resource_id).await?.ok_or_else(|| RegistryError::UnknownFile(resource_id.into()))?;
+    let resource =
+        ctx.repo.resource(resource_id).await?.ok_or_else(|| RegistryError::UnknownFile(resource_id.into()))?;
     if resource.owner_id != user_id {
         return Err(forbidden(user_id, "share", resource_id, "only the file's owner (editor) shares it"));
     }
     if resource.origin_connection_id.is_some() {
-        return Err(forbidden(user_id, "share", resource_id, "files received through a secure connection cannot be reshared to another secure connection"));
+        return Err(forbidden(
+            user_id,
+            "share",
+            resource_id,
+            "files received through a secure connection cannot be reshared to another secure connection",
+        ));
     }
     let connection = ctx
         .repo
@@ -152,14 +165,19 @@ pub async fn share_with_connection(
     connection
         .sending_policy(platform.infosec_enabled)
         .check(&resource.level, &resource.tags, platform.lowest_level().order)
-        .map_err(|why| RegistryError::Ineligible { file: resource_id.into(), why })?;
+        .map_err(|why| RegistryError::Ineligible { file: resource.name.clone(), why })?;
     ctx.repo.share(connection_id, resource_id, user_id, now_millis()).await?;
     Ok(())
 }
 
 /// Reshares a file at viewer level with another user of this platform. The file's owner
 /// may, and so may the owners of the receiving connection it arrived through.
-pub async fn reshare_to_user(ctx: &Context, user_id: &str, resource_id: &str, target_user_id: &str) -> Result<(), RegistryError> {
+pub async fn reshare_to_user(
+    ctx: &Context,
+    user_id: &str,
+    resource_id: &str,
+    target_user_id: &str,
+) -> Result<(), RegistryError> {
     let user = ctx.repo.user(user_id).await?.ok_or_else(|| RegistryError::UnknownUser(user_id.into()))?;
     ctx.repo.user(target_user_id).await?.ok_or_else(|| RegistryError::UnknownUser(target_user_id.into()))?;
     let visible = visible_resources(ctx.repo.as_ref(), &user).await?;
@@ -181,11 +199,8 @@ pub async fn read_file(ctx: &Context, user_id: &str, resource_id: &str) -> Resul
     if !files_visible_to(ctx, user_id).await?.iter().any(|r| r.id == resource_id) {
         return Err(forbidden(user_id, "read", resource_id, "not visible to this user (ownership, level or tags)"));
     }
-    let revision = ctx
-        .repo
-        .latest_revision(resource_id)
-        .await?
-        .ok_or_else(|| RegistryError::UnknownFile(resource_id.into()))?;
+    let revision =
+        ctx.repo.latest_revision(resource_id).await?.ok_or_else(|| RegistryError::UnknownFile(resource_id.into()))?;
     let mut reader = airlock_store::reader(&ctx.registry_store()?, &revision.blob_key)
         .await
         .map_err(|e| RegistryError::Read(e.to_string()))?;

@@ -64,10 +64,20 @@ impl Settings {
             bus_url: text("AIRLOCK_BUS_URL", d.bus_url),
             registry_store: text("AIRLOCK_REGISTRY_STORE", d.registry_store),
             shard_count: number(&get, "AIRLOCK_SHARD_COUNT", d.shard_count, 1..=1024)?,
-            manifest_ttl: Duration::from_secs(number(&get, "AIRLOCK_MANIFEST_TTL_SECS", d.manifest_ttl.as_secs(), 60..=30 * 86400)?),
+            manifest_ttl: Duration::from_secs(number(
+                &get,
+                "AIRLOCK_MANIFEST_TTL_SECS",
+                d.manifest_ttl.as_secs(),
+                60..=30 * 86400,
+            )?),
             max_manifest_bytes: number(&get, "AIRLOCK_MAX_MANIFEST_BYTES", d.max_manifest_bytes, 1024..=1 << 30)?,
             chunk_size: number(&get, "AIRLOCK_CHUNK_SIZE", d.chunk_size, 1024..=airlock_protocol::MAX_CHUNK_SIZE)?,
-            schedule_interval: Duration::from_secs(number(&get, "AIRLOCK_SCHEDULE_INTERVAL_SECS", d.schedule_interval.as_secs(), 1..=86400)?),
+            schedule_interval: Duration::from_secs(number(
+                &get,
+                "AIRLOCK_SCHEDULE_INTERVAL_SECS",
+                d.schedule_interval.as_secs(),
+                1..=86400,
+            )?),
             max_attempts: number(&get, "AIRLOCK_MAX_ATTEMPTS", d.max_attempts, 1..=100)?,
             host: text("AIRLOCK_HOST", d.host),
             port: number(&get, "AIRLOCK_PORT", d.port, 0..=65535)?,
@@ -76,7 +86,12 @@ impl Settings {
     }
 }
 
-fn number<T>(get: &impl Fn(&str) -> Option<String>, name: &str, default: T, range: std::ops::RangeInclusive<T>) -> Result<T, SettingsError>
+fn number<T>(
+    get: &impl Fn(&str) -> Option<String>,
+    name: &str,
+    default: T,
+    range: std::ops::RangeInclusive<T>,
+) -> Result<T, SettingsError>
 where
     T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy,
 {
@@ -110,9 +125,11 @@ mod tests {
     #[test]
     fn reads_values_and_refuses_bad_numbers() {
         let key = "k".repeat(32);
-        let (s, _) = Settings::from_lookup(lookup(&[("AIRLOCK_MASTER_SECRET", &key), ("AIRLOCK_SHARD_COUNT", "8")])).unwrap();
+        let (s, _) =
+            Settings::from_lookup(lookup(&[("AIRLOCK_MASTER_SECRET", &key), ("AIRLOCK_SHARD_COUNT", "8")])).unwrap();
         assert_eq!(s.shard_count, 8);
-        let err = Settings::from_lookup(lookup(&[("AIRLOCK_MASTER_SECRET", &key), ("AIRLOCK_SHARD_COUNT", "0")])).unwrap_err();
+        let err = Settings::from_lookup(lookup(&[("AIRLOCK_MASTER_SECRET", &key), ("AIRLOCK_SHARD_COUNT", "0")]))
+            .unwrap_err();
         assert_eq!(err.to_string(), "AIRLOCK_SHARD_COUNT='0' is not valid: must be between 1 and 1024");
     }
 }

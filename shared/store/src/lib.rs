@@ -93,7 +93,8 @@ pub fn configs_from_vars(vars: impl IntoIterator<Item = (String, String)>) -> Re
         .into_iter()
         .map(|(label, mut f)| {
             let mut optional = |name: &str| f.remove(name).filter(|v| !v.is_empty());
-            let scheme_text = optional("SCHEME").ok_or(StoreError::MissingField { label: label.clone(), field: "SCHEME" })?;
+            let scheme_text =
+                optional("SCHEME").ok_or(StoreError::MissingField { label: label.clone(), field: "SCHEME" })?;
             let scheme = Scheme::parse(&scheme_text)
                 .ok_or_else(|| StoreError::UnknownScheme { label: label.clone(), scheme: scheme_text.clone() })?;
             let name = optional("NAME").ok_or(StoreError::MissingField { label: label.clone(), field: "NAME" })?;
@@ -140,10 +141,7 @@ impl StoreRegistry {
     }
 
     pub fn get(&self, label: &str) -> Result<Arc<dyn ObjectStore>, StoreError> {
-        self.stores
-            .get(&label.to_ascii_uppercase())
-            .cloned()
-            .ok_or_else(|| StoreError::NotConfigured(label.to_owned()))
+        self.stores.get(&label.to_ascii_uppercase()).cloned().ok_or_else(|| StoreError::NotConfigured(label.to_owned()))
     }
 
     pub fn labels(&self) -> Vec<String> {
@@ -182,11 +180,7 @@ pub async fn reader(
     key: &str,
 ) -> Result<impl tokio::io::AsyncRead + Unpin + Send, object_store::Error> {
     use futures::TryStreamExt;
-    let stream = store
-        .get(&Path::from(key))
-        .await?
-        .into_stream()
-        .map_err(std::io::Error::other);
+    let stream = store.get(&Path::from(key)).await?.into_stream().map_err(std::io::Error::other);
     Ok(tokio_util::io::StreamReader::new(stream))
 }
 

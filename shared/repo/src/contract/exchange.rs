@@ -16,37 +16,19 @@ pub async fn shares(repo: &dyn Repository) -> Result<()> {
         removed_reason: None,
     };
 
-    assert!(
-        repo.active_shares(&connection_id).await?.is_empty(),
-        "no shares at first"
-    );
+    assert!(repo.active_shares(&connection_id).await?.is_empty(), "no shares at first");
     repo.share(&connection_id, &second, &alice, 20).await?;
     repo.share(&connection_id, &first, &alice, 10).await?;
     repo.share(&connection_id, &first, &bob, 30).await?;
     let both = vec![share(&first, &alice, 10), share(&second, &alice, 20)];
-    assert_eq!(
-        repo.active_shares(&connection_id).await?,
-        both,
-        "sharing an active share again changes nothing"
-    );
+    assert_eq!(repo.active_shares(&connection_id).await?, both, "sharing an active share again changes nothing");
 
     let reason = "infosec level 'SECRET' (order=3) exceeds the connection's permitted level";
-    repo.remove_share(&connection_id, &first, reason, 40)
-        .await?;
-    repo.remove_share(&connection_id, &first, "unshared by a user", 50)
-        .await?;
-    repo.remove_share(&connection_id, &new_id(), "never shared", 50)
-        .await?;
-    let removed = Share {
-        removed_at: Some(40),
-        removed_reason: Some(reason.to_owned()),
-        ..share(&first, &alice, 10)
-    };
-    assert_eq!(
-        repo.active_shares(&connection_id).await?,
-        vec![share(&second, &alice, 20)],
-        "removed share hidden"
-    );
+    repo.remove_share(&connection_id, &first, reason, 40).await?;
+    repo.remove_share(&connection_id, &first, "unshared by a user", 50).await?;
+    repo.remove_share(&connection_id, &new_id(), "never shared", 50).await?;
+    let removed = Share { removed_at: Some(40), removed_reason: Some(reason.to_owned()), ..share(&first, &alice, 10) };
+    assert_eq!(repo.active_shares(&connection_id).await?, vec![share(&second, &alice, 20)], "removed share hidden");
     assert_eq!(
         repo.all_shares(&connection_id).await?,
         vec![removed, share(&second, &alice, 20)],
@@ -59,10 +41,7 @@ pub async fn shares(repo: &dyn Repository) -> Result<()> {
         vec![share(&second, &alice, 20), share(&first, &bob, 60)],
         "sharing a removed share again re-activates it, with the new sharer and time"
     );
-    assert!(
-        repo.all_shares(&new_id()).await?.is_empty(),
-        "another connection has no shares"
-    );
+    assert!(repo.all_shares(&new_id()).await?.is_empty(), "another connection has no shares");
     Ok(())
 }
 
@@ -82,44 +61,22 @@ pub async fn published_entries(repo: &dyn Repository) -> Result<()> {
     let (mut high, low) = (entry(3), entry(0));
     repo.put_published(&high).await?;
     repo.put_published(&low).await?;
-    assert_eq!(
-        repo.published(&connection_id).await?,
-        vec![low.clone(), high.clone()],
-        "by shard"
-    );
+    assert_eq!(repo.published(&connection_id).await?, vec![low.clone(), high.clone()], "by shard");
     high.revision_id = new_id();
     high.entry_json = "{}".to_owned();
     repo.put_published(&high).await?;
-    assert_eq!(
-        repo.published(&connection_id).await?,
-        vec![low.clone(), high.clone()],
-        "put replaces"
-    );
-    repo.delete_published(&connection_id, &low.resource_id)
-        .await?;
-    repo.delete_published(&connection_id, &low.resource_id)
-        .await?;
-    assert_eq!(
-        repo.published(&connection_id).await?,
-        vec![high],
-        "deleted, twice without harm"
-    );
+    assert_eq!(repo.published(&connection_id).await?, vec![low.clone(), high.clone()], "put replaces");
+    repo.delete_published(&connection_id, &low.resource_id).await?;
+    repo.delete_published(&connection_id, &low.resource_id).await?;
+    assert_eq!(repo.published(&connection_id).await?, vec![high], "deleted, twice without harm");
     Ok(())
 }
 
 pub async fn manifest_sequences(repo: &dyn Repository) -> Result<()> {
     let (a, b) = (new_id(), new_id());
-    assert_eq!(
-        repo.next_manifest_sequence(&a).await?,
-        1,
-        "the first sequence is 1"
-    );
+    assert_eq!(repo.next_manifest_sequence(&a).await?, 1, "the first sequence is 1");
     assert_eq!(repo.next_manifest_sequence(&a).await?, 2);
-    assert_eq!(
-        repo.next_manifest_sequence(&b).await?,
-        1,
-        "each connection counts on its own"
-    );
+    assert_eq!(repo.next_manifest_sequence(&b).await?, 1, "each connection counts on its own");
     assert_eq!(repo.next_manifest_sequence(&a).await?, 3);
     assert_eq!(repo.next_manifest_sequence(&b).await?, 2);
     Ok(())
@@ -128,45 +85,19 @@ pub async fn manifest_sequences(repo: &dyn Repository) -> Result<()> {
 pub async fn receiving_state(repo: &dyn Repository) -> Result<()> {
     let connection_id = new_id();
 
-    assert_eq!(
-        repo.manifest_state(&connection_id, 0).await?,
-        None,
-        "no manifest applied yet"
-    );
-    let mut state = ManifestState {
-        connection_id: connection_id.clone(),
-        shard: 2,
-        sequence: 7,
-        digest: "ab".repeat(32),
-    };
+    assert_eq!(repo.manifest_state(&connection_id, 0).await?, None, "no manifest applied yet");
+    let mut state =
+        ManifestState { connection_id: connection_id.clone(), shard: 2, sequence: 7, digest: "ab".repeat(32) };
     repo.put_manifest_state(&state).await?;
-    assert_eq!(
-        repo.manifest_state(&connection_id, 2).await?,
-        Some(state.clone()),
-        "manifest state round trip"
-    );
-    assert_eq!(
-        repo.manifest_state(&connection_id, 1).await?,
-        None,
-        "each shard on its own"
-    );
+    assert_eq!(repo.manifest_state(&connection_id, 2).await?, Some(state.clone()), "manifest state round trip");
+    assert_eq!(repo.manifest_state(&connection_id, 1).await?, None, "each shard on its own");
     state.sequence = 1 << 40;
     state.digest = "cd".repeat(32);
     repo.put_manifest_state(&state).await?;
-    assert_eq!(
-        repo.manifest_state(&connection_id, 2).await?,
-        Some(state.clone()),
-        "a newer manifest replaces"
-    );
-    let too_large = ManifestState {
-        sequence: u64::MAX,
-        ..state.clone()
-    };
+    assert_eq!(repo.manifest_state(&connection_id, 2).await?, Some(state.clone()), "a newer manifest replaces");
+    let too_large = ManifestState { sequence: u64::MAX, ..state.clone() };
     assert!(
-        matches!(
-            repo.put_manifest_state(&too_large).await,
-            Err(RepoError::OutOfRange { .. })
-        ),
+        matches!(repo.put_manifest_state(&too_large).await, Err(RepoError::OutOfRange { .. })),
         "a sequence beyond the signed 64-bit range is refused, not wrapped"
     );
 
@@ -182,47 +113,24 @@ pub async fn receiving_state(repo: &dyn Repository) -> Result<()> {
     let (mut first, second) = (entry(&remotes[0]), entry(&remotes[1]));
     repo.put_applied(&second).await?;
     repo.put_applied(&first).await?;
-    assert_eq!(
-        repo.applied(&connection_id).await?,
-        vec![first.clone(), second.clone()],
-        "by remote id"
-    );
+    assert_eq!(repo.applied(&connection_id).await?, vec![first.clone(), second.clone()], "by remote id");
     first.entry_digest = "22".repeat(32);
     first.shard = 3;
     repo.put_applied(&first).await?;
     assert_eq!(
-        repo.applied_entry(&connection_id, &first.remote_resource_id)
-            .await?,
+        repo.applied_entry(&connection_id, &first.remote_resource_id).await?,
         Some(first.clone()),
         "put replaces"
     );
-    assert_eq!(
-        repo.applied_entry(&connection_id, &new_id()).await?,
-        None,
-        "unknown remote resource"
-    );
-    repo.delete_applied(&connection_id, &second.remote_resource_id)
-        .await?;
+    assert_eq!(repo.applied_entry(&connection_id, &new_id()).await?, None, "unknown remote resource");
+    repo.delete_applied(&connection_id, &second.remote_resource_id).await?;
     assert_eq!(repo.applied(&connection_id).await?, vec![first], "deleted");
 
-    assert_eq!(
-        repo.incoming_tags(&connection_id).await?,
-        TagSet::new(),
-        "no incoming tags seen yet"
-    );
-    repo.set_incoming_tags(&connection_id, &tags(&["THEIR-ITAR", "INTERNAL"]))
-        .await?;
-    assert_eq!(
-        repo.incoming_tags(&connection_id).await?,
-        tags(&["INTERNAL", "THEIR-ITAR"])
-    );
-    repo.set_incoming_tags(&connection_id, &tags(&["NEW"]))
-        .await?;
-    assert_eq!(
-        repo.incoming_tags(&connection_id).await?,
-        tags(&["NEW"]),
-        "the last tags seen replace the earlier"
-    );
+    assert_eq!(repo.incoming_tags(&connection_id).await?, TagSet::new(), "no incoming tags seen yet");
+    repo.set_incoming_tags(&connection_id, &tags(&["THEIR-ITAR", "INTERNAL"])).await?;
+    assert_eq!(repo.incoming_tags(&connection_id).await?, tags(&["INTERNAL", "THEIR-ITAR"]));
+    repo.set_incoming_tags(&connection_id, &tags(&["NEW"])).await?;
+    assert_eq!(repo.incoming_tags(&connection_id).await?, tags(&["NEW"]), "the last tags seen replace the earlier");
     Ok(())
 }
 

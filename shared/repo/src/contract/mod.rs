@@ -11,8 +11,8 @@ pub use sync::{concurrent_writes, sync_history};
 
 use crate::{visible_resources, RepoError, Repository, Result};
 use airlock_domain::{
-    Clearance, Connection, ConnectionKind, Health, InfosecLevel, PlatformSettings, Resource,
-    Revision, RuleKind, TagSet, TransformRule, User,
+    Clearance, Connection, ConnectionKind, Health, InfosecLevel, PlatformSettings, Resource, Revision, RuleKind,
+    TagSet, TransformRule, User,
 };
 
 /// Every check that needs no more than a shared reference to the repository.
@@ -36,20 +36,10 @@ pub async fn run_all(repo: &dyn Repository) -> Result<()> {
 pub async fn fresh_defaults(repo: &dyn Repository) -> Result<()> {
     let settings = repo.platform().await?;
     let unclassified = InfosecLevel::new("UNCLASSIFIED", 0);
-    assert!(
-        settings.infosec_enabled,
-        "classification must be on by default"
-    );
-    assert_eq!(
-        settings.levels,
-        vec![unclassified.clone()],
-        "default levels"
-    );
+    assert!(settings.infosec_enabled, "classification must be on by default");
+    assert_eq!(settings.levels, vec![unclassified.clone()], "default levels");
     assert_eq!(settings.max_level, unclassified, "default max level");
-    assert!(
-        repo.active_control_tags().await?.is_empty(),
-        "no control tags by default"
-    );
+    assert!(repo.active_control_tags().await?.is_empty(), "no control tags by default");
     Ok(())
 }
 
@@ -67,14 +57,7 @@ fn unique_tag(name: &str) -> String {
 }
 
 pub(crate) fn user(name: &str, level: InfosecLevel, tag_list: &[&str]) -> User {
-    User {
-        id: new_id(),
-        name: name.to_owned(),
-        clearance: Clearance {
-            level,
-            tags: tags(tag_list),
-        },
-    }
+    User { id: new_id(), name: name.to_owned(), clearance: Clearance { level, tags: tags(tag_list) } }
 }
 
 pub(crate) fn resource(name: &str, owner_id: &str) -> Resource {
@@ -126,22 +109,14 @@ pub async fn platform_and_tags(repo: &dyn Repository) -> Result<()> {
         max_level: InfosecLevel::new("SECRET", 3),
     };
     repo.save_platform(&settings).await?;
-    assert_eq!(
-        repo.platform().await?,
-        settings,
-        "platform settings round trip, levels in the given order"
-    );
+    assert_eq!(repo.platform().await?, settings, "platform settings round trip, levels in the given order");
     let smaller = PlatformSettings {
         infosec_enabled: false,
         levels: vec![InfosecLevel::new("OPEN", 0), InfosecLevel::new("CLOSED", 5)],
         max_level: InfosecLevel::new("OPEN", 0),
     };
     repo.save_platform(&smaller).await?;
-    assert_eq!(
-        repo.platform().await?,
-        smaller,
-        "saving again replaces switches and every level"
-    );
+    assert_eq!(repo.platform().await?, smaller, "saving again replaces switches and every level");
 
     let (on, off, switched_off) = (unique_tag("ITAR"), unique_tag("DRAFT"), unique_tag("OLD"));
     repo.put_control_tag(&on, true).await?;
@@ -152,57 +127,29 @@ pub async fn platform_and_tags(repo: &dyn Repository) -> Result<()> {
     let active = repo.active_control_tags().await?;
     assert!(active.contains(&on), "an active tag is listed");
     assert!(!active.contains(&off), "an inactive tag is not listed");
-    assert!(
-        !active.contains(&switched_off),
-        "a deactivated tag is no longer listed"
-    );
+    assert!(!active.contains(&switched_off), "a deactivated tag is no longer listed");
     Ok(())
 }
 
 pub async fn users(repo: &dyn Repository) -> Result<()> {
-    let mut alice = user(
-        "alice",
-        InfosecLevel::new("SECRET", 3),
-        &["ITAR", "PROJECT-X"],
-    );
+    let mut alice = user("alice", InfosecLevel::new("SECRET", 3), &["ITAR", "PROJECT-X"]);
     let bob = user("bob", InfosecLevel::new("UNCLASSIFIED", 0), &[]);
     repo.put_user(&alice).await?;
     repo.put_user(&bob).await?;
-    assert_eq!(
-        repo.user(&alice.id).await?,
-        Some(alice.clone()),
-        "user round trip with tags"
-    );
-    assert_eq!(
-        repo.user(&bob.id).await?,
-        Some(bob.clone()),
-        "user round trip without tags"
-    );
+    assert_eq!(repo.user(&alice.id).await?, Some(alice.clone()), "user round trip with tags");
+    assert_eq!(repo.user(&bob.id).await?, Some(bob.clone()), "user round trip without tags");
     assert_eq!(repo.user(&new_id()).await?, None, "unknown user");
 
     alice.name = "alice (ops)".to_owned();
-    alice.clearance = Clearance {
-        level: InfosecLevel::new("CONFIDENTIAL", 2),
-        tags: tags(&["EXPORT"]),
-    };
+    alice.clearance = Clearance { level: InfosecLevel::new("CONFIDENTIAL", 2), tags: tags(&["EXPORT"]) };
     repo.put_user(&alice).await?;
-    assert_eq!(
-        repo.user(&alice.id).await?,
-        Some(alice.clone()),
-        "putting a user again replaces it"
-    );
+    assert_eq!(repo.user(&alice.id).await?, Some(alice.clone()), "putting a user again replaces it");
 
     let all = repo.users().await?;
-    let mine: Vec<&User> = all
-        .iter()
-        .filter(|u| u.id == alice.id || u.id == bob.id)
-        .collect();
+    let mine: Vec<&User> = all.iter().filter(|u| u.id == alice.id || u.id == bob.id).collect();
     assert_eq!(mine, vec![&alice, &bob], "users listed by name");
     let keys: Vec<(&String, &String)> = all.iter().map(|u| (&u.name, &u.id)).collect();
-    assert!(
-        keys.windows(2).all(|w| w[0] <= w[1]),
-        "users sorted by name, then id"
-    );
+    assert!(keys.windows(2).all(|w| w[0] <= w[1]), "users sorted by name, then id");
     Ok(())
 }
 
@@ -216,16 +163,8 @@ pub async fn resources_and_revisions(repo: &dyn Repository) -> Result<()> {
     rich.withdrawn_at = Some(5_000);
     repo.put_resource(&plain).await?;
     repo.put_resource(&rich).await?;
-    assert_eq!(
-        repo.resource(&plain.id).await?,
-        Some(plain.clone()),
-        "resource round trip, empty options"
-    );
-    assert_eq!(
-        repo.resource(&rich.id).await?,
-        Some(rich.clone()),
-        "resource round trip, every option set"
-    );
+    assert_eq!(repo.resource(&plain.id).await?, Some(plain.clone()), "resource round trip, empty options");
+    assert_eq!(repo.resource(&rich.id).await?, Some(rich.clone()), "resource round trip, every option set");
     assert_eq!(repo.resource(&new_id()).await?, None, "unknown resource");
 
     rich.name = "renamed.bin".to_owned();
@@ -233,11 +172,7 @@ pub async fn resources_and_revisions(repo: &dyn Repository) -> Result<()> {
     rich.origin_connection_id = None;
     rich.withdrawn_at = None;
     repo.put_resource(&rich).await?;
-    assert_eq!(
-        repo.resource(&rich.id).await?,
-        Some(rich.clone()),
-        "putting a resource again replaces it"
-    );
+    assert_eq!(repo.resource(&rich.id).await?, Some(rich.clone()), "putting a resource again replaces it");
 
     let mut ids = [new_id(), new_id(), new_id()];
     ids.sort();
@@ -258,22 +193,14 @@ pub async fn resources_and_revisions(repo: &dyn Repository) -> Result<()> {
     let mut altered = first.clone();
     altered.blob_key = "somewhere/else".to_owned();
     repo.add_revision(&altered).await?;
-    assert_eq!(
-        repo.revision(&first.id).await?,
-        Some(first.clone()),
-        "adding a revision again changes nothing"
-    );
+    assert_eq!(repo.revision(&first.id).await?, Some(first.clone()), "adding a revision again changes nothing");
     assert_eq!(
         repo.latest_revision(&plain.id).await?,
         Some(tied_high.clone()),
         "the latest revision is the newest, ties broken by the higher id"
     );
     assert_eq!(repo.revision(&new_id()).await?, None, "unknown revision");
-    assert_eq!(
-        repo.latest_revision(&new_id()).await?,
-        None,
-        "a resource without revisions"
-    );
+    assert_eq!(repo.latest_revision(&new_id()).await?, None, "a resource without revisions");
     Ok(())
 }
 
@@ -288,8 +215,7 @@ pub async fn reachability(repo: &dyn Repository) -> Result<()> {
     }
     let incoming = connection(ConnectionKind::Receiving, 1_000);
     repo.create_connection(&incoming).await?;
-    repo.set_owners(&incoming.id, std::slice::from_ref(&receiver.id))
-        .await?;
+    repo.set_owners(&incoming.id, std::slice::from_ref(&receiver.id)).await?;
 
     let owned = resource("owned.txt", &owner.id);
     let mut owned_secret = resource("owned-secret.txt", &owner.id);
@@ -303,14 +229,7 @@ pub async fn reachability(repo: &dyn Repository) -> Result<()> {
     let mut arrived_withdrawn = arrived.clone();
     arrived_withdrawn.id = new_id();
     arrived_withdrawn.withdrawn_at = Some(2_000);
-    for r in [
-        &owned,
-        &owned_secret,
-        &granted,
-        &arrived,
-        &withdrawn,
-        &arrived_withdrawn,
-    ] {
+    for r in [&owned, &owned_secret, &granted, &arrived, &withdrawn, &arrived_withdrawn] {
         repo.put_resource(r).await?;
     }
     repo.grant_view(&granted.id, &grantee.id).await?;
@@ -323,20 +242,13 @@ pub async fn reachability(repo: &dyn Repository) -> Result<()> {
         vec![owned_secret.id.clone(), owned.id.clone()],
         "an owner reaches what they own, by name, withdrawn ones hidden"
     );
-    assert_eq!(
-        ids(repo.reachable_resources(&grantee.id).await?),
-        vec![granted.id.clone()],
-        "a grantee"
-    );
+    assert_eq!(ids(repo.reachable_resources(&grantee.id).await?), vec![granted.id.clone()], "a grantee");
     assert_eq!(
         ids(repo.reachable_resources(&receiver.id).await?),
         vec![arrived.id.clone()],
         "an owner of the receiving connection reaches what arrived through it"
     );
-    assert!(
-        repo.reachable_resources(&stranger.id).await?.is_empty(),
-        "a stranger reaches nothing"
-    );
+    assert!(repo.reachable_resources(&stranger.id).await?.is_empty(), "a stranger reaches nothing");
     assert_eq!(
         ids(visible_resources(repo, &owner).await?),
         vec![owned.id.clone()],
@@ -352,26 +264,11 @@ pub async fn connections(repo: &dyn Repository) -> Result<()> {
     for c in [&sending, &receiving, &twin] {
         repo.create_connection(c).await?;
     }
-    assert_eq!(
-        repo.connection(&sending.id).await?,
-        Some(sending.clone()),
-        "sending connection round trip"
-    );
-    assert_eq!(
-        repo.connection(&receiving.id).await?,
-        Some(receiving.clone()),
-        "receiving connection round trip"
-    );
-    assert_eq!(
-        repo.connection(&new_id()).await?,
-        None,
-        "unknown connection"
-    );
+    assert_eq!(repo.connection(&sending.id).await?, Some(sending.clone()), "sending connection round trip");
+    assert_eq!(repo.connection(&receiving.id).await?, Some(receiving.clone()), "receiving connection round trip");
+    assert_eq!(repo.connection(&new_id()).await?, None, "unknown connection");
     assert!(
-        matches!(
-            repo.create_connection(&sending).await,
-            Err(RepoError::Conflict(_))
-        ),
+        matches!(repo.create_connection(&sending).await, Err(RepoError::Conflict(_))),
         "creating a connection twice is a conflict"
     );
 
@@ -397,69 +294,31 @@ pub async fn connections(repo: &dyn Repository) -> Result<()> {
     sending = changed;
     let unknown = connection(ConnectionKind::Sending, 1);
     assert!(
-        matches!(
-            repo.update_connection(&unknown).await,
-            Err(RepoError::NotFound {
-                what: "connection",
-                ..
-            })
-        ),
+        matches!(repo.update_connection(&unknown).await, Err(RepoError::NotFound { what: "connection", .. })),
         "updating an unknown connection"
     );
 
     repo.set_health(&receiving.id, Health::Failure).await?;
     receiving.health = Some(Health::Failure);
-    assert_eq!(
-        repo.connection(&receiving.id).await?,
-        Some(receiving.clone()),
-        "health is kept"
-    );
-    assert!(matches!(
-        repo.set_health(&unknown.id, Health::Success).await,
-        Err(RepoError::NotFound { .. })
-    ));
+    assert_eq!(repo.connection(&receiving.id).await?, Some(receiving.clone()), "health is kept");
+    assert!(matches!(repo.set_health(&unknown.id, Health::Success).await, Err(RepoError::NotFound { .. })));
 
     let mut ordered = [&receiving, &twin];
     ordered.sort_by(|a, b| a.id.cmp(&b.id));
-    let expected: Vec<String> = vec![
-        ordered[0].id.clone(),
-        ordered[1].id.clone(),
-        sending.id.clone(),
-    ];
-    let mine = |list: Vec<Connection>| {
-        list.into_iter()
-            .map(|c| c.id)
-            .filter(|id| expected.contains(id))
-            .collect::<Vec<_>>()
-    };
-    assert_eq!(
-        mine(repo.connections(false).await?),
-        expected,
-        "connections by creation time, then id"
-    );
+    let expected: Vec<String> = vec![ordered[0].id.clone(), ordered[1].id.clone(), sending.id.clone()];
+    let mine =
+        |list: Vec<Connection>| list.into_iter().map(|c| c.id).filter(|id| expected.contains(id)).collect::<Vec<_>>();
+    assert_eq!(mine(repo.connections(false).await?), expected, "connections by creation time, then id");
 
     repo.archive_connection(&twin.id, 5_000).await?;
     repo.archive_connection(&twin.id, 9_000).await?;
     twin.archived_at = Some(5_000);
-    assert_eq!(
-        repo.connection(&twin.id).await?,
-        Some(twin.clone()),
-        "archiving twice keeps the first time"
-    );
+    assert_eq!(repo.connection(&twin.id).await?, Some(twin.clone()), "archiving twice keeps the first time");
     let active = mine(repo.connections(false).await?);
+    assert!(!active.contains(&twin.id), "an archived connection leaves the active list");
+    assert!(mine(repo.connections(true).await?).contains(&twin.id), "but stays in the full list");
     assert!(
-        !active.contains(&twin.id),
-        "an archived connection leaves the active list"
-    );
-    assert!(
-        mine(repo.connections(true).await?).contains(&twin.id),
-        "but stays in the full list"
-    );
-    assert!(
-        matches!(
-            repo.archive_connection(&unknown.id, 1).await,
-            Err(RepoError::NotFound { .. })
-        ),
+        matches!(repo.archive_connection(&unknown.id, 1).await, Err(RepoError::NotFound { .. })),
         "archiving an unknown connection"
     );
     Ok(())
@@ -468,65 +327,28 @@ pub async fn connections(repo: &dyn Repository) -> Result<()> {
 pub async fn transforms_and_owners(repo: &dyn Repository) -> Result<()> {
     let c = connection(ConnectionKind::Receiving, 1_000);
     repo.create_connection(&c).await?;
-    let rule = |kind: RuleKind| TransformRule {
-        id: new_id(),
-        kind,
-        description: "partner naming".to_owned(),
-    };
+    let rule = |kind: RuleKind| TransformRule { id: new_id(), kind, description: "partner naming".to_owned() };
     let rules = vec![
-        rule(RuleKind::Map {
-            predicate: "THEIR-ITAR".into(),
-            value: "ITAR".into(),
-        }),
-        rule(RuleKind::Add {
-            value: "FROM-PARTNER".into(),
-        }),
-        rule(RuleKind::Remove {
-            predicate: "INTERNAL".into(),
-        }),
+        rule(RuleKind::Map { predicate: "THEIR-ITAR".into(), value: "ITAR".into() }),
+        rule(RuleKind::Add { value: "FROM-PARTNER".into() }),
+        rule(RuleKind::Remove { predicate: "INTERNAL".into() }),
     ];
-    assert!(
-        repo.transforms(&c.id).await?.is_empty(),
-        "no rules at first"
-    );
+    assert!(repo.transforms(&c.id).await?.is_empty(), "no rules at first");
     repo.set_transforms(&c.id, &rules).await?;
-    assert_eq!(
-        repo.transforms(&c.id).await?,
-        rules,
-        "rules keep their order"
-    );
+    assert_eq!(repo.transforms(&c.id).await?, rules, "rules keep their order");
     repo.set_transforms(&c.id, &rules[1..2]).await?;
-    assert_eq!(
-        repo.transforms(&c.id).await?,
-        rules[1..2].to_vec(),
-        "setting rules replaces them"
-    );
+    assert_eq!(repo.transforms(&c.id).await?, rules[1..2].to_vec(), "setting rules replaces them");
     repo.set_transforms(&c.id, &[]).await?;
-    assert!(
-        repo.transforms(&c.id).await?.is_empty(),
-        "rules can be cleared"
-    );
+    assert!(repo.transforms(&c.id).await?.is_empty(), "rules can be cleared");
 
     let (a, b) = (new_id(), new_id());
     let mut sorted = vec![a.clone(), b.clone()];
     sorted.sort();
-    repo.set_owners(&c.id, &[b.clone(), a.clone(), b.clone()])
-        .await?;
-    assert_eq!(
-        repo.owners(&c.id).await?,
-        sorted,
-        "owners are a set, sorted"
-    );
+    repo.set_owners(&c.id, &[b.clone(), a.clone(), b.clone()]).await?;
+    assert_eq!(repo.owners(&c.id).await?, sorted, "owners are a set, sorted");
     repo.set_owners(&c.id, std::slice::from_ref(&a)).await?;
-    assert_eq!(
-        repo.owners(&c.id).await?,
-        vec![a],
-        "setting owners replaces them"
-    );
+    assert_eq!(repo.owners(&c.id).await?, vec![a], "setting owners replaces them");
     repo.set_owners(&c.id, &[]).await?;
-    assert!(
-        repo.owners(&c.id).await?.is_empty(),
-        "owners can be cleared"
-    );
+    assert!(repo.owners(&c.id).await?.is_empty(), "owners can be cleared");
     Ok(())
 }

@@ -26,17 +26,8 @@ fn report(sync_id: &str, connection_id: &str, at: i64, event: StatusEvent) -> St
 }
 
 fn stage_end(failed: bool, pending: u32, resources: Vec<ResourceRow>) -> StatusEvent {
-    let message = if failed {
-        "connection failed (no manifest received)"
-    } else {
-        "manifest applied"
-    };
-    StatusEvent::StageFinished {
-        failed,
-        message: message.to_owned(),
-        pending,
-        resources,
-    }
+    let message = if failed { "connection failed (no manifest received)" } else { "manifest applied" };
+    StatusEvent::StageFinished { failed, message: message.to_owned(), pending, resources }
 }
 
 fn one(row: &ResourceRow) -> StatusEvent {
@@ -56,78 +47,39 @@ pub async fn sync_history(repo: &dyn Repository) -> Result<()> {
     let s1 = new_id();
     let validated = report(&s1, &c.id, 1_000, stage_end(false, 2, vec![]));
     let event = repo.record_status(&validated).await?;
-    assert_eq!(
-        event.state,
-        SyncState::Running,
-        "running while ingests are pending"
-    );
+    assert_eq!(event.state, SyncState::Running, "running while ingests are pending");
     assert!(event.stage_finished && !event.stage_failed && event.pending == 2);
     assert_eq!((event.started_at, event.finished_at), (1_000, None));
     assert_eq!(event.message, "manifest applied");
-    assert_eq!(
-        repo.record_status(&validated).await?,
-        event,
-        "a redelivered stage end changes nothing"
-    );
+    assert_eq!(repo.record_status(&validated).await?, event, "a redelivered stage end changes nothing");
 
     let changed = row("b-report.pdf", ResourceOutcome::Updated);
     let same = row("a-notes.txt", ResourceOutcome::Unchanged);
-    let event = repo
-        .record_status(&report(&s1, &c.id, 1_100, one(&changed)))
-        .await?;
+    let event = repo.record_status(&report(&s1, &c.id, 1_100, one(&changed))).await?;
     assert_eq!(event.state, SyncState::Running, "one ingest still pending");
-    assert_eq!(
-        health_of(repo, &c.id).await?,
-        None,
-        "no health before the first sync finishes"
-    );
+    assert_eq!(health_of(repo, &c.id).await?, None, "no health before the first sync finishes");
     let last = report(&s1, &c.id, 1_200, one(&same));
     let event = repo.record_status(&last).await?;
-    assert_eq!(
-        event.state,
-        SyncState::Finished(Health::Success),
-        "every pending row arrived"
-    );
+    assert_eq!(event.state, SyncState::Finished(Health::Success), "every pending row arrived");
     assert_eq!(event.finished_at, Some(1_200));
     assert_eq!(event.updated, 1, "only the changed row counts as an update");
-    assert_eq!(
-        event.resources,
-        vec![same.clone(), changed.clone()],
-        "rows by name"
-    );
-    assert_eq!(
-        repo.record_status(&last).await?,
-        event,
-        "a redelivered row changes nothing"
-    );
-    assert_eq!(
-        repo.sync_event(&s1).await?,
-        Some(event),
-        "the stored event is the returned one"
-    );
-    assert_eq!(
-        health_of(repo, &c.id).await?,
-        Some(Health::Success),
-        "the connection takes the sync's health"
-    );
+    assert_eq!(event.resources, vec![same.clone(), changed.clone()], "rows by name");
+    assert_eq!(repo.record_status(&last).await?, event, "a redelivered row changes nothing");
+    assert_eq!(repo.sync_event(&s1).await?, Some(event), "the stored event is the returned one");
+    assert_eq!(health_of(repo, &c.id).await?, Some(Health::Success), "the connection takes the sync's health");
 
     // A failed resource degrades the sync.
     let s2 = new_id();
-    repo.record_status(&report(&s2, &c.id, 2_000, stage_end(false, 1, vec![])))
-        .await?;
+    repo.record_status(&report(&s2, &c.id, 2_000, stage_end(false, 1, vec![]))).await?;
     let broken = row("broken.bin", ResourceOutcome::Failed);
-    let event = repo
-        .record_status(&report(&s2, &c.id, 2_100, one(&broken)))
-        .await?;
+    let event = repo.record_status(&report(&s2, &c.id, 2_100, one(&broken))).await?;
     assert_eq!(event.state, SyncState::Finished(Health::Degraded));
     assert_eq!(event.updated, 0);
     assert_eq!(health_of(repo, &c.id).await?, Some(Health::Degraded));
 
     // A failed stage fails the sync at once when nothing is pending.
     let s3 = new_id();
-    let event = repo
-        .record_status(&report(&s3, &c.id, 3_000, stage_end(true, 0, vec![])))
-        .await?;
+    let event = repo.record_status(&report(&s3, &c.id, 3_000, stage_end(true, 0, vec![]))).await?;
     assert_eq!(event.state, SyncState::Finished(Health::Failure));
     assert!(event.stage_failed && event.resources.is_empty());
     assert_eq!(event.message, "connection failed (no manifest received)");
@@ -137,58 +89,21 @@ pub async fn sync_history(repo: &dyn Repository) -> Result<()> {
     // before the stage end that announces it.
     let s4 = new_id();
     let early = row("early.txt", ResourceOutcome::Removed);
-    let event = repo
-        .record_status(&report(&s4, &c.id, 4_100, one(&early)))
-        .await?;
-    assert_eq!(
-        event.state,
-        SyncState::Running,
-        "a row alone does not finish a sync"
-    );
-    let published = vec![
-        row("p1", ResourceOutcome::Updated),
-        row("p2", ResourceOutcome::Unchanged),
-    ];
-    let event = repo
-        .record_status(&report(
-            &s4,
-            &c.id,
-            4_000,
-            stage_end(false, 1, published.clone()),
-        ))
-        .await?;
+    let event = repo.record_status(&report(&s4, &c.id, 4_100, one(&early))).await?;
+    assert_eq!(event.state, SyncState::Running, "a row alone does not finish a sync");
+    let published = vec![row("p1", ResourceOutcome::Updated), row("p2", ResourceOutcome::Unchanged)];
+    let event = repo.record_status(&report(&s4, &c.id, 4_000, stage_end(false, 1, published.clone()))).await?;
     assert_eq!(event.state, SyncState::Finished(Health::Success));
-    assert_eq!(
-        event.started_at, 4_000,
-        "the event starts at its earliest report"
-    );
-    assert_eq!(
-        event.updated, 2,
-        "updated and removed rows count as updates"
-    );
-    assert_eq!(
-        event.resources,
-        vec![early, published[0].clone(), published[1].clone()]
-    );
+    assert_eq!(event.started_at, 4_000, "the event starts at its earliest report");
+    assert_eq!(event.updated, 2, "updated and removed rows count as updates");
+    assert_eq!(event.resources, vec![early, published[0].clone(), published[1].clone()]);
 
     // An older sync that finishes late keeps its own health but not the connection's.
     let late = new_id();
-    repo.record_status(&report(&late, &c.id, 3_500, stage_end(false, 1, vec![])))
-        .await?;
-    let event = repo
-        .record_status(&report(
-            &late,
-            &c.id,
-            5_000,
-            one(&row("x", ResourceOutcome::Failed)),
-        ))
-        .await?;
+    repo.record_status(&report(&late, &c.id, 3_500, stage_end(false, 1, vec![]))).await?;
+    let event = repo.record_status(&report(&late, &c.id, 5_000, one(&row("x", ResourceOutcome::Failed)))).await?;
     assert_eq!(event.state, SyncState::Finished(Health::Degraded));
-    assert_eq!(
-        health_of(repo, &c.id).await?,
-        Some(Health::Success),
-        "the newest finished sync decides"
-    );
+    assert_eq!(health_of(repo, &c.id).await?, Some(Health::Success), "the newest finished sync decides");
 
     let ids = |events: Vec<SyncEvent>| events.into_iter().map(|e| e.sync_id).collect::<Vec<_>>();
     assert_eq!(
@@ -196,35 +111,13 @@ pub async fn sync_history(repo: &dyn Repository) -> Result<()> {
         vec![s4.clone(), late.clone(), s3.clone(), s2.clone(), s1.clone()],
         "newest first"
     );
-    assert_eq!(
-        ids(repo.sync_events(&c.id, true, 10, 0).await?),
-        vec![s4.clone(), s1.clone()],
-        "with updates only"
-    );
-    assert_eq!(
-        ids(repo.sync_events(&c.id, false, 2, 1).await?),
-        vec![late, s3],
-        "a page"
-    );
-    assert_eq!(
-        ids(repo.sync_events(&c.id, true, 1, 1).await?),
-        vec![s1.clone()],
-        "a page of updates"
-    );
-    assert!(
-        repo.sync_events(&c.id, false, 10, 5).await?.is_empty(),
-        "past the end"
-    );
-    assert!(
-        repo.sync_events(&new_id(), false, 10, 0).await?.is_empty(),
-        "another connection"
-    );
+    assert_eq!(ids(repo.sync_events(&c.id, true, 10, 0).await?), vec![s4.clone(), s1.clone()], "with updates only");
+    assert_eq!(ids(repo.sync_events(&c.id, false, 2, 1).await?), vec![late, s3], "a page");
+    assert_eq!(ids(repo.sync_events(&c.id, true, 1, 1).await?), vec![s1.clone()], "a page of updates");
+    assert!(repo.sync_events(&c.id, false, 10, 5).await?.is_empty(), "past the end");
+    assert!(repo.sync_events(&new_id(), false, 10, 0).await?.is_empty(), "another connection");
     let listed = repo.sync_events(&c.id, true, 10, 0).await?;
-    assert_eq!(
-        Some(&listed[1]),
-        repo.sync_event(&s1).await?.as_ref(),
-        "listed events carry their rows"
-    );
+    assert_eq!(Some(&listed[1]), repo.sync_event(&s1).await?.as_ref(), "listed events carry their rows");
     Ok(())
 }
 
@@ -242,14 +135,7 @@ pub async fn concurrent_writes(repo: DynRepository) -> Result<()> {
         let (repo, connection_id, sync_id) = (repo.clone(), c.id.clone(), sync_id.clone());
         tasks.spawn(async move {
             let resource = row(&format!("file-{i:02}"), ResourceOutcome::Updated);
-            let event = repo
-                .record_status(&report(
-                    &sync_id,
-                    &connection_id,
-                    2_000 + i as i64,
-                    one(&resource),
-                ))
-                .await?;
+            let event = repo.record_status(&report(&sync_id, &connection_id, 2_000 + i as i64, one(&resource))).await?;
             let sequence = repo.next_manifest_sequence(&connection_id).await?;
             Ok::<_, crate::RepoError>((event, sequence))
         });
@@ -258,12 +144,7 @@ pub async fn concurrent_writes(repo: DynRepository) -> Result<()> {
         let (repo, connection_id, sync_id) = (repo.clone(), c.id.clone(), sync_id.clone());
         tasks.spawn(async move {
             let event = repo
-                .record_status(&report(
-                    &sync_id,
-                    &connection_id,
-                    1_000,
-                    stage_end(false, TASKS as u32, vec![]),
-                ))
+                .record_status(&report(&sync_id, &connection_id, 1_000, stage_end(false, TASKS as u32, vec![])))
                 .await?;
             Ok((event, 0))
         });
@@ -276,31 +157,15 @@ pub async fn concurrent_writes(repo: DynRepository) -> Result<()> {
             finished_by += 1;
         }
         if sequence != 0 {
-            assert!(
-                sequences.insert(sequence),
-                "manifest sequence {sequence} handed out twice"
-            );
+            assert!(sequences.insert(sequence), "manifest sequence {sequence} handed out twice");
         }
     }
-    assert_eq!(
-        sequences,
-        (1..=TASKS as u64).collect(),
-        "sequences 1..={TASKS}, each once"
-    );
+    assert_eq!(sequences, (1..=TASKS as u64).collect(), "sequences 1..={TASKS}, each once");
     assert_eq!(finished_by, 1, "exactly one report finishes the sync");
-    let event = repo
-        .sync_event(&sync_id)
-        .await?
-        .expect("the sync was recorded");
+    let event = repo.sync_event(&sync_id).await?.expect("the sync was recorded");
     assert_eq!(event.state, SyncState::Finished(Health::Success));
-    assert_eq!(
-        (event.resources.len(), event.updated as usize),
-        (TASKS, TASKS)
-    );
+    assert_eq!((event.resources.len(), event.updated as usize), (TASKS, TASKS));
     assert_eq!(event.started_at, 1_000);
-    assert_eq!(
-        health_of(repo.as_ref(), &c.id).await?,
-        Some(Health::Success)
-    );
+    assert_eq!(health_of(repo.as_ref(), &c.id).await?, Some(Health::Success));
     Ok(())
 }

@@ -4,8 +4,7 @@
 use crate::{AppliedEntry, ManifestState, PublishedEntry, RepoError, Result, Share};
 use airlock_domain::pipeline::{ResourceOutcome, ResourceRow};
 use airlock_domain::{
-    Clearance, Connection, ConnectionKind, Health, InfosecLevel, Resource, Revision, TagSet,
-    TransformRule, User,
+    Clearance, Connection, ConnectionKind, Health, InfosecLevel, Resource, Revision, TagSet, TransformRule, User,
 };
 use sqlx::any::AnyRow;
 use sqlx::Row;
@@ -15,11 +14,8 @@ pub(super) fn tags_to_json(tags: &TagSet) -> String {
 }
 
 pub(super) fn tags_from_json(text: &str, owner: &str) -> Result<TagSet> {
-    serde_json::from_str(text).map_err(|e| {
-        RepoError::Corrupt(format!(
-            "control tags of {owner} are not a JSON string array ({e}): {text}"
-        ))
-    })
+    serde_json::from_str(text)
+        .map_err(|e| RepoError::Corrupt(format!("control tags of {owner} are not a JSON string array ({e}): {text}")))
 }
 
 pub(super) fn rule_to_json(rule: &TransformRule) -> String {
@@ -28,9 +24,7 @@ pub(super) fn rule_to_json(rule: &TransformRule) -> String {
 
 pub(super) fn rule_from_json(text: &str, connection_id: &str) -> Result<TransformRule> {
     serde_json::from_str(text).map_err(|e| {
-        RepoError::Corrupt(format!(
-            "transform rule of connection '{connection_id}' is not valid ({e}): {text}"
-        ))
+        RepoError::Corrupt(format!("transform rule of connection '{connection_id}' is not valid ({e}): {text}"))
     })
 }
 
@@ -41,8 +35,7 @@ pub(super) fn to_i64(value: u64, what: &'static str) -> Result<i64> {
 }
 
 pub(super) fn to_u32(value: i64, what: &str) -> Result<u32> {
-    u32::try_from(value)
-        .map_err(|_| RepoError::Corrupt(format!("{what} {value} is not a 32-bit unsigned number")))
+    u32::try_from(value).map_err(|_| RepoError::Corrupt(format!("{what} {value} is not a 32-bit unsigned number")))
 }
 
 pub(super) fn to_u64(value: i64, what: &str) -> Result<u64> {
@@ -54,15 +47,11 @@ pub(super) fn flag(value: bool) -> i64 {
 }
 
 pub(super) fn health_from(text: &str, owner: &str) -> Result<Health> {
-    Health::parse(text)
-        .ok_or_else(|| RepoError::Corrupt(format!("health of {owner} is unknown: '{text}'")))
+    Health::parse(text).ok_or_else(|| RepoError::Corrupt(format!("health of {owner} is unknown: '{text}'")))
 }
 
 fn level(row: &AnyRow, name_column: &str, order_column: &str) -> Result<InfosecLevel> {
-    Ok(InfosecLevel::new(
-        row.try_get::<String, _>(name_column)?,
-        row.try_get::<i64, _>(order_column)?,
-    ))
+    Ok(InfosecLevel::new(row.try_get::<String, _>(name_column)?, row.try_get::<i64, _>(order_column)?))
 }
 
 pub(super) fn user(row: &AnyRow) -> Result<User> {
@@ -70,20 +59,14 @@ pub(super) fn user(row: &AnyRow) -> Result<User> {
     let tags = tags_from_json(&row.try_get::<String, _>("tags")?, &format!("user '{id}'"))?;
     Ok(User {
         name: row.try_get("name")?,
-        clearance: Clearance {
-            level: level(row, "level_name", "level_order")?,
-            tags,
-        },
+        clearance: Clearance { level: level(row, "level_name", "level_order")?, tags },
         id,
     })
 }
 
 pub(super) fn resource(row: &AnyRow) -> Result<Resource> {
     let id: String = row.try_get("id")?;
-    let tags = tags_from_json(
-        &row.try_get::<String, _>("tags")?,
-        &format!("resource '{id}'"),
-    )?;
+    let tags = tags_from_json(&row.try_get::<String, _>("tags")?, &format!("resource '{id}'"))?;
     Ok(Resource {
         name: row.try_get("name")?,
         owner_id: row.try_get("owner_id")?,
@@ -121,11 +104,7 @@ pub(super) fn connection(row: &AnyRow) -> Result<Connection> {
     ) {
         (Some(name), Some(order)) => Some(InfosecLevel::new(name, order)),
         (None, None) => None,
-        _ => {
-            return Err(RepoError::Corrupt(format!(
-                "permitted level of {owner} has a name or an order but not both"
-            )))
-        }
+        _ => return Err(RepoError::Corrupt(format!("permitted level of {owner} has a name or an order but not both"))),
     };
     let health = match row.try_get::<Option<String>, _>("health")? {
         Some(text) => Some(health_from(&text, &owner)?),
@@ -140,10 +119,7 @@ pub(super) fn connection(row: &AnyRow) -> Result<Connection> {
         wrapped_secret: row.try_get("wrapped_secret")?,
         permitted_level,
         permitted_tags: tags_from_json(&row.try_get::<String, _>("permitted_tags")?, &owner)?,
-        shard_count: to_u32(
-            row.try_get("shard_count")?,
-            &format!("shard count of {owner}"),
-        )?,
+        shard_count: to_u32(row.try_get("shard_count")?, &format!("shard count of {owner}"))?,
         created_at: row.try_get("created_at")?,
         archived_at: row.try_get("archived_at")?,
         health,
@@ -167,10 +143,7 @@ pub(super) fn published(row: &AnyRow) -> Result<PublishedEntry> {
     Ok(PublishedEntry {
         connection_id: row.try_get("connection_id")?,
         revision_id: row.try_get("revision_id")?,
-        shard: to_u32(
-            row.try_get("shard")?,
-            &format!("shard of published resource '{resource_id}'"),
-        )?,
+        shard: to_u32(row.try_get("shard")?, &format!("shard of published resource '{resource_id}'"))?,
         object_key: row.try_get("object_key")?,
         entry_json: row.try_get("entry_json")?,
         resource_id,
@@ -192,10 +165,7 @@ pub(super) fn applied(row: &AnyRow) -> Result<AppliedEntry> {
     let remote_resource_id: String = row.try_get("remote_resource_id")?;
     Ok(AppliedEntry {
         connection_id: row.try_get("connection_id")?,
-        shard: to_u32(
-            row.try_get("shard")?,
-            &format!("shard of applied resource '{remote_resource_id}'"),
-        )?,
+        shard: to_u32(row.try_get("shard")?, &format!("shard of applied resource '{remote_resource_id}'"))?,
         entry_digest: row.try_get("entry_digest")?,
         local_resource_id: row.try_get("local_resource_id")?,
         remote_resource_id,
@@ -206,14 +176,7 @@ pub(super) fn resource_row(row: &AnyRow) -> Result<ResourceRow> {
     let resource_id: String = row.try_get("resource_id")?;
     let outcome_text: String = row.try_get("outcome")?;
     let outcome = ResourceOutcome::parse(&outcome_text).ok_or_else(|| {
-        RepoError::Corrupt(format!(
-            "outcome of sync row for resource '{resource_id}' is unknown: '{outcome_text}'"
-        ))
+        RepoError::Corrupt(format!("outcome of sync row for resource '{resource_id}' is unknown: '{outcome_text}'"))
     })?;
-    Ok(ResourceRow {
-        name: row.try_get("name")?,
-        outcome,
-        message: row.try_get("message")?,
-        resource_id,
-    })
+    Ok(ResourceRow { name: row.try_get("name")?, outcome, message: row.try_get("message")?, resource_id })
 }

@@ -8,10 +8,7 @@ use sqlx::Row;
 use std::collections::BTreeSet;
 
 fn not_found(id: &str) -> RepoError {
-    RepoError::NotFound {
-        what: "connection",
-        id: id.to_owned(),
-    }
+    RepoError::NotFound { what: "connection", id: id.to_owned() }
 }
 
 pub(super) async fn create(repo: &SqlRepository, c: &Connection) -> Result<()> {
@@ -39,9 +36,9 @@ pub(super) async fn create(repo: &SqlRepository, c: &Connection) -> Result<()> {
     .await;
     match result {
         Ok(_) => Ok(()),
-        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(RepoError::Conflict(
-            format!("connection '{}' already exists", c.id),
-        )),
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+            Err(RepoError::Conflict(format!("connection '{}' already exists", c.id)))
+        }
         Err(e) => Err(e.into()),
     }
 }
@@ -72,10 +69,7 @@ pub(super) async fn update(repo: &SqlRepository, c: &Connection) -> Result<()> {
 }
 
 pub(super) async fn get(repo: &SqlRepository, id: &str) -> Result<Option<Connection>> {
-    let row = sqlx::query("SELECT * FROM connections WHERE id = $1")
-        .bind(id)
-        .fetch_optional(&repo.pool)
-        .await?;
+    let row = sqlx::query("SELECT * FROM connections WHERE id = $1").bind(id).fetch_optional(&repo.pool).await?;
     row.as_ref().map(codec::connection).transpose()
 }
 
@@ -91,12 +85,11 @@ pub(super) async fn list(repo: &SqlRepository, include_archived: bool) -> Result
 
 pub(super) async fn archive(repo: &SqlRepository, id: &str, at: Millis) -> Result<()> {
     // Archiving is final, so a second archive keeps the time of the first.
-    let done =
-        sqlx::query("UPDATE connections SET archived_at = COALESCE(archived_at, $2) WHERE id = $1")
-            .bind(id)
-            .bind(at)
-            .execute(&repo.pool)
-            .await?;
+    let done = sqlx::query("UPDATE connections SET archived_at = COALESCE(archived_at, $2) WHERE id = $1")
+        .bind(id)
+        .bind(at)
+        .execute(&repo.pool)
+        .await?;
     if done.rows_affected() == 0 {
         return Err(not_found(id));
     }
@@ -115,56 +108,34 @@ pub(super) async fn set_health(repo: &SqlRepository, id: &str, health: Health) -
     Ok(())
 }
 
-pub(super) async fn set_transforms(
-    repo: &SqlRepository,
-    connection_id: &str,
-    rules: &[TransformRule],
-) -> Result<()> {
+pub(super) async fn set_transforms(repo: &SqlRepository, connection_id: &str, rules: &[TransformRule]) -> Result<()> {
     let mut tx = repo.begin().await?;
-    sqlx::query("DELETE FROM transform_rules WHERE connection_id = $1")
-        .bind(connection_id)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query("DELETE FROM transform_rules WHERE connection_id = $1").bind(connection_id).execute(&mut *tx).await?;
     for (position, rule) in rules.iter().enumerate() {
-        sqlx::query(
-            "INSERT INTO transform_rules (connection_id, position, rule) VALUES ($1, $2, $3)",
-        )
-        .bind(connection_id)
-        .bind(position as i64)
-        .bind(rule_to_json(rule))
-        .execute(&mut *tx)
-        .await?;
+        sqlx::query("INSERT INTO transform_rules (connection_id, position, rule) VALUES ($1, $2, $3)")
+            .bind(connection_id)
+            .bind(position as i64)
+            .bind(rule_to_json(rule))
+            .execute(&mut *tx)
+            .await?;
     }
     tx.commit().await?;
     Ok(())
 }
 
-pub(super) async fn transforms(
-    repo: &SqlRepository,
-    connection_id: &str,
-) -> Result<Vec<TransformRule>> {
-    let rows =
-        sqlx::query("SELECT rule FROM transform_rules WHERE connection_id = $1 ORDER BY position")
-            .bind(connection_id)
-            .fetch_all(&repo.pool)
-            .await?;
-    rows.iter()
-        .map(|r| rule_from_json(&r.try_get::<String, _>("rule")?, connection_id))
-        .collect()
+pub(super) async fn transforms(repo: &SqlRepository, connection_id: &str) -> Result<Vec<TransformRule>> {
+    let rows = sqlx::query("SELECT rule FROM transform_rules WHERE connection_id = $1 ORDER BY position")
+        .bind(connection_id)
+        .fetch_all(&repo.pool)
+        .await?;
+    rows.iter().map(|r| rule_from_json(&r.try_get::<String, _>("rule")?, connection_id)).collect()
 }
 
-pub(super) async fn set_owners(
-    repo: &SqlRepository,
-    connection_id: &str,
-    user_ids: &[String],
-) -> Result<()> {
+pub(super) async fn set_owners(repo: &SqlRepository, connection_id: &str, user_ids: &[String]) -> Result<()> {
     // Owners are a set: a name listed twice must not trip the primary key.
     let unique: BTreeSet<&String> = user_ids.iter().collect();
     let mut tx = repo.begin().await?;
-    sqlx::query("DELETE FROM connection_owners WHERE connection_id = $1")
-        .bind(connection_id)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query("DELETE FROM connection_owners WHERE connection_id = $1").bind(connection_id).execute(&mut *tx).await?;
     for user_id in unique {
         sqlx::query("INSERT INTO connection_owners (connection_id, user_id) VALUES ($1, $2)")
             .bind(connection_id)
@@ -182,10 +153,7 @@ pub(super) async fn owners(repo: &SqlRepository, connection_id: &str) -> Result<
         .bind(connection_id)
         .fetch_all(&repo.pool)
         .await?;
-    let mut owners = rows
-        .iter()
-        .map(|r| r.try_get::<String, _>("user_id"))
-        .collect::<sqlx::Result<Vec<_>>>()?;
+    let mut owners = rows.iter().map(|r| r.try_get::<String, _>("user_id")).collect::<sqlx::Result<Vec<_>>>()?;
     // Sorted here, not in SQL: PostgreSQL orders text by the database's locale and SQLite
     // by bytes, and both backends must answer alike.
     owners.sort();

@@ -33,20 +33,13 @@ pub(super) async fn share(
 }
 
 /// Shares ordered by the time they were made.
-pub(super) async fn shares(
-    repo: &SqlRepository,
-    connection_id: &str,
-    include_removed: bool,
-) -> Result<Vec<Share>> {
+pub(super) async fn shares(repo: &SqlRepository, connection_id: &str, include_removed: bool) -> Result<Vec<Share>> {
     let sql = if include_removed {
         "SELECT * FROM shares WHERE connection_id = $1 ORDER BY shared_at, resource_id"
     } else {
         "SELECT * FROM shares WHERE connection_id = $1 AND removed_at IS NULL ORDER BY shared_at, resource_id"
     };
-    let rows = sqlx::query(sql)
-        .bind(connection_id)
-        .fetch_all(&repo.pool)
-        .await?;
+    let rows = sqlx::query(sql).bind(connection_id).fetch_all(&repo.pool).await?;
     rows.iter().map(codec::share).collect()
 }
 
@@ -73,15 +66,11 @@ pub(super) async fn remove_share(
 }
 
 /// Published entries ordered by shard, then resource id.
-pub(super) async fn published(
-    repo: &SqlRepository,
-    connection_id: &str,
-) -> Result<Vec<PublishedEntry>> {
-    let rows =
-        sqlx::query("SELECT * FROM published WHERE connection_id = $1 ORDER BY shard, resource_id")
-            .bind(connection_id)
-            .fetch_all(&repo.pool)
-            .await?;
+pub(super) async fn published(repo: &SqlRepository, connection_id: &str) -> Result<Vec<PublishedEntry>> {
+    let rows = sqlx::query("SELECT * FROM published WHERE connection_id = $1 ORDER BY shard, resource_id")
+        .bind(connection_id)
+        .fetch_all(&repo.pool)
+        .await?;
     rows.iter().map(codec::published).collect()
 }
 
@@ -103,11 +92,7 @@ pub(super) async fn put_published(repo: &SqlRepository, entry: &PublishedEntry) 
     Ok(())
 }
 
-pub(super) async fn delete_published(
-    repo: &SqlRepository,
-    connection_id: &str,
-    resource_id: &str,
-) -> Result<()> {
+pub(super) async fn delete_published(repo: &SqlRepository, connection_id: &str, resource_id: &str) -> Result<()> {
     sqlx::query("DELETE FROM published WHERE connection_id = $1 AND resource_id = $2")
         .bind(connection_id)
         .bind(resource_id)
@@ -116,10 +101,7 @@ pub(super) async fn delete_published(
     Ok(())
 }
 
-pub(super) async fn next_manifest_sequence(
-    repo: &SqlRepository,
-    connection_id: &str,
-) -> Result<u64> {
+pub(super) async fn next_manifest_sequence(repo: &SqlRepository, connection_id: &str) -> Result<u64> {
     // One statement, so both engines apply it atomically: concurrent callers each get
     // their own number without an explicit transaction.
     let row = sqlx::query(
@@ -130,10 +112,7 @@ pub(super) async fn next_manifest_sequence(
     .bind(connection_id)
     .fetch_one(&repo.pool)
     .await?;
-    to_u64(
-        row.try_get("last_sequence")?,
-        &format!("manifest sequence of connection '{connection_id}'"),
-    )
+    to_u64(row.try_get("last_sequence")?, &format!("manifest sequence of connection '{connection_id}'"))
 }
 
 pub(super) async fn manifest_state(
@@ -164,15 +143,11 @@ pub(super) async fn put_manifest_state(repo: &SqlRepository, state: &ManifestSta
 }
 
 /// Applied entries ordered by remote resource id.
-pub(super) async fn applied(
-    repo: &SqlRepository,
-    connection_id: &str,
-) -> Result<Vec<AppliedEntry>> {
-    let rows =
-        sqlx::query("SELECT * FROM applied WHERE connection_id = $1 ORDER BY remote_resource_id")
-            .bind(connection_id)
-            .fetch_all(&repo.pool)
-            .await?;
+pub(super) async fn applied(repo: &SqlRepository, connection_id: &str) -> Result<Vec<AppliedEntry>> {
+    let rows = sqlx::query("SELECT * FROM applied WHERE connection_id = $1 ORDER BY remote_resource_id")
+        .bind(connection_id)
+        .fetch_all(&repo.pool)
+        .await?;
     rows.iter().map(codec::applied).collect()
 }
 
@@ -181,12 +156,11 @@ pub(super) async fn applied_entry(
     connection_id: &str,
     remote_resource_id: &str,
 ) -> Result<Option<AppliedEntry>> {
-    let row =
-        sqlx::query("SELECT * FROM applied WHERE connection_id = $1 AND remote_resource_id = $2")
-            .bind(connection_id)
-            .bind(remote_resource_id)
-            .fetch_optional(&repo.pool)
-            .await?;
+    let row = sqlx::query("SELECT * FROM applied WHERE connection_id = $1 AND remote_resource_id = $2")
+        .bind(connection_id)
+        .bind(remote_resource_id)
+        .fetch_optional(&repo.pool)
+        .await?;
     row.as_ref().map(codec::applied).transpose()
 }
 
@@ -207,11 +181,7 @@ pub(super) async fn put_applied(repo: &SqlRepository, entry: &AppliedEntry) -> R
     Ok(())
 }
 
-pub(super) async fn delete_applied(
-    repo: &SqlRepository,
-    connection_id: &str,
-    remote_resource_id: &str,
-) -> Result<()> {
+pub(super) async fn delete_applied(repo: &SqlRepository, connection_id: &str, remote_resource_id: &str) -> Result<()> {
     sqlx::query("DELETE FROM applied WHERE connection_id = $1 AND remote_resource_id = $2")
         .bind(connection_id)
         .bind(remote_resource_id)
@@ -220,11 +190,7 @@ pub(super) async fn delete_applied(
     Ok(())
 }
 
-pub(super) async fn set_incoming_tags(
-    repo: &SqlRepository,
-    connection_id: &str,
-    tags: &TagSet,
-) -> Result<()> {
+pub(super) async fn set_incoming_tags(repo: &SqlRepository, connection_id: &str, tags: &TagSet) -> Result<()> {
     sqlx::query(
         "INSERT INTO incoming_tags (connection_id, tags) VALUES ($1, $2) \
          ON CONFLICT (connection_id) DO UPDATE SET tags = excluded.tags",

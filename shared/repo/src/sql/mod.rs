@@ -9,13 +9,9 @@ mod exchange;
 mod registry;
 mod sync;
 
-use crate::{
-    AppliedEntry, ManifestState, PublishedEntry, RepoError, Repository, Result, Share, SyncEvent,
-};
+use crate::{AppliedEntry, ManifestState, PublishedEntry, RepoError, Repository, Result, Share, SyncEvent};
 use airlock_domain::pipeline::StatusReport;
-use airlock_domain::{
-    Connection, Health, Millis, PlatformSettings, Resource, Revision, TagSet, TransformRule, User,
-};
+use airlock_domain::{Connection, Health, Millis, PlatformSettings, Resource, Revision, TagSet, TransformRule, User};
 use async_trait::async_trait;
 use sqlx::any::AnyPoolOptions;
 use sqlx::{Any, AnyConnection, AnyPool, Connection as _, Executor as _, Transaction};
@@ -63,12 +59,7 @@ impl SqlRepository {
             Backend::Postgres => None,
         };
         let pool = match backend {
-            Backend::Postgres => {
-                AnyPoolOptions::new()
-                    .max_connections(10)
-                    .connect(url)
-                    .await?
-            }
+            Backend::Postgres => AnyPoolOptions::new().max_connections(10).connect(url).await?,
             Backend::Sqlite => open_sqlite(url).await?,
         };
         MIGRATOR.run(&pool).await?;
@@ -124,8 +115,7 @@ async fn open_sqlite(url: &str) -> Result<AnyPool> {
         .max_connections(8)
         .after_connect(|conn, _| {
             Box::pin(async move {
-                conn.execute(format!("PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}").as_str())
-                    .await?;
+                conn.execute(format!("PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}").as_str()).await?;
                 // Safe under WAL (a crash can lose the last commits, never corrupt the file)
                 // and spares an fsync per commit.
                 conn.execute("PRAGMA synchronous = NORMAL").await?;
@@ -158,10 +148,7 @@ async fn enable_wal(url: &str) -> Result<()> {
 
 /// SQLITE_BUSY and its extended codes (the primary code is the low byte).
 fn is_busy(error: &dyn sqlx::error::DatabaseError) -> bool {
-    error
-        .code()
-        .and_then(|code| code.parse::<i32>().ok())
-        .is_some_and(|code| code & 0xff == 5)
+    error.code().and_then(|code| code.parse::<i32>().ok()).is_some_and(|code| code & 0xff == 5)
 }
 
 /// Each method is implemented beside its tables in a submodule; this block only routes.
@@ -243,13 +230,7 @@ impl Repository for SqlRepository {
         connections::owners(self, connection_id).await
     }
 
-    async fn share(
-        &self,
-        connection_id: &str,
-        resource_id: &str,
-        shared_by: &str,
-        at: Millis,
-    ) -> Result<()> {
+    async fn share(&self, connection_id: &str, resource_id: &str, shared_by: &str, at: Millis) -> Result<()> {
         exchange::share(self, connection_id, resource_id, shared_by, at).await
     }
     async fn active_shares(&self, connection_id: &str) -> Result<Vec<Share>> {
@@ -258,13 +239,7 @@ impl Repository for SqlRepository {
     async fn all_shares(&self, connection_id: &str) -> Result<Vec<Share>> {
         exchange::shares(self, connection_id, true).await
     }
-    async fn remove_share(
-        &self,
-        connection_id: &str,
-        resource_id: &str,
-        reason: &str,
-        at: Millis,
-    ) -> Result<()> {
+    async fn remove_share(&self, connection_id: &str, resource_id: &str, reason: &str, at: Millis) -> Result<()> {
         exchange::remove_share(self, connection_id, resource_id, reason, at).await
     }
     async fn published(&self, connection_id: &str) -> Result<Vec<PublishedEntry>> {
@@ -286,11 +261,7 @@ impl Repository for SqlRepository {
         exchange::next_manifest_sequence(self, connection_id).await
     }
 
-    async fn manifest_state(
-        &self,
-        connection_id: &str,
-        shard: u32,
-    ) -> Result<Option<ManifestState>> {
+    async fn manifest_state(&self, connection_id: &str, shard: u32) -> Result<Option<ManifestState>> {
         exchange::manifest_state(self, connection_id, shard).await
     }
     async fn put_manifest_state(&self, state: &ManifestState) -> Result<()> {
@@ -299,11 +270,7 @@ impl Repository for SqlRepository {
     async fn applied(&self, connection_id: &str) -> Result<Vec<AppliedEntry>> {
         exchange::applied(self, connection_id).await
     }
-    async fn applied_entry(
-        &self,
-        connection_id: &str,
-        remote_resource_id: &str,
-    ) -> Result<Option<AppliedEntry>> {
+    async fn applied_entry(&self, connection_id: &str, remote_resource_id: &str) -> Result<Option<AppliedEntry>> {
         exchange::applied_entry(self, connection_id, remote_resource_id).await
     }
     async fn put_applied(&self, entry: &AppliedEntry) -> Result<()> {

@@ -11,17 +11,11 @@ const DEFAULT_LEVEL: &str = "UNCLASSIFIED";
 /// Before an administrator saves anything: classification on, with a single level.
 fn default_platform() -> PlatformSettings {
     let level = InfosecLevel::new(DEFAULT_LEVEL, 0);
-    PlatformSettings {
-        infosec_enabled: true,
-        levels: vec![level.clone()],
-        max_level: level,
-    }
+    PlatformSettings { infosec_enabled: true, levels: vec![level.clone()], max_level: level }
 }
 
 pub(super) async fn platform(repo: &SqlRepository) -> Result<PlatformSettings> {
-    let Some(row) = sqlx::query("SELECT * FROM platform_settings WHERE id = 1")
-        .fetch_optional(&repo.pool)
-        .await?
+    let Some(row) = sqlx::query("SELECT * FROM platform_settings WHERE id = 1").fetch_optional(&repo.pool).await?
     else {
         return Ok(default_platform());
     };
@@ -29,12 +23,7 @@ pub(super) async fn platform(repo: &SqlRepository) -> Result<PlatformSettings> {
         .fetch_all(&repo.pool)
         .await?
         .iter()
-        .map(|r| {
-            Ok(InfosecLevel::new(
-                r.try_get::<String, _>("name")?,
-                r.try_get::<i64, _>("level_order")?,
-            ))
-        })
+        .map(|r| Ok(InfosecLevel::new(r.try_get::<String, _>("name")?, r.try_get::<i64, _>("level_order")?)))
         .collect::<Result<Vec<_>>>()?;
     Ok(PlatformSettings {
         infosec_enabled: row.try_get::<i64, _>("infosec_enabled")? != 0,
@@ -59,18 +48,14 @@ pub(super) async fn save_platform(repo: &SqlRepository, settings: &PlatformSetti
     .bind(settings.max_level.order)
     .execute(&mut *tx)
     .await?;
-    sqlx::query("DELETE FROM platform_levels")
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query("DELETE FROM platform_levels").execute(&mut *tx).await?;
     for (position, level) in settings.levels.iter().enumerate() {
-        sqlx::query(
-            "INSERT INTO platform_levels (position, name, level_order) VALUES ($1, $2, $3)",
-        )
-        .bind(position as i64)
-        .bind(&level.name)
-        .bind(level.order)
-        .execute(&mut *tx)
-        .await?;
+        sqlx::query("INSERT INTO platform_levels (position, name, level_order) VALUES ($1, $2, $3)")
+            .bind(position as i64)
+            .bind(&level.name)
+            .bind(level.order)
+            .execute(&mut *tx)
+            .await?;
     }
     tx.commit().await?;
     Ok(())
@@ -89,13 +74,8 @@ pub(super) async fn put_control_tag(repo: &SqlRepository, tag: &str, active: boo
 }
 
 pub(super) async fn active_control_tags(repo: &SqlRepository) -> Result<TagSet> {
-    let rows = sqlx::query("SELECT tag FROM control_tags WHERE active = 1")
-        .fetch_all(&repo.pool)
-        .await?;
-    Ok(rows
-        .iter()
-        .map(|r| r.try_get::<String, _>("tag"))
-        .collect::<sqlx::Result<_>>()?)
+    let rows = sqlx::query("SELECT tag FROM control_tags WHERE active = 1").fetch_all(&repo.pool).await?;
+    Ok(rows.iter().map(|r| r.try_get::<String, _>("tag")).collect::<sqlx::Result<_>>()?)
 }
 
 pub(super) async fn put_user(repo: &SqlRepository, user: &User) -> Result<()> {
@@ -115,17 +95,12 @@ pub(super) async fn put_user(repo: &SqlRepository, user: &User) -> Result<()> {
 }
 
 pub(super) async fn user(repo: &SqlRepository, id: &str) -> Result<Option<User>> {
-    let row = sqlx::query("SELECT * FROM users WHERE id = $1")
-        .bind(id)
-        .fetch_optional(&repo.pool)
-        .await?;
+    let row = sqlx::query("SELECT * FROM users WHERE id = $1").bind(id).fetch_optional(&repo.pool).await?;
     row.as_ref().map(codec::user).transpose()
 }
 
 pub(super) async fn users(repo: &SqlRepository) -> Result<Vec<User>> {
-    let rows = sqlx::query("SELECT * FROM users")
-        .fetch_all(&repo.pool)
-        .await?;
+    let rows = sqlx::query("SELECT * FROM users").fetch_all(&repo.pool).await?;
     let mut users = rows.iter().map(codec::user).collect::<Result<Vec<_>>>()?;
     // Sorted here, not in SQL: PostgreSQL orders text by the database's locale and SQLite
     // by bytes, and both backends must answer alike.
@@ -158,10 +133,7 @@ pub(super) async fn put_resource(repo: &SqlRepository, resource: &Resource) -> R
 }
 
 pub(super) async fn resource(repo: &SqlRepository, id: &str) -> Result<Option<Resource>> {
-    let row = sqlx::query("SELECT * FROM resources WHERE id = $1")
-        .bind(id)
-        .fetch_optional(&repo.pool)
-        .await?;
+    let row = sqlx::query("SELECT * FROM resources WHERE id = $1").bind(id).fetch_optional(&repo.pool).await?;
     row.as_ref().map(codec::resource).transpose()
 }
 
@@ -183,31 +155,19 @@ pub(super) async fn add_revision(repo: &SqlRepository, revision: &Revision) -> R
 }
 
 pub(super) async fn revision(repo: &SqlRepository, id: &str) -> Result<Option<Revision>> {
-    let row = sqlx::query("SELECT * FROM revisions WHERE id = $1")
-        .bind(id)
+    let row = sqlx::query("SELECT * FROM revisions WHERE id = $1").bind(id).fetch_optional(&repo.pool).await?;
+    row.as_ref().map(codec::revision).transpose()
+}
+
+pub(super) async fn latest_revision(repo: &SqlRepository, resource_id: &str) -> Result<Option<Revision>> {
+    let row = sqlx::query("SELECT * FROM revisions WHERE resource_id = $1 ORDER BY created_at DESC, id DESC LIMIT 1")
+        .bind(resource_id)
         .fetch_optional(&repo.pool)
         .await?;
     row.as_ref().map(codec::revision).transpose()
 }
 
-pub(super) async fn latest_revision(
-    repo: &SqlRepository,
-    resource_id: &str,
-) -> Result<Option<Revision>> {
-    let row = sqlx::query(
-        "SELECT * FROM revisions WHERE resource_id = $1 ORDER BY created_at DESC, id DESC LIMIT 1",
-    )
-    .bind(resource_id)
-    .fetch_optional(&repo.pool)
-    .await?;
-    row.as_ref().map(codec::revision).transpose()
-}
-
-pub(super) async fn grant_view(
-    repo: &SqlRepository,
-    resource_id: &str,
-    user_id: &str,
-) -> Result<()> {
+pub(super) async fn grant_view(repo: &SqlRepository, resource_id: &str, user_id: &str) -> Result<()> {
     sqlx::query("INSERT INTO grants (resource_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
         .bind(resource_id)
         .bind(user_id)
@@ -216,10 +176,7 @@ pub(super) async fn grant_view(
     Ok(())
 }
 
-pub(super) async fn reachable_resources(
-    repo: &SqlRepository,
-    user_id: &str,
-) -> Result<Vec<Resource>> {
+pub(super) async fn reachable_resources(repo: &SqlRepository, user_id: &str) -> Result<Vec<Resource>> {
     let rows = sqlx::query(
         "SELECT r.* FROM resources r WHERE r.withdrawn_at IS NULL AND ( \
              r.owner_id = $1 \
@@ -230,10 +187,7 @@ pub(super) async fn reachable_resources(
     .bind(user_id)
     .fetch_all(&repo.pool)
     .await?;
-    let mut resources = rows
-        .iter()
-        .map(codec::resource)
-        .collect::<Result<Vec<_>>>()?;
+    let mut resources = rows.iter().map(codec::resource).collect::<Result<Vec<_>>>()?;
     // By name in byte order, the same on both backends (see `users`).
     resources.sort_by(|a, b| (&a.name, &a.id).cmp(&(&b.name, &b.id)));
     Ok(resources)

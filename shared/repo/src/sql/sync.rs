@@ -51,11 +51,7 @@ impl Head {
         let state = match (self.finished_at, &self.health) {
             (None, _) => SyncState::Running,
             (Some(_), Some(health)) => SyncState::Finished(health_from(health, &owner)?),
-            (Some(_), None) => {
-                return Err(crate::RepoError::Corrupt(format!(
-                    "{owner} is finished but has no health"
-                )))
-            }
+            (Some(_), None) => return Err(crate::RepoError::Corrupt(format!("{owner} is finished but has no health"))),
         };
         Ok(SyncEvent {
             connection_id: self.connection_id,
@@ -79,18 +75,9 @@ fn sort_rows(rows: &mut [ResourceRow]) {
     rows.sort_by(|a, b| (&a.name, &a.resource_id).cmp(&(&b.name, &b.resource_id)));
 }
 
-async fn load_rows<'e, E: Executor<'e, Database = Any>>(
-    executor: E,
-    sync_id: &str,
-) -> Result<Vec<ResourceRow>> {
-    let rows = sqlx::query("SELECT * FROM sync_resources WHERE sync_id = $1")
-        .bind(sync_id)
-        .fetch_all(executor)
-        .await?;
-    let mut rows = rows
-        .iter()
-        .map(codec::resource_row)
-        .collect::<Result<Vec<_>>>()?;
+async fn load_rows<'e, E: Executor<'e, Database = Any>>(executor: E, sync_id: &str) -> Result<Vec<ResourceRow>> {
+    let rows = sqlx::query("SELECT * FROM sync_resources WHERE sync_id = $1").bind(sync_id).fetch_all(executor).await?;
+    let mut rows = rows.iter().map(codec::resource_row).collect::<Result<Vec<_>>>()?;
     sort_rows(&mut rows);
     Ok(rows)
 }
@@ -112,10 +99,7 @@ async fn upsert_row(conn: &mut AnyConnection, sync_id: &str, row: &ResourceRow) 
     Ok(())
 }
 
-pub(super) async fn record_status(
-    repo: &SqlRepository,
-    report: &StatusReport,
-) -> Result<SyncEvent> {
+pub(super) async fn record_status(repo: &SqlRepository, report: &StatusReport) -> Result<SyncEvent> {
     let mut tx = repo.begin().await?;
     // Always an update, never a plain read: on PostgreSQL the DO UPDATE locks the event's
     // row until commit, so the reports of one sync fold one after another. Without it two
@@ -142,17 +126,11 @@ pub(super) async fn record_status(
         StatusEvent::Resource { row } => upsert_row(&mut tx, &head.sync_id, row).await?,
         // A stage end that was already folded in is a redelivery: it changes nothing.
         StatusEvent::StageFinished { .. } if head.stage_finished => {}
-        StatusEvent::StageFinished {
-            failed,
-            message,
-            pending,
-            resources,
-        } => {
+        StatusEvent::StageFinished { failed, message, pending, resources } => {
             for row in resources {
                 upsert_row(&mut tx, &head.sync_id, row).await?;
             }
-            let own_rows: BTreeSet<&str> =
-                resources.iter().map(|r| r.resource_id.as_str()).collect();
+            let own_rows: BTreeSet<&str> = resources.iter().map(|r| r.resource_id.as_str()).collect();
             head.stage_finished = true;
             head.stage_failed = *failed;
             head.message = message.clone();
@@ -181,15 +159,13 @@ pub(super) async fn record_status(
     }
     head.health = health;
     head.updated = rows.iter().filter(|r| r.outcome.is_update()).count() as i64;
-    sqlx::query(
-        "UPDATE sync_events SET finished_at = $2, health = $3, updated = $4 WHERE sync_id = $1",
-    )
-    .bind(&head.sync_id)
-    .bind(head.finished_at)
-    .bind(&head.health)
-    .bind(head.updated)
-    .execute(&mut *tx)
-    .await?;
+    sqlx::query("UPDATE sync_events SET finished_at = $2, health = $3, updated = $4 WHERE sync_id = $1")
+        .bind(&head.sync_id)
+        .bind(head.finished_at)
+        .bind(&head.health)
+        .bind(head.updated)
+        .execute(&mut *tx)
+        .await?;
     if health_changed {
         // A connection's health is that of its most recent finished sync: an older sync
         // that happens to finish late must not overwrite a newer one's.
@@ -217,10 +193,8 @@ pub(super) async fn record_status(
 }
 
 pub(super) async fn sync_event(repo: &SqlRepository, sync_id: &str) -> Result<Option<SyncEvent>> {
-    let Some(row) = sqlx::query("SELECT * FROM sync_events WHERE sync_id = $1")
-        .bind(sync_id)
-        .fetch_optional(&repo.pool)
-        .await?
+    let Some(row) =
+        sqlx::query("SELECT * FROM sync_events WHERE sync_id = $1").bind(sync_id).fetch_optional(&repo.pool).await?
     else {
         return Ok(None);
     };
@@ -257,20 +231,14 @@ pub(super) async fn sync_events(
     // bound, not re-selected, so an event started meanwhile can't shift the page.
     let mut by_sync: HashMap<String, Vec<ResourceRow>> = HashMap::new();
     for chunk in heads.chunks(ROWS_QUERY_BATCH) {
-        let placeholders = (1..=chunk.len())
-            .map(|i| format!("${i}"))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let placeholders = (1..=chunk.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
         let sql = format!("SELECT * FROM sync_resources WHERE sync_id IN ({placeholders})");
         let mut query = sqlx::query(&sql);
         for head in chunk {
             query = query.bind(&head.sync_id);
         }
         for row in query.fetch_all(&repo.pool).await? {
-            by_sync
-                .entry(row.try_get("sync_id")?)
-                .or_default()
-                .push(codec::resource_row(&row)?);
+            by_sync.entry(row.try_get("sync_id")?).or_default().push(codec::resource_row(&row)?);
         }
     }
     heads
