@@ -312,3 +312,30 @@ async fn sharing_is_refused_without_certification_or_eligibility() -> anyhow::Re
     assert!(err.to_string().contains("exceeds the connection's permitted level"), "{err}");
     Ok(())
 }
+
+#[tokio::test]
+async fn signed_manifest_naming_objects_outside_its_channel_is_refused() -> anyhow::Result<()> {
+    use airlock_protocol::{open_manifest, seal_manifest, ChannelKeys, ManifestExpectations};
+    let dir = tempfile::tempdir()?;
+    let pair = pair_with(&dir, |_| {}).await;
+    published(&pair).await?;
+    // The partner (who holds the secret) signs a manifest that points at another channel's objects.
+    let keys = ChannelKeys::derive(&pair.shared_secret, &pair.sending.shared_id);
+    for (shard, (path, bytes)) in all_manifests(&pair).into_iter().enumerate() {
+        let expect = ManifestExpectations {
+            shared_id: &pair.sending.shared_id,
+            shard: shard as u32,
+            last_applied_sequence: None,
+            now: airlock_domain::now_millis(),
+            max_bytes: 1 << 20,
+        };
+        let mut manifest = open_manifest(&keys, &bytes, &expect)?;
+        for entry in &mut manifest.resources {
+            entry.object_key = format!("someone-else/shard0/objects/{}/{}", entry.resource_id, entry.revision_id);
+        }
+        std::fs::write(path, seal_manifest(&keys, &manifest))?;
+    }
+    let event = poll_b(&pair).await;
+    assert_refused(&pair, &event, "is outside this channel's").await;
+    Ok(())
+}

@@ -1,7 +1,7 @@
 use airlock_domain::manifest::manifest_key;
 use airlock_domain::pipeline::{Change, IngestRequest, PollRequest};
 use airlock_domain::policy::{check_manifest_max, LevelCheckError};
-use airlock_domain::{messages, now_millis, transform, Connection, ConnectionKind, Manifest, TagSet};
+use airlock_domain::{messages, now_millis, shard_for, transform, Connection, ConnectionKind, Manifest, TagSet};
 use airlock_protocol::{open_manifest, ChannelKeys, ManifestExpectations};
 use airlock_repo::ManifestState;
 use airlock_runtime::{Context, HandlerError};
@@ -162,7 +162,25 @@ async fn check_policy(
         if let Err(e) = check_manifest_max(&manifest.max_level, &platform.max_level) {
             return Ok(Err(e.to_string()));
         }
+        let prefix = format!("{}/shard{}/objects/", connection.shared_id, manifest.shard);
         for entry in &manifest.resources {
+            // Even a validly signed manifest may only name objects of its own channel and shard.
+            if !entry.object_key.starts_with(&prefix)
+                || entry.object_key.split('/').any(|part| part == ".." || part.is_empty())
+            {
+                return Ok(Err(format!(
+                    "manifest rejected: resource {}: object key '{}' is outside this channel's '{prefix}'",
+                    entry.resource_id, entry.object_key
+                )));
+            }
+            if shard_for(&entry.resource_id, manifest.shard_count) != manifest.shard {
+                return Ok(Err(format!(
+                    "manifest rejected: resource {} listed in shard {} but belongs to shard {}",
+                    entry.resource_id,
+                    manifest.shard,
+                    shard_for(&entry.resource_id, manifest.shard_count)
+                )));
+            }
             if entry.level.order > manifest.max_level.order {
                 let e =
                     LevelCheckError::AboveManifestMax { level: entry.level.clone(), max: manifest.max_level.clone() };
