@@ -5,6 +5,7 @@ use airlock_domain::pipeline::ResourceOutcome;
 use airlock_domain::{Health, InfosecLevel};
 use airlock_local::pair::{Pair, PairSetup, BOB, CAROL};
 use airlock_repo::SyncState;
+use airlock_store::testing::LocalServer;
 use airlock_tests::{cad_bytes, finished, postgres_nats_setup};
 
 /// Files shared at A arrive at B byte-identical with transformed tags, visible to a
@@ -100,6 +101,28 @@ async fn exchange_on_postgres_and_nats() -> anyhow::Result<()> {
     let result = exchange(Pair::start(backends.setup).await?).await;
     backends.cleanup.run().await;
     result
+}
+
+/// The exchange bucket on a real S3 server (moto), then on Azure Blob (Azurite).
+async fn exchange_over(config: airlock_store::StoreConfig) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let label = config.label.clone();
+    let store = airlock_store::StoreRegistry::from_configs(&[config])?.get(&label)?;
+    let mut setup = PairSetup::embedded(dir.path());
+    setup.exchange = Some(store);
+    exchange(Pair::start(setup).await?).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exchange_through_s3() -> anyhow::Result<()> {
+    let server = LocalServer::s3().map_err(anyhow::Error::msg)?;
+    exchange_over(server.new_bucket("EXCHANGE").map_err(anyhow::Error::msg)?).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exchange_through_azure_blob() -> anyhow::Result<()> {
+    let server = LocalServer::azurite().map_err(anyhow::Error::msg)?;
+    exchange_over(server.new_container("EXCHANGE").map_err(anyhow::Error::msg)?).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -31,6 +31,8 @@ pub struct PairSetup {
     pub settings: Settings,
     /// Whether B gets the receiving rules that cover A's tags (off to show the refusal).
     pub receiving_rules: bool,
+    /// The bucket that is A's outbox and B's inbox; a directory under `dir` when unset.
+    pub exchange: Option<Arc<dyn ObjectStore>>,
 }
 
 impl PairSetup {
@@ -44,6 +46,7 @@ impl PairSetup {
             bus_b: Arc::new(InProcessBus::new()),
             settings: Settings { chunk_size: 64 * 1024, ..Settings::default() },
             receiving_rules: true,
+            exchange: None,
         }
     }
 }
@@ -55,6 +58,7 @@ pub struct Pair {
     pub receiving: Connection,
     /// A's outbox, which is B's inbox.
     pub exchange: Arc<dyn ObjectStore>,
+    /// Where the exchange lives when it is a directory (the default).
     pub exchange_dir: PathBuf,
     pub shared_secret: String,
 }

@@ -3,6 +3,8 @@
 //! so a connection names its inbox or outbox by that virtual name (its label).
 
 use airlock_domain::messages;
+use object_store::aws::AmazonS3Builder;
+use object_store::azure::MicrosoftAzureBuilder;
 use object_store::buffered::BufWriter;
 use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
@@ -13,6 +15,9 @@ use std::fmt;
 use std::sync::Arc;
 
 pub use object_store;
+
+pub mod contract;
+pub mod testing;
 
 const PREFIX: &str = "FILE_SERVICE_OBJECT_STORES__";
 
@@ -74,8 +79,6 @@ pub enum StoreError {
     MissingField { label: String, field: &'static str },
     #[error("object store '{label}': scheme '{scheme}' is not one of s3, wasbs, file, memory")]
     UnknownScheme { label: String, scheme: String },
-    #[error("object store '{label}': scheme '{scheme}' is not supported by this build")]
-    SchemeNotBuilt { label: String, scheme: &'static str },
     #[error("object store '{label}': could not open: {source}")]
     Open { label: String, source: object_store::Error },
 }
@@ -163,9 +166,41 @@ fn open(config: &StoreConfig) -> Result<Arc<dyn ObjectStore>, StoreError> {
                 .with_automatic_cleanup(true);
             Ok(Arc::new(fs))
         }
-        Scheme::S3 => Err(StoreError::SchemeNotBuilt { label, scheme: "s3" }),
-        Scheme::Wasbs => Err(StoreError::SchemeNotBuilt { label, scheme: "wasbs" }),
+        Scheme::S3 => s3(config).map_err(|source| StoreError::Open { label, source }),
+        Scheme::Wasbs => azure(config).map_err(|source| StoreError::Open { label, source }),
     }
+}
+
+/// S3 or an S3-compatible server. Without keys, the default AWS credential chain (pod
+/// identity, instance profile, `AWS_*` variables) applies.
+fn s3(config: &StoreConfig) -> Result<Arc<dyn ObjectStore>, object_store::Error> {
+    let mut builder = AmazonS3Builder::from_env()
+        .with_bucket_name(&config.name)
+        .with_region(config.region.clone().unwrap_or_else(|| "us-east-1".into()));
+    if let Some(endpoint) = &config.endpoint_url {
+        builder = builder.with_endpoint(endpoint).with_allow_http(endpoint.starts_with("http://"));
+    }
+    if let (Some(key), Some(secret)) = (&config.access_key, &config.secret_key) {
+        builder = builder.with_access_key_id(key).with_secret_access_key(secret);
+    }
+    Ok(Arc::new(builder.build()?))
+}
+
+/// Azure Blob Storage: as in the registry's settings, the access key is the storage account
+/// and the secret its key, the endpoint the account's blob domain (or an emulator's URL),
+/// and the name the container. Without keys, Azure's default credentials apply.
+fn azure(config: &StoreConfig) -> Result<Arc<dyn ObjectStore>, object_store::Error> {
+    let mut builder = MicrosoftAzureBuilder::from_env().with_container_name(&config.name);
+    if let Some(account) = &config.access_key {
+        builder = builder.with_account(account);
+    }
+    if let Some(key) = &config.secret_key {
+        builder = builder.with_access_key(key);
+    }
+    if let Some(endpoint) = &config.endpoint_url {
+        builder = builder.with_endpoint(endpoint.clone()).with_allow_http(endpoint.starts_with("http://"));
+    }
+    Ok(Arc::new(builder.build()?))
 }
 
 /// A streaming writer that commits the object only on `shutdown()`; dropping it or
