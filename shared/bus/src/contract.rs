@@ -96,6 +96,24 @@ pub async fn drop_redelivers(bus: &dyn MessageBus) {
     second.ack().await.expect("ack failed");
 }
 
+/// A delivery kept alive with `in_progress` is not handed out again after its ack deadline,
+/// however long its handler takes. Not in `run_all`: it needs the bus's ack wait.
+pub async fn in_progress_holds_the_delivery(bus: &dyn MessageBus, ack_wait: Duration) {
+    let tag = Tag::new();
+    let mut sub = subscribe(bus, Topic::Publish).await;
+    publish(bus, Topic::Publish, OutgoingMessage::new(tag.id("slow"), "s")).await;
+    let slow = tag.expect(sub.as_mut(), "in progress").await;
+    let busy_until = Instant::now() + ack_wait * 5 / 2;
+    while Instant::now() < busy_until {
+        slow.in_progress().await.expect("in-progress signal failed");
+        if let Some(again) = tag.receive(sub.as_mut(), ack_wait / 3).await {
+            panic!("delivery '{}' was handed out again (attempt {}) while in progress", again.id, again.attempt);
+        }
+    }
+    slow.ack().await.expect("ack after a long handler failed");
+    tag.expect_nothing(sub.as_mut(), "after the long handler's ack").await;
+}
+
 /// Publishing one id twice is accepted twice and delivered once (the first payload).
 pub async fn duplicate_id_delivered_once(bus: &dyn MessageBus) {
     let tag = Tag::new();

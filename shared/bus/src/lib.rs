@@ -112,6 +112,11 @@ pub trait Acker: Send + Sync {
     async fn ack(&self) -> Result<(), BusError>;
     /// Puts the message back, to be delivered again after `delay`.
     async fn nack(&self, delay: Duration) -> Result<(), BusError>;
+    /// Tells the bus the delivery is still being worked on, so its ack deadline starts
+    /// again: a handler moving a large file may take longer than one deadline.
+    async fn in_progress(&self) -> Result<(), BusError> {
+        Ok(())
+    }
 }
 
 pub struct Delivery {
@@ -130,6 +135,10 @@ impl Delivery {
 
     pub async fn nack(self, delay: Duration) -> Result<(), BusError> {
         self.acker.nack(delay).await
+    }
+
+    pub async fn in_progress(&self) -> Result<(), BusError> {
+        self.acker.in_progress().await
     }
 }
 

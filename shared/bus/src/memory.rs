@@ -337,6 +337,18 @@ impl Acker for InProcessAcker {
         self.settle(Some(delay));
         Ok(())
     }
+
+    async fn in_progress(&self) -> Result<(), BusError> {
+        let queue = self.shared.queue(self.topic);
+        let mut state = queue.lock();
+        match state.in_flight.get_mut(&self.token) {
+            Some(flight) => {
+                flight.deadline = Instant::now() + self.shared.ack_wait;
+                Ok(())
+            }
+            None => Err(BusError::Ack { id: self.id.clone(), reason: "delivery is no longer in flight".into() }),
+        }
+    }
 }
 
 impl Drop for InProcessAcker {

@@ -265,6 +265,14 @@ impl Acker for NatsAcker {
             .await
             .map_err(|err| BusError::Ack { id: self.id.clone(), reason: format!("nak failed: {err}") })
     }
+
+    async fn in_progress(&self) -> Result<(), BusError> {
+        // Taken and put back: the caller holds the delivery, so nothing settles it meanwhile.
+        let acker = self.take().ok_or_else(|| self.already_settled())?;
+        let result = acker.ack_with(AckKind::Progress).await;
+        *self.acker.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(acker);
+        result.map_err(|err| BusError::Ack { id: self.id.clone(), reason: format!("progress ack failed: {err}") })
+    }
 }
 
 impl Drop for NatsAcker {

@@ -18,9 +18,15 @@ async fn nats_bus_meets_the_contract() -> anyhow::Result<()> {
     let server = NatsServer::find_or_start().map_err(anyhow::Error::msg)?;
     let prefix = format!("test_{}", uuid::Uuid::new_v4().simple());
     // A short ack wait so a lost nak on drop would still be redelivered within the suite.
-    let options = NatsOptions { ack_wait: Duration::from_secs(2), memory_storage: true };
+    let ack_wait = Duration::from_secs(2);
+    let options = NatsOptions { ack_wait, memory_storage: true };
     let bus = Arc::new(NatsBus::connect_with(&server.url, &prefix, options).await?);
-    let outcome = tokio::spawn(contract::run_all(bus.clone())).await;
+    let suite_bus = bus.clone();
+    let outcome = tokio::spawn(async move {
+        contract::run_all(suite_bus.clone()).await;
+        contract::in_progress_holds_the_delivery(suite_bus.as_ref(), ack_wait).await;
+    })
+    .await;
     bus.delete_streams().await;
     drop(server);
     if let Err(err) = outcome {

@@ -66,3 +66,9 @@ async fn connect_opens_an_in_process_bus() {
     assert_eq!(sub.next().await.unwrap().unwrap().id, "m");
     assert!(matches!(airlock_bus::connect("kafka://nowhere").await, Err(airlock_bus::BusError::UnsupportedUrl(_))));
 }
+
+#[tokio::test]
+async fn in_progress_holds_a_delivery_past_its_ack_wait() {
+    let ack_wait = Duration::from_millis(300);
+    airlock_bus::contract::in_progress_holds_the_delivery(&InProcessBus::with_ack_wait(ack_wait), ack_wait).await;
+}
