@@ -1,5 +1,5 @@
 //! The whole pipeline end to end: the same exchange between two platforms on the embedded
-//! default (SQLite + in-process bus) and on PostgreSQL + NATS JetStream.
+//! default (SQLite + in-process bus), on PostgreSQL + NATS JetStream, and on SQS.
 
 use airlock_domain::pipeline::ResourceOutcome;
 use airlock_domain::{Health, InfosecLevel};
@@ -7,11 +7,12 @@ use airlock_local::pair::{Pair, PairSetup, BOB, CAROL};
 use airlock_repo::SyncState;
 use airlock_store::testing::LocalServer;
 use airlock_tests::{cad_bytes, finished, postgres_nats_setup};
+use std::sync::Arc;
 
 /// Files shared at A arrive at B byte-identical with transformed tags, visible to a
 /// cleared owner and hidden from an uncleared one; an unchanged revision is not copied
 /// again; a file that becomes ineligible is removed at A with its reason and withdrawn at B.
-async fn exchange(pair: Pair) -> anyhow::Result<()> {
+async fn exchange(pair: &Pair) -> anyhow::Result<()> {
     let spar_bytes = cad_bytes(200_000);
     let spar = pair.upload("wing-spar.step", "INTERNAL", &["ITAR", "PROJECT-X"], &spar_bytes).await?;
     let readme = pair.upload("readme.txt", "PUBLIC", &[], b"hello partner\n").await?;
@@ -45,11 +46,11 @@ async fn exchange(pair: Pair) -> anyhow::Result<()> {
     assert_eq!(carol, ["empty.dat", "readme.txt"], "an owner without the level and tags does not see the ITAR file");
 
     // Nothing changed: nothing is copied or applied again.
-    let object_count = count_objects(&pair).await;
+    let object_count = count_objects(pair).await;
     let (sent, received) = pair.sync().await?;
     assert_eq!((finished(&sent), sent.updated), (Health::Success, 0), "{sent:?}");
     assert_eq!((finished(&received), received.updated), (Health::Success, 0), "{received:?}");
-    assert_eq!(count_objects(&pair).await, object_count);
+    assert_eq!(count_objects(pair).await, object_count);
 
     // A new revision moves; then a reclassification makes the file ineligible.
     airlock_runtime::registry::upload_revision(&pair.a.ctx, "alice", &readme.id, &b"hello partner, v2\n"[..]).await?;
@@ -91,15 +92,38 @@ async fn count_objects(pair: &Pair) -> usize {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exchange_on_sqlite_and_in_process_bus() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    exchange(Pair::start(PairSetup::embedded(dir.path())).await?).await
+    exchange(&Pair::start(PairSetup::embedded(dir.path())).await?).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exchange_on_postgres_and_nats() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let backends = postgres_nats_setup(dir.path()).await?;
-    let result = exchange(Pair::start(backends.setup).await?).await;
+    let result = exchange(&Pair::start(backends.setup).await?).await;
     backends.cleanup.run().await;
+    result
+}
+
+/// Both platforms' buses on SQS (moto's): a queue set per platform, told apart by prefix.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exchange_on_sqlite_and_sqs() -> anyhow::Result<()> {
+    let server = LocalServer::s3().map_err(anyhow::Error::msg)?;
+    let endpoint = airlock_bus::SqsEndpoint {
+        endpoint_url: Some(server.endpoint.clone()),
+        region: Some("us-east-1".into()),
+        credentials: Some(("testing".into(), "testing".into())),
+    };
+    let prefix = uuid::Uuid::new_v4().simple().to_string();
+    let options = airlock_bus::SqsOptions::default();
+    let bus_a = Arc::new(airlock_bus::SqsBus::connect(endpoint.clone(), &format!("a{prefix}"), options.clone()).await?);
+    let bus_b = Arc::new(airlock_bus::SqsBus::connect(endpoint, &format!("b{prefix}"), options).await?);
+    let dir = tempfile::tempdir()?;
+    let mut setup = PairSetup::embedded(dir.path());
+    setup.bus_a = bus_a.clone();
+    setup.bus_b = bus_b.clone();
+    let result = exchange(&Pair::start(setup).await?).await;
+    bus_a.delete_queues().await;
+    bus_b.delete_queues().await;
     result
 }
 
@@ -109,8 +133,14 @@ async fn exchange_over(config: airlock_store::StoreConfig) -> anyhow::Result<()>
     let label = config.label.clone();
     let store = airlock_store::StoreRegistry::from_configs(&[config])?.get(&label)?;
     let mut setup = PairSetup::embedded(dir.path());
-    setup.exchange = Some(store);
-    exchange(Pair::start(setup).await?).await
+    setup.exchange = Some(store.clone());
+    let pair = Pair::start(setup).await?;
+    exchange(&pair).await?;
+    // The exchange really went through that bucket, not a local directory.
+    let manifest = object_store::path::Path::from(format!("{}/shard0/manifest", pair.sending.shared_id));
+    store.head(&manifest).await?;
+    assert!(!pair.exchange_dir.exists(), "nothing may be written to the default exchange directory");
+    Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -33,6 +33,9 @@ pub struct PairSetup {
     pub receiving_rules: bool,
     /// The bucket that is A's outbox and B's inbox; a directory under `dir` when unset.
     pub exchange: Option<Arc<dyn ObjectStore>>,
+    /// The bucket name `exchange` stands for, which object-created events name; the
+    /// directory's path when unset.
+    pub exchange_bucket: Option<String>,
 }
 
 impl PairSetup {
@@ -47,6 +50,7 @@ impl PairSetup {
             settings: Settings { chunk_size: 64 * 1024, ..Settings::default() },
             receiving_rules: true,
             exchange: None,
+            exchange_bucket: None,
         }
     }
 }
@@ -60,6 +64,8 @@ pub struct Pair {
     pub exchange: Arc<dyn ObjectStore>,
     /// Where the exchange lives when it is a directory (the default).
     pub exchange_dir: PathBuf,
+    /// The bucket name both sides know the exchange by (see `PairSetup::exchange_bucket`).
+    pub exchange_bucket: String,
     pub shared_secret: String,
 }
 
@@ -90,15 +96,22 @@ fn rule(kind: RuleKind, description: &str) -> TransformRule {
 impl Pair {
     pub async fn start(setup: PairSetup) -> Result<Pair, LocalError> {
         let exchange_dir = setup.dir.join("exchange");
-        std::fs::create_dir_all(&exchange_dir).map_err(setup_error)?;
-        let exchange: Arc<dyn ObjectStore> = Arc::new(
-            LocalFileSystem::new_with_prefix(&exchange_dir).map_err(setup_error)?.with_automatic_cleanup(true),
-        );
+        let exchange: Arc<dyn ObjectStore> = match &setup.exchange {
+            Some(store) => store.clone(),
+            None => {
+                std::fs::create_dir_all(&exchange_dir).map_err(setup_error)?;
+                Arc::new(
+                    LocalFileSystem::new_with_prefix(&exchange_dir).map_err(setup_error)?.with_automatic_cleanup(true),
+                )
+            }
+        };
+        let exchange_bucket =
+            setup.exchange_bucket.clone().unwrap_or_else(|| exchange_dir.to_string_lossy().into_owned());
 
-        let ctx_a =
-            platform_context(&setup, "a", &setup.database_a, setup.bus_a.clone(), ("OUTBOX", exchange.clone())).await?;
-        let ctx_b =
-            platform_context(&setup, "b", &setup.database_b, setup.bus_b.clone(), ("INBOX", exchange.clone())).await?;
+        let outbox = ("OUTBOX", exchange_bucket.as_str(), exchange.clone());
+        let ctx_a = platform_context(&setup, "a", &setup.database_a, setup.bus_a.clone(), outbox).await?;
+        let inbox = ("INBOX", exchange_bucket.as_str(), exchange.clone());
+        let ctx_b = platform_context(&setup, "b", &setup.database_b, setup.bus_b.clone(), inbox).await?;
         seed_a(&ctx_a).await?;
         seed_b(&ctx_b).await?;
 
@@ -152,6 +165,7 @@ impl Pair {
             receiving,
             exchange,
             exchange_dir,
+            exchange_bucket,
             shared_secret,
         })
     }
@@ -216,7 +230,7 @@ async fn platform_context(
     name: &str,
     database_url: &str,
     bus: DynBus,
-    exchange: (&str, Arc<dyn ObjectStore>),
+    exchange: (&str, &str, Arc<dyn ObjectStore>),
 ) -> Result<Arc<Context>, LocalError> {
     let registry_dir = setup.dir.join(format!("registry-{name}"));
     std::fs::create_dir_all(&registry_dir).map_err(setup_error)?;
@@ -225,7 +239,7 @@ async fn platform_context(
         "REGISTRY",
         Arc::new(LocalFileSystem::new_with_prefix(&registry_dir).map_err(setup_error)?.with_automatic_cleanup(true)),
     );
-    stores.insert(exchange.0, exchange.1);
+    stores.insert_named(exchange.0, exchange.1, exchange.2);
     let settings = Settings { database_url: database_url.into(), ..setup.settings.clone() };
     context(settings, &random_secret(40), bus, stores).await
 }

@@ -2,7 +2,11 @@
 //! them (MAC before anything else, then shared ID, shard, expiry, sequence, size), checks
 //! them against the local policy (max level, tag coverage), and emits one ingest message
 //! per new, changed or removed resource. A refusal ingests nothing from the manifest.
+//! Besides polls from the scheduler, an object-created event for a manifest starts a sync
+//! at once (`on_object_created`).
 
+mod lambda_entry;
+mod object_events;
 mod validate;
 
 use airlock_bus::Topic;
@@ -12,6 +16,8 @@ use airlock_runtime::{publish_json, Context, Handler, HandlerError, MessageMeta}
 use async_trait::async_trait;
 use std::sync::Arc;
 
+pub use lambda_entry::on_lambda_event;
+pub use object_events::{manifest_shared_id, object_created_records, on_object_created, ObjectCreated};
 pub use validate::{validate, Validation};
 
 pub struct ManifestValidator {

@@ -1,10 +1,15 @@
 //! scheduler: on each tick, one message per active connection — `publish` for sending,
 //! `poll` for receiving — each starting a sync with its own id and trace.
 
+mod scheduled_event;
+
 use airlock_bus::Topic;
 use airlock_domain::pipeline::{PollRequest, PublishRequest};
-use airlock_domain::{new_id, ConnectionKind, Millis};
+use airlock_domain::{new_id, Connection, ConnectionKind, Millis};
 use airlock_runtime::{publish_json, Context, TraceContext};
+use tracing::Instrument;
+
+pub use scheduled_event::on_scheduled_event;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TickError {
@@ -33,27 +38,56 @@ pub fn slot_of(ctx: &Context, now: Millis) -> i64 {
 pub async fn tick(ctx: &Context, slot: Option<i64>) -> Result<TickSummary, TickError> {
     let mut summary = TickSummary::default();
     for connection in ctx.repo.connections(false).await? {
-        let sync_id = new_id();
-        let trace = TraceContext::new_root();
-        let dedupe = match slot {
-            Some(slot) => format!("tick:{}:{slot}", connection.id),
-            None => format!("sync:{sync_id}"),
-        };
+        let sync_id = emit(ctx, &connection, slot).await?;
         match connection.kind {
-            ConnectionKind::Sending => {
-                let message = PublishRequest { sync_id: sync_id.clone(), connection_id: connection.id.clone() };
-                publish_json(ctx.bus.as_ref(), Topic::Publish, &dedupe, &trace, &message).await?;
-                summary.publish.push((connection.id, sync_id));
-            }
-            ConnectionKind::Receiving => {
-                let message = PollRequest { sync_id: sync_id.clone(), connection_id: connection.id.clone() };
-                publish_json(ctx.bus.as_ref(), Topic::Poll, &dedupe, &trace, &message).await?;
-                summary.poll.push((connection.id, sync_id));
-            }
+            ConnectionKind::Sending => summary.publish.push((connection.id, sync_id)),
+            ConnectionKind::Receiving => summary.poll.push((connection.id, sync_id)),
         }
     }
     tracing::info!(publish = summary.publish.len(), poll = summary.poll.len(), "tick");
     Ok(summary)
+}
+
+/// Starts a sync of one connection now (the api's "sync now"), whatever the schedule; the
+/// caller checks that the connection is active. Returns the new sync's id.
+pub async fn start_sync(ctx: &Context, connection: &Connection) -> Result<String, TickError> {
+    let sync_id = emit(ctx, connection, None).await?;
+    tracing::info!(connection_id = %connection.id, sync_id = %sync_id, "sync started on request");
+    Ok(sync_id)
+}
+
+/// Publishes the message that starts one sync of a connection and returns its sync id.
+async fn emit(ctx: &Context, connection: &Connection, slot: Option<i64>) -> Result<String, TickError> {
+    let sync_id = new_id();
+    // One sync is one trace: a root span (no parent, whatever is current), which every
+    // later stage continues through the messages' `traceparent`.
+    let span = tracing::info_span!(
+        parent: None,
+        "sync",
+        otel.kind = "producer",
+        sync_id = %sync_id,
+        connection_id = %connection.id,
+        kind = ?connection.kind,
+    );
+    let trace = TraceContext::of_span(&span).unwrap_or_else(TraceContext::new_root);
+    let dedupe = match slot {
+        Some(slot) => format!("tick:{}:{slot}", connection.id),
+        None => format!("sync:{sync_id}"),
+    };
+    let published = async {
+        match connection.kind {
+            ConnectionKind::Sending => {
+                let message = PublishRequest { sync_id: sync_id.clone(), connection_id: connection.id.clone() };
+                publish_json(ctx.bus.as_ref(), Topic::Publish, &dedupe, &trace, &message).await
+            }
+            ConnectionKind::Receiving => {
+                let message = PollRequest { sync_id: sync_id.clone(), connection_id: connection.id.clone() };
+                publish_json(ctx.bus.as_ref(), Topic::Poll, &dedupe, &trace, &message).await
+            }
+        }
+    };
+    published.instrument(span).await?;
+    Ok(sync_id)
 }
 
 /// Ticks every `schedule_interval` until the task is dropped; a failed tick is logged and

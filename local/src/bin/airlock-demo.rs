@@ -1,10 +1,13 @@
 //! Two organizations exchanging files on the embedded default: platform A shares files
-//! with partner B through one directory that is A's outbox and B's inbox.
+//! with partner B through one directory that is A's outbox and B's inbox. With the
+//! `AIRLOCK_DEMO_*` variables and an `EXCHANGE` store set (local/real-stack.sh sets them),
+//! the same demo runs on real services instead.
 
 use airlock_domain::pipeline::ResourceOutcome;
 use airlock_local::pair::{cover_incoming_tags, Pair, PairSetup, BOB, CAROL};
+use airlock_local::redact;
 use airlock_repo::{SyncEvent, SyncState};
-use anyhow::{ensure, Context as _};
+use anyhow::{bail, ensure, Context as _};
 use std::path::PathBuf;
 
 #[tokio::main]
@@ -22,6 +25,9 @@ async fn main() -> anyhow::Result<()> {
     // B starts without rules for A's tags, to show the refusal an operator would see.
     let mut setup = PairSetup::embedded(&dir);
     setup.receiving_rules = false;
+    if !use_real_backends(&mut setup).await? {
+        println!("backends: SQLite files, an in-process bus per platform, a directory as the exchange bucket\n");
+    }
     let pair = Pair::start(setup).await?;
     println!("A created sending connection '{}' with shared ID {}", pair.sending.name, pair.sending.shared_id);
     println!("  permitted level INTERNAL, permitted tags ITAR, PROJECT-X; rule: remove PROJECT-X");
@@ -103,7 +109,47 @@ async fn main() -> anyhow::Result<()> {
         print_event("B", &event);
     }
     println!("\ndemo finished: every check passed");
+    // Spans are exported in batches: send the last ones before the process ends.
+    airlock_runtime::telemetry::shutdown();
     Ok(())
+}
+
+/// Variables naming each platform's database and bus; all or none must be set.
+const REAL_BACKEND_VARS: [&str; 4] =
+    ["AIRLOCK_DEMO_DATABASE_A", "AIRLOCK_DEMO_DATABASE_B", "AIRLOCK_DEMO_BUS_A", "AIRLOCK_DEMO_BUS_B"];
+
+/// Points the pair at the real services the environment names, with the `EXCHANGE` object
+/// store as A's outbox and B's inbox. Returns false when none are named.
+async fn use_real_backends(setup: &mut PairSetup) -> anyhow::Result<bool> {
+    let values = REAL_BACKEND_VARS.map(|name| std::env::var(name).ok().filter(|v| !v.is_empty()));
+    if values.iter().all(Option::is_none) {
+        return Ok(false);
+    }
+    let missing: Vec<&str> =
+        REAL_BACKEND_VARS.iter().zip(&values).filter(|(_, v)| v.is_none()).map(|(name, _)| *name).collect();
+    let [Some(database_a), Some(database_b), Some(bus_a), Some(bus_b)] = values else {
+        bail!("real backends need all of {}; missing: {}", REAL_BACKEND_VARS.join(", "), missing.join(", "));
+    };
+    let configs = airlock_store::configs_from_vars(std::env::vars())?;
+    let exchange = configs
+        .iter()
+        .find(|c| c.label == "EXCHANGE")
+        .context("real backends need the exchange bucket: FILE_SERVICE_OBJECT_STORES__EXCHANGE__* is not set")?;
+    setup.exchange = Some(airlock_store::StoreRegistry::from_configs(std::slice::from_ref(exchange))?.get("EXCHANGE")?);
+    setup.bus_a = airlock_bus::connect(&bus_a).await.with_context(|| format!("bus of platform A '{bus_a}'"))?;
+    setup.bus_b = airlock_bus::connect(&bus_b).await.with_context(|| format!("bus of platform B '{bus_b}'"))?;
+    println!("backends:");
+    println!("  A: database {}, bus {bus_a}", redact(&database_a));
+    println!("  B: database {}, bus {bus_b}", redact(&database_b));
+    println!(
+        "  exchange bucket: {:?} '{}'{}\n",
+        exchange.scheme,
+        exchange.name,
+        exchange.endpoint_url.as_deref().map(|e| format!(" at {e}")).unwrap_or_default()
+    );
+    setup.database_a = database_a;
+    setup.database_b = database_b;
+    Ok(true)
 }
 
 fn print_event(side: &str, event: &SyncEvent) {

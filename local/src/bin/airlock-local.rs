@@ -11,5 +11,7 @@ async fn main() -> anyhow::Result<()> {
     platform.run_scheduler();
     tracing::info!("all functions running; ctrl-c stops them");
     tokio::signal::ctrl_c().await?;
+    // Spans are exported in batches: send the last ones before the process ends.
+    airlock_runtime::telemetry::shutdown();
     Ok(())
 }

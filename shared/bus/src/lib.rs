@@ -1,7 +1,7 @@
 //! The MessageBus port: at-least-once topics with competing consumers, explicit acks,
 //! delayed redelivery on nack, and publish-side de-duplication by message id. Backends:
-//! in-process (the embedded default) and NATS JetStream; SQS joins them later. One contract
-//! suite (`contract::run_all`) runs against every backend.
+//! in-process (the embedded default), NATS JetStream and Amazon SQS. One contract suite
+//! (`contract::run_all`) runs against every backend.
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -12,10 +12,13 @@ use std::time::Duration;
 pub mod contract;
 mod memory;
 mod nats;
+mod sqs;
+pub mod sqs_codec;
 pub mod testing;
 
 pub use memory::InProcessBus;
 pub use nats::{NatsBus, NatsOptions};
+pub use sqs::{SqsBus, SqsEndpoint, SqsOptions};
 
 /// The topics that chain Airlock's functions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -73,7 +76,7 @@ pub enum BusError {
     Receive { topic: &'static str, reason: String },
     #[error("acknowledging message '{id}' failed: {reason}")]
     Ack { id: String, reason: String },
-    #[error("unsupported bus URL '{0}': expected nats://host:port or memory://")]
+    #[error("unsupported bus URL '{0}': expected nats://host:port, sqs://[host:port]?prefix=name or memory://")]
     UnsupportedUrl(String),
 }
 
@@ -164,8 +167,10 @@ pub trait MessageBus: Send + Sync + 'static {
 
 pub type DynBus = Arc<dyn MessageBus>;
 
-/// Opens a bus from a URL: `memory://` (in-process) or `nats://host:port[?prefix=name]`.
-/// The prefix keeps two platforms (or two test runs) on one NATS server apart.
+/// Opens a bus from a URL: `memory://` (in-process), `nats://host:port[?prefix=name]`, or
+/// `sqs://[host:port][?prefix=name][&region=name]` (AWS's SQS without a host, else an
+/// SQS-compatible server over http; credentials from the AWS default chain). The prefix
+/// keeps two platforms (or two test runs) on one server apart.
 pub async fn connect(url: &str) -> Result<DynBus, BusError> {
     if url == "memory://" || url == "in-process" {
         return Ok(Arc::new(InProcessBus::new()));
@@ -177,5 +182,47 @@ pub async fn connect(url: &str) -> Result<DynBus, BusError> {
         };
         return Ok(Arc::new(NatsBus::connect(server, &prefix).await?));
     }
+    if let Some(rest) = url.strip_prefix("sqs://") {
+        let (endpoint, prefix) = parse_sqs_url(url, rest)?;
+        return Ok(Arc::new(SqsBus::connect(endpoint, &prefix, SqsOptions::default()).await?));
+    }
     Err(BusError::UnsupportedUrl(url.to_owned()))
+}
+
+/// Splits `sqs://` URLs (given without the scheme, as `rest`) into endpoint and prefix.
+fn parse_sqs_url(url: &str, rest: &str) -> Result<(SqsEndpoint, String), BusError> {
+    let (host, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let mut endpoint = SqsEndpoint::default();
+    let host = host.trim_end_matches('/');
+    if !host.is_empty() {
+        endpoint.endpoint_url = Some(format!("http://{host}"));
+    }
+    let mut prefix = "airlock".to_owned();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        match pair.split_once('=') {
+            Some(("prefix", value)) => prefix = value.to_owned(),
+            Some(("region", value)) => endpoint.region = Some(value.to_owned()),
+            _ => {
+                return Err(BusError::Connect(format!(
+                    "bus url '{url}': unknown parameter '{pair}' (expected prefix= or region=)"
+                )))
+            }
+        }
+    }
+    Ok((endpoint, prefix))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqs_urls_name_aws_or_a_compatible_server() {
+        let (aws, prefix) = parse_sqs_url("u", "?prefix=airlock&region=eu-west-1").unwrap();
+        assert_eq!((aws.endpoint_url, aws.region.as_deref(), prefix.as_str()), (None, Some("eu-west-1"), "airlock"));
+        let (local, prefix) = parse_sqs_url("u", "127.0.0.1:5000?prefix=x").unwrap();
+        assert_eq!((local.endpoint_url.as_deref(), prefix.as_str()), (Some("http://127.0.0.1:5000"), "x"));
+        assert_eq!(parse_sqs_url("u", "").unwrap().1, "airlock");
+        assert!(parse_sqs_url("u", "?queue=x").is_err());
+    }
 }

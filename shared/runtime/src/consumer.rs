@@ -67,7 +67,8 @@ pub async fn publish_json<T: Serialize>(
     message: &T,
 ) -> Result<(), BusError> {
     let payload = serde_json::to_vec(message).expect("pipeline messages serialize");
-    let outgoing = OutgoingMessage::new(id, payload).with_header(TRACEPARENT, trace.child().traceparent());
+    let mut outgoing = OutgoingMessage::new(id, payload);
+    outgoing.headers.extend(crate::trace::outgoing_headers(trace));
     bus.publish(topic, outgoing).await
 }
 
@@ -95,30 +96,88 @@ pub async fn run_consumer<H: Handler>(
     Ok(())
 }
 
-/// Handles one delivery and settles it: ack on success or for good, nack to retry.
+/// Handles one delivery and settles it: ack on success or for good, nack to retry. The
+/// handler runs inside a `handle <function>` span continuing the message's trace, so
+/// whatever it publishes (next stage, status reports) stays in that trace.
 pub async fn settle<H: Handler>(handler: &H, delivery: Delivery, max_attempts: u32) -> Result<(), BusError> {
-    let trace =
-        delivery.headers.get(TRACEPARENT).and_then(|t| TraceContext::parse(t)).unwrap_or_else(TraceContext::new_root);
+    settle_with(handler, delivery, max_attempts, KEEP_ALIVE).await
+}
+
+/// `settle`, telling the bus every `keep_alive` that the delivery is still being handled.
+pub async fn settle_with<H: Handler>(
+    handler: &H,
+    delivery: Delivery,
+    max_attempts: u32,
+    keep_alive: Duration,
+) -> Result<(), BusError> {
+    let span = tracing::info_span!(
+        "handle",
+        otel.name = %format!("handle {}", H::NAME),
+        otel.kind = "consumer",
+        otel.status_code = tracing::field::Empty,
+        function = H::NAME,
+        message_id = %delivery.id,
+        attempt = delivery.attempt,
+        trace_id = tracing::field::Empty,
+    );
+    crate::trace::continue_trace(&span, &delivery.headers);
+    // One id for logs, handlers and spans: the OpenTelemetry span's when there is one.
+    let trace = TraceContext::of_span(&span)
+        .or_else(|| delivery.headers.get(TRACEPARENT).and_then(|t| TraceContext::parse(t)))
+        .unwrap_or_else(TraceContext::new_root);
+    span.record("trace_id", trace.trace_id.as_str());
     let meta = MessageMeta { id: delivery.id.clone(), attempt: delivery.attempt, max_attempts, trace };
-    let message: H::Message = match serde_json::from_slice(&delivery.payload) {
-        Ok(message) => message,
-        Err(e) => {
-            tracing::error!(function = H::NAME, message_id = %meta.id, error = %e, "dropping undecodable message");
-            return delivery.ack().await;
+    let settled = async move {
+        let message: H::Message = match serde_json::from_slice(&delivery.payload) {
+            Ok(message) => message,
+            Err(e) => {
+                tracing::error!(function = H::NAME, message_id = %meta.id, error = %e, "dropping undecodable message");
+                tracing::Span::current().record("otel.status_code", "error");
+                return delivery.ack().await;
+            }
+        };
+        match handle_keeping_alive(handler, &message, &meta, &delivery, keep_alive).await {
+            Ok(()) => delivery.ack().await,
+            Err(error @ HandlerError::Retryable(_)) if !meta.is_last_attempt() => {
+                let delay = backoff(meta.attempt);
+                tracing::warn!(function = H::NAME, error = %error, retry_in_ms = delay.as_millis() as u64, "handler failed, will retry");
+                tracing::Span::current().record("otel.status_code", "error");
+                delivery.nack(delay).await
+            }
+            Err(error) => {
+                tracing::error!(function = H::NAME, error = %error, "handler failed for good");
+                tracing::Span::current().record("otel.status_code", "error");
+                handler.give_up(&message, &meta, &error).await;
+                delivery.ack().await
+            }
         }
     };
-    let span = tracing::info_span!("handle", function = H::NAME, message_id = %meta.id, attempt = meta.attempt, trace_id = %meta.trace.trace_id);
-    match handler.handle(&message, &meta).instrument(span).await {
-        Ok(()) => delivery.ack().await,
-        Err(error @ HandlerError::Retryable(_)) if !meta.is_last_attempt() => {
-            let delay = backoff(meta.attempt);
-            tracing::warn!(function = H::NAME, error = %error, retry_in_ms = delay.as_millis() as u64, "handler failed, will retry");
-            delivery.nack(delay).await
-        }
-        Err(error) => {
-            tracing::error!(function = H::NAME, error = %error, "handler failed for good");
-            handler.give_up(&message, &meta, &error).await;
-            delivery.ack().await
+    settled.instrument(span).await
+}
+
+/// How often a running handler tells the bus it is still working: well inside the 30 s
+/// ack deadline the buses default to, so a handler moving a file of many gigabytes keeps
+/// its delivery instead of seeing it handed to another consumer mid-run.
+const KEEP_ALIVE: Duration = Duration::from_secs(10);
+
+async fn handle_keeping_alive<H: Handler>(
+    handler: &H,
+    message: &H::Message,
+    meta: &MessageMeta,
+    delivery: &Delivery,
+    keep_alive: Duration,
+) -> Result<(), HandlerError> {
+    let handled = handler.handle(message, meta);
+    tokio::pin!(handled);
+    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + keep_alive, keep_alive);
+    loop {
+        tokio::select! {
+            result = &mut handled => return result,
+            _ = ticker.tick() => {
+                if let Err(e) = delivery.in_progress().await {
+                    tracing::warn!(function = H::NAME, error = %e, "could not extend the delivery's ack deadline");
+                }
+            }
         }
     }
 }
@@ -134,7 +193,7 @@ pub async fn serve<H: Handler>(
     make: impl FnOnce(Arc<crate::Context>) -> H,
     concurrency: usize,
 ) -> Result<(), crate::context::StartupError> {
-    crate::init_logging();
+    crate::telemetry::init_function(H::NAME);
     let ctx = crate::Context::from_env().await?;
     tracing::info!(function = H::NAME, topic = H::TOPIC.as_str(), "consuming");
     run_consumer(Arc::new(make(ctx.clone())), ctx.bus.clone(), ctx.settings.max_attempts, concurrency).await?;

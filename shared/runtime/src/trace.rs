@@ -1,4 +1,9 @@
+use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
+use opentelemetry::trace::TraceContextExt;
+use opentelemetry_sdk::propagation::TraceContextPropagator;
 use rand::RngCore;
+use std::collections::BTreeMap;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 /// W3C trace context (`traceparent`), carried in every message so one sync is one trace.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -30,6 +35,62 @@ impl TraceContext {
 
     pub fn traceparent(&self) -> String {
         format!("00-{}-{}-01", self.trace_id, self.span_id)
+    }
+
+    /// The OpenTelemetry ids of a tracing span; `None` when no OpenTelemetry layer is
+    /// installed (or the span is filtered out), so callers fall back to their own ids.
+    pub fn of_span(span: &tracing::Span) -> Option<Self> {
+        let cx = span.context();
+        let span = cx.span();
+        let ids = span.span_context();
+        ids.is_valid().then(|| Self { trace_id: ids.trace_id().to_string(), span_id: ids.span_id().to_string() })
+    }
+}
+
+/// Makes `span` the continuation of the trace named by a message's headers (W3C
+/// `traceparent`/`tracestate`). Without a valid `traceparent`, the span starts a new trace.
+/// Does nothing when no OpenTelemetry layer is installed.
+pub fn continue_trace(span: &tracing::Span, headers: &BTreeMap<String, String>) {
+    let remote = TraceContextPropagator::new().extract(&Headers(headers));
+    // Failing means no OpenTelemetry layer sees this span: there is nothing to link then.
+    let _ = span.set_parent(remote);
+}
+
+/// The trace headers of an outgoing message sent on behalf of `trace`. The current span
+/// becomes the receiver's parent when it belongs to that trace (a handler or the scheduler
+/// publishing inside its span); otherwise, as without OpenTelemetry, a new span id of
+/// `trace` stands in for the sender.
+pub fn outgoing_headers(trace: &TraceContext) -> BTreeMap<String, String> {
+    let current = tracing::Span::current();
+    let mut headers = BTreeMap::new();
+    match TraceContext::of_span(&current) {
+        Some(ids) if ids.trace_id == trace.trace_id => {
+            TraceContextPropagator::new().inject_context(&current.context(), &mut HeadersMut(&mut headers));
+        }
+        _ => {
+            headers.insert(crate::consumer::TRACEPARENT.to_owned(), trace.child().traceparent());
+        }
+    }
+    headers
+}
+
+struct Headers<'a>(&'a BTreeMap<String, String>);
+
+impl Extractor for Headers<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).map(String::as_str)
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(String::as_str).collect()
+    }
+}
+
+struct HeadersMut<'a>(&'a mut BTreeMap<String, String>);
+
+impl Injector for HeadersMut<'_> {
+    fn set(&mut self, key: &str, value: String) {
+        self.0.insert(key.to_owned(), value);
     }
 }
 

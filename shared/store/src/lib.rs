@@ -118,6 +118,9 @@ pub fn configs_from_vars(vars: impl IntoIterator<Item = (String, String)>) -> Re
 #[derive(Clone, Default)]
 pub struct StoreRegistry {
     stores: BTreeMap<String, Arc<dyn ObjectStore>>,
+    /// The bucket (container, directory) each label names, to recognise a store in
+    /// object-created events, which name buckets, not labels.
+    buckets: BTreeMap<String, String>,
 }
 
 impl fmt::Debug for StoreRegistry {
@@ -134,13 +137,26 @@ impl StoreRegistry {
     pub fn from_configs(configs: &[StoreConfig]) -> Result<Self, StoreError> {
         let mut registry = Self::default();
         for config in configs {
-            registry.insert(&config.label, open(config)?);
+            registry.insert_named(&config.label, &config.name, open(config)?);
         }
         Ok(registry)
     }
 
     pub fn insert(&mut self, label: &str, store: Arc<dyn ObjectStore>) {
         self.stores.insert(label.to_ascii_uppercase(), store);
+        // A replaced store no longer stands for the old one's bucket.
+        self.buckets.remove(&label.to_ascii_uppercase());
+    }
+
+    /// Adds a store together with the bucket name it stands for.
+    pub fn insert_named(&mut self, label: &str, bucket: &str, store: Arc<dyn ObjectStore>) {
+        self.insert(label, store);
+        self.buckets.insert(label.to_ascii_uppercase(), bucket.to_owned());
+    }
+
+    /// The bucket (container, directory) of a label, when it was configured or inserted with one.
+    pub fn bucket_of(&self, label: &str) -> Option<&str> {
+        self.buckets.get(&label.to_ascii_uppercase()).map(String::as_str)
     }
 
     pub fn get(&self, label: &str) -> Result<Arc<dyn ObjectStore>, StoreError> {
