@@ -1,0 +1,135 @@
+//! The component schemas: the JSON shapes of README.md.
+
+use serde_json::{json, Value};
+
+fn obj(required: &[&str], properties: Value) -> Value {
+    json!({ "type": "object", "required": required, "properties": properties })
+}
+
+fn r(name: &str) -> Value {
+    json!({ "$ref": format!("#/components/schemas/{name}") })
+}
+
+fn nullable(schema: Value) -> Value {
+    json!({ "oneOf": [schema, { "type": "null" }] })
+}
+
+fn strings() -> Value {
+    json!({ "type": "array", "items": { "type": "string" } })
+}
+
+pub fn all() -> Value {
+    let millis = || json!({ "type": "integer", "description": "milliseconds since the Unix epoch" });
+    let text = || json!({ "type": "string" });
+    json!({
+        "Error": obj(&["error"], json!({ "error": { "type": "string", "description": "what failed, why, the value" } })),
+        "Level": obj(&["name", "order"], json!({ "name": text(), "order": { "type": "integer" } })),
+        "NamedRef": obj(&["id", "name"], json!({ "id": text(), "name": text() })),
+        "Platform": obj(&["infosec_enabled", "levels", "max_level", "control_tags", "stores"], json!({
+            "infosec_enabled": { "type": "boolean" },
+            "levels": { "type": "array", "items": r("Level") },
+            "max_level": r("Level"),
+            "control_tags": strings(),
+            "stores": strings(),
+        })),
+        "ConnectionView": obj(&["id", "kind", "name", "description", "shared_id", "store", "permitted_level",
+            "permitted_tags", "transform_count", "health", "archived", "archived_at", "created_at", "store_also_used_by"], json!({
+            "id": text(),
+            "kind": { "type": "string", "enum": ["sending", "receiving"] },
+            "name": text(),
+            "description": text(),
+            "shared_id": text(),
+            "store": text(),
+            "permitted_level": nullable(r("Level")),
+            "permitted_tags": strings(),
+            "transform_count": { "type": "integer" },
+            "health": { "enum": ["success", "degraded", "failure", null] },
+            "archived": { "type": "boolean" },
+            "archived_at": nullable(millis()),
+            "created_at": millis(),
+            "store_also_used_by": strings(),
+        })),
+        "NewSending": obj(&["name", "outbox", "shared_id", "secret", "secret_confirmation", "certified"], json!({
+            "name": text(),
+            "description": text(),
+            "outbox": text(),
+            "shared_id": { "type": "string", "pattern": "^[A-Za-z0-9._-]+$", "description": "a random suffix is appended" },
+            "secret": { "type": "string", "minLength": 12 },
+            "secret_confirmation": text(),
+            "permitted_level": nullable(text()),
+            "permitted_tags": strings(),
+            "certified": { "type": "boolean", "description": "must be true: the connection shares data with an external organization" },
+        })),
+        "CreatedSending": obj(&["connection", "credentials"], json!({
+            "connection": r("ConnectionView"),
+            "credentials": obj(&["shared_id", "shared_secret"], json!({ "shared_id": text(), "shared_secret": text() })),
+        })),
+        "NewReceiving": obj(&["name", "inbox", "shared_id", "secret"], json!({
+            "name": text(),
+            "description": text(),
+            "inbox": text(),
+            "shared_id": text(),
+            "secret": { "type": "string", "minLength": 12 },
+        })),
+        "ConnectionPatch": obj(&[], json!({
+            "name": text(),
+            "description": text(),
+            "store": text(),
+            "confirm_store_change": { "type": "boolean" },
+            "secret": text(),
+            "secret_confirmation": text(),
+            "permitted_level": nullable(text()),
+            "permitted_tags": strings(),
+        })),
+        "RuleView": obj(&["id", "kind", "predicate", "value", "description"], json!({
+            "id": text(),
+            "kind": { "type": "string", "enum": ["add", "remove", "map"] },
+            "predicate": nullable(text()),
+            "value": nullable(text()),
+            "description": text(),
+        })),
+        "RuleInput": obj(&["kind", "description"], json!({
+            "id": text(),
+            "kind": { "type": "string", "enum": ["add", "remove", "map"] },
+            "predicate": nullable(text()),
+            "value": nullable(text()),
+            "description": { "type": "string", "minLength": 1 },
+        })),
+        "Transforms": obj(&["rules", "predicate_choices", "value_choices", "uncovered_incoming_tags"], json!({
+            "rules": { "type": "array", "items": r("RuleView"), "description": "as stored; applied removes, then maps, then adds" },
+            "predicate_choices": strings(),
+            "value_choices": strings(),
+            "uncovered_incoming_tags": strings(),
+        })),
+        "SyncEventView": obj(&["sync_id", "started_at", "finished_at", "status", "message", "updated", "resources"], json!({
+            "sync_id": text(),
+            "started_at": millis(),
+            "finished_at": nullable(millis()),
+            "status": { "type": "string", "enum": ["running", "success", "degraded", "failure"] },
+            "message": text(),
+            "updated": { "type": "integer" },
+            "resources": { "type": "array", "items": obj(&["resource_id", "name", "outcome", "message"], json!({
+                "resource_id": text(),
+                "name": text(),
+                "outcome": { "type": "string", "enum": ["updated", "unchanged", "removed", "failed"] },
+                "message": text(),
+            })) },
+        })),
+        "SyncEventsPage": obj(&["page", "per_page", "has_more", "events"], json!({
+            "page": { "type": "integer" },
+            "per_page": { "type": "integer" },
+            "has_more": { "type": "boolean" },
+            "events": { "type": "array", "items": r("SyncEventView") },
+        })),
+        "FileView": obj(&["id", "name", "level", "tags", "size", "owner_id", "origin_connection_id", "created_at"], json!({
+            "id": text(),
+            "name": text(),
+            "level": r("Level"),
+            "tags": strings(),
+            "size": { "type": "integer" },
+            "owner_id": text(),
+            "origin_connection_id": nullable(text()),
+            "created_at": millis(),
+        })),
+    })
+}

@@ -1,0 +1,302 @@
+//! Creating, listing, editing and archiving connections (admin only).
+
+use crate::error::ApiError;
+use crate::extract::{double_option, Admin, Body, Query};
+use crate::views::ConnectionView;
+use crate::AppState;
+use airlock_domain::classification::validate_tag;
+use airlock_domain::{now_millis, Connection, ConnectionKind, TagSet};
+use airlock_runtime::connections::{
+    self, ConnectionError, NewReceivingConnection, NewSendingConnection, MIN_SHARED_SECRET_LEN,
+};
+use airlock_runtime::Context;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+pub(crate) async fn load(ctx: &Context, id: &str) -> Result<Connection, ApiError> {
+    ctx.repo.connection(id).await?.ok_or_else(|| ApiError::NotFound(format!("connection '{id}' not found")))
+}
+
+pub(crate) async fn view(ctx: &Context, connection: &Connection) -> Result<ConnectionView, ApiError> {
+    let all = ctx.repo.connections(true).await?;
+    let rules = ctx.repo.transforms(&connection.id).await?.len();
+    Ok(ConnectionView::new(connection, rules, &all))
+}
+
+/// The registry's own store holds users' plaintext files: never an inbox or outbox.
+fn refuse_registry_store(ctx: &Context, store: &str) -> Result<(), ApiError> {
+    let label = store.trim().to_ascii_uppercase();
+    if label == ctx.settings.registry_store.to_ascii_uppercase() {
+        return Err(ApiError::bad_request(format!(
+            "store '{label}' holds the registry's own files and cannot be a connection's inbox or outbox"
+        )));
+    }
+    Ok(())
+}
+
+/// A store a connection may switch to: configured, and not the registry's own.
+fn check_store(ctx: &Context, store: &str) -> Result<String, ApiError> {
+    refuse_registry_store(ctx, store)?;
+    let label = store.trim().to_ascii_uppercase();
+    ctx.stores.get(&label).map_err(|_| ConnectionError::UnknownStore(label.clone()))?;
+    Ok(label)
+}
+
+fn tag_set(tags: Vec<String>) -> Result<TagSet, ApiError> {
+    let tags: TagSet = tags.into_iter().map(|t| t.trim().to_owned()).collect();
+    for tag in &tags {
+        validate_tag(tag).map_err(ApiError::BadRequest)?;
+    }
+    Ok(tags)
+}
+
+#[derive(Deserialize)]
+pub struct ListQuery {
+    kind: Option<String>,
+    #[serde(default)]
+    include_archived: bool,
+}
+
+pub async fn list(
+    _: Admin,
+    State(state): State<AppState>,
+    Query(query): Query<ListQuery>,
+) -> Result<Json<Vec<ConnectionView>>, ApiError> {
+    let kind = match query.kind.as_deref() {
+        None | Some("") => None,
+        Some(text) => Some(ConnectionKind::parse(text).ok_or_else(|| {
+            ApiError::bad_request(format!("connection kind '{text}' is neither 'sending' nor 'receiving'"))
+        })?),
+    };
+    let ctx = state.ctx();
+    let all = ctx.repo.connections(true).await?;
+    let mut views = Vec::new();
+    for connection in &all {
+        if kind.is_some_and(|k| k != connection.kind) || (!query.include_archived && !connection.is_active()) {
+            continue;
+        }
+        let rules = ctx.repo.transforms(&connection.id).await?.len();
+        views.push(ConnectionView::new(connection, rules, &all));
+    }
+    views.sort_by(|a, b| a.name.to_lowercase().cmp(&b.name.to_lowercase()).then_with(|| a.id.cmp(&b.id)));
+    Ok(Json(views))
+}
+
+#[derive(Deserialize)]
+pub struct NewSending {
+    name: String,
+    #[serde(default)]
+    description: String,
+    outbox: String,
+    shared_id: String,
+    secret: String,
+    secret_confirmation: String,
+    #[serde(default)]
+    permitted_level: Option<String>,
+    #[serde(default)]
+    permitted_tags: Vec<String>,
+    #[serde(default)]
+    certified: bool,
+}
+
+/// The one response that carries a shared secret: the credentials screen, which shows the
+/// admin the secret they have just typed so they can pass it to the partner.
+pub async fn create_sending(
+    _: Admin,
+    State(state): State<AppState>,
+    Body(body): Body<NewSending>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let ctx = state.ctx();
+    refuse_registry_store(ctx, &body.outbox)?;
+    let secret = body.secret;
+    let connection = connections::create_sending(
+        ctx,
+        NewSendingConnection {
+            name: body.name,
+            description: body.description,
+            outbox: body.outbox.trim().into(),
+            shared_id: body.shared_id,
+            secret: secret.clone(),
+            secret_confirmation: body.secret_confirmation,
+            permitted_level: body.permitted_level.filter(|l| !l.is_empty()),
+            permitted_tags: tag_set(body.permitted_tags)?,
+            certified: body.certified,
+        },
+    )
+    .await?;
+    tracing::info!(connection_id = %connection.id, shared_id = %connection.shared_id, "sending connection created");
+    let view = view(ctx, &connection).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({
+            "connection": view,
+            "credentials": { "shared_id": connection.shared_id, "shared_secret": secret },
+        })),
+    ))
+}
+
+#[derive(Deserialize)]
+pub struct NewReceiving {
+    name: String,
+    #[serde(default)]
+    description: String,
+    inbox: String,
+    shared_id: String,
+    secret: String,
+}
+
+pub async fn create_receiving(
+    Admin(caller): Admin,
+    State(state): State<AppState>,
+    Body(body): Body<NewReceiving>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let ctx = state.ctx();
+    if ctx.repo.user(&caller.sub).await?.is_none() {
+        return Err(ApiError::bad_request(format!(
+            "admin '{}' is not a registry user, so cannot become the receiving connection's first owner",
+            caller.sub
+        )));
+    }
+    refuse_registry_store(ctx, &body.inbox)?;
+    let connection = connections::create_receiving(
+        ctx,
+        NewReceivingConnection {
+            name: body.name,
+            description: body.description,
+            inbox: body.inbox.trim().into(),
+            shared_id: body.shared_id,
+            secret: body.secret,
+            creator_id: caller.sub,
+        },
+    )
+    .await?;
+    tracing::info!(connection_id = %connection.id, shared_id = %connection.shared_id, "receiving connection created");
+    Ok((StatusCode::CREATED, Json(json!({ "connection": view(ctx, &connection).await? }))))
+}
+
+pub async fn get(
+    _: Admin,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<ConnectionView>, ApiError> {
+    let connection = load(state.ctx(), &id).await?;
+    Ok(Json(view(state.ctx(), &connection).await?))
+}
+
+#[derive(Deserialize)]
+pub struct Patch {
+    name: Option<String>,
+    description: Option<String>,
+    store: Option<String>,
+    #[serde(default)]
+    confirm_store_change: bool,
+    secret: Option<String>,
+    secret_confirmation: Option<String>,
+    #[serde(default, deserialize_with = "double_option")]
+    permitted_level: Option<Option<String>>,
+    permitted_tags: Option<Vec<String>>,
+}
+
+pub async fn patch(
+    _: Admin,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Body(body): Body<Patch>,
+) -> Result<Json<ConnectionView>, ApiError> {
+    let ctx = state.ctx();
+    let mut connection = connections::active_connection(ctx, &id).await?;
+    if let Some(name) = body.name {
+        if name.trim().is_empty() {
+            return Err(ConnectionError::EmptyName.into());
+        }
+        connection.name = name.trim().into();
+    }
+    if let Some(description) = body.description {
+        connection.description = description;
+    }
+    if let Some(store) = body.store {
+        let label = check_store(ctx, &store)?;
+        if label != connection.store_label && !body.confirm_store_change {
+            return Err(ApiError::bad_request(format!(
+                "changing the store of '{}' from '{}' to '{label}' needs \"confirm_store_change\": true; \
+                 it takes effect going forward and what was synced stays where it is",
+                connection.name, connection.store_label
+            )));
+        }
+        connection.store_label = label;
+    }
+    if let Some(secret) = body.secret {
+        let len = secret.chars().count();
+        if len < MIN_SHARED_SECRET_LEN {
+            return Err(ConnectionError::ShortSecret(len).into());
+        }
+        // A sending secret is chosen here, so it is typed twice; a receiving one is copied
+        // from the partner, so once is enough.
+        if connection.kind == ConnectionKind::Sending && body.secret_confirmation.as_deref() != Some(secret.as_str()) {
+            return Err(ConnectionError::SecretMismatch.into());
+        }
+        connection.wrapped_secret = ctx.master.wrap(&secret);
+        tracing::info!(connection_id = %connection.id, "shared secret replaced");
+    }
+    let sending_only = body.permitted_level.is_some() || body.permitted_tags.is_some();
+    if sending_only && connection.kind != ConnectionKind::Sending {
+        return Err(ApiError::bad_request(format!(
+            "permitted level and tags apply to sending connections only; '{}' is receiving",
+            connection.name
+        )));
+    }
+    if let Some(level) = body.permitted_level {
+        connection.permitted_level = match level.filter(|l| !l.is_empty()) {
+            None => None,
+            Some(name) => {
+                let platform = ctx.repo.platform().await?;
+                Some(platform.level_by_name(&name).cloned().ok_or(ConnectionError::UnknownLevel(name))?)
+            }
+        };
+    }
+    if let Some(tags) = body.permitted_tags {
+        let tags = tag_set(tags)?;
+        let active = ctx.repo.active_control_tags().await?;
+        let unknown: Vec<&str> = tags.difference(&active).map(String::as_str).collect();
+        if !unknown.is_empty() {
+            return Err(ConnectionError::UnknownTags(unknown.join(", ")).into());
+        }
+        connection.permitted_tags = tags;
+    }
+    ctx.repo.update_connection(&connection).await?;
+    Ok(Json(view(ctx, &connection).await?))
+}
+
+#[derive(Deserialize)]
+pub struct ArchiveBody {
+    #[serde(default)]
+    confirm: bool,
+}
+
+pub async fn archive(
+    _: Admin,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Body(body): Body<ArchiveBody>,
+) -> Result<Json<ConnectionView>, ApiError> {
+    let ctx = state.ctx();
+    let connection = load(ctx, &id).await?;
+    if let Some(at) = connection.archived_at {
+        return Err(ApiError::Conflict(format!(
+            "connection '{id}' is already archived (since {at} ms after the epoch); archiving cannot be undone"
+        )));
+    }
+    if !body.confirm {
+        return Err(ApiError::bad_request(format!(
+            "archiving '{}' stops its sync for good and cannot be undone; send {{\"confirm\": true}}",
+            connection.name
+        )));
+    }
+    ctx.repo.archive_connection(&id, now_millis()).await?;
+    tracing::info!(connection_id = %id, "connection archived");
+    let connection = load(ctx, &id).await?;
+    Ok(Json(view(ctx, &connection).await?))
+}

@@ -1,0 +1,185 @@
+//! The JSON shapes of README.md. None of them has a field for a shared secret: the only
+//! response that carries one is built by hand in the create-sending route.
+
+use airlock_domain::pipeline::ResourceRow;
+use airlock_domain::{Connection, InfosecLevel, Millis, Resource, RuleKind, TransformRule, User};
+use airlock_repo::{SyncEvent, SyncState};
+use serde::Serialize;
+
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct LevelView {
+    pub name: String,
+    pub order: i64,
+}
+
+impl From<&InfosecLevel> for LevelView {
+    fn from(level: &InfosecLevel) -> Self {
+        Self { name: level.name.clone(), order: level.order }
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ConnectionView {
+    pub id: String,
+    pub kind: &'static str,
+    pub name: String,
+    pub description: String,
+    pub shared_id: String,
+    pub store: String,
+    pub permitted_level: Option<LevelView>,
+    pub permitted_tags: Vec<String>,
+    pub transform_count: usize,
+    pub health: Option<&'static str>,
+    pub archived: bool,
+    pub archived_at: Option<Millis>,
+    pub created_at: Millis,
+    /// Other active connections of the same kind on the same store: the form warns about them.
+    pub store_also_used_by: Vec<String>,
+}
+
+impl ConnectionView {
+    /// `others` is every connection of the platform; the view picks those sharing its store.
+    pub fn new(connection: &Connection, transform_count: usize, others: &[Connection]) -> Self {
+        let mut store_also_used_by: Vec<String> = others
+            .iter()
+            .filter(|o| {
+                o.id != connection.id
+                    && o.kind == connection.kind
+                    && o.is_active()
+                    && o.store_label.eq_ignore_ascii_case(&connection.store_label)
+            })
+            .map(|o| o.name.clone())
+            .collect();
+        store_also_used_by.sort();
+        Self {
+            id: connection.id.clone(),
+            kind: connection.kind.as_str(),
+            name: connection.name.clone(),
+            description: connection.description.clone(),
+            shared_id: connection.shared_id.clone(),
+            store: connection.store_label.clone(),
+            permitted_level: connection.permitted_level.as_ref().map(LevelView::from),
+            permitted_tags: connection.permitted_tags.iter().cloned().collect(),
+            transform_count,
+            health: connection.health.map(|h| h.as_str()),
+            archived: !connection.is_active(),
+            archived_at: connection.archived_at,
+            created_at: connection.created_at,
+            store_also_used_by,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct RuleView {
+    pub id: String,
+    pub kind: &'static str,
+    pub predicate: Option<String>,
+    pub value: Option<String>,
+    pub description: String,
+}
+
+impl From<&TransformRule> for RuleView {
+    fn from(rule: &TransformRule) -> Self {
+        let kind = match rule.kind {
+            RuleKind::Add { .. } => "add",
+            RuleKind::Remove { .. } => "remove",
+            RuleKind::Map { .. } => "map",
+        };
+        Self {
+            id: rule.id.clone(),
+            kind,
+            predicate: rule.predicate().map(String::from),
+            value: rule.value().map(String::from),
+            description: rule.description.clone(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ResourceRowView {
+    pub resource_id: String,
+    pub name: String,
+    pub outcome: &'static str,
+    pub message: String,
+}
+
+impl From<&ResourceRow> for ResourceRowView {
+    fn from(row: &ResourceRow) -> Self {
+        Self {
+            resource_id: row.resource_id.clone(),
+            name: row.name.clone(),
+            outcome: row.outcome.as_str(),
+            message: row.message.clone(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct SyncEventView {
+    pub sync_id: String,
+    pub started_at: Millis,
+    pub finished_at: Option<Millis>,
+    pub status: &'static str,
+    pub message: String,
+    pub updated: u32,
+    pub resources: Vec<ResourceRowView>,
+}
+
+impl From<&SyncEvent> for SyncEventView {
+    fn from(event: &SyncEvent) -> Self {
+        Self {
+            sync_id: event.sync_id.clone(),
+            started_at: event.started_at,
+            finished_at: event.finished_at,
+            status: match event.state {
+                SyncState::Running => "running",
+                SyncState::Finished(health) => health.as_str(),
+            },
+            message: event.message.clone(),
+            updated: event.updated,
+            resources: event.resources.iter().map(ResourceRowView::from).collect(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct FileView {
+    pub id: String,
+    pub name: String,
+    pub level: LevelView,
+    pub tags: Vec<String>,
+    /// Bytes of the newest revision.
+    pub size: u64,
+    pub owner_id: String,
+    pub origin_connection_id: Option<String>,
+    pub created_at: Millis,
+}
+
+impl FileView {
+    pub fn new(resource: &Resource, size: u64) -> Self {
+        Self {
+            id: resource.id.clone(),
+            name: resource.name.clone(),
+            level: LevelView::from(&resource.level),
+            tags: resource.tags.iter().cloned().collect(),
+            size,
+            owner_id: resource.owner_id.clone(),
+            origin_connection_id: resource.origin_connection_id.clone(),
+            created_at: resource.created_at,
+        }
+    }
+}
+
+/// `{"id", "name"}`: a user, an owner, or a sharing target.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct NamedRef {
+    pub id: String,
+    pub name: String,
+}
+
+impl From<&User> for NamedRef {
+    fn from(user: &User) -> Self {
+        Self { id: user.id.clone(), name: user.name.clone() }
+    }
+}

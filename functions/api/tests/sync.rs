@@ -1,0 +1,93 @@
+//! Sync history and "sync now", after real syncs between the two platforms of the pair.
+
+mod common;
+
+use airlock_local::pair::{ALICE, BOB, SYNC_TIMEOUT};
+use common::*;
+use serde_json::{json, Value};
+
+fn ids(page: &Value) -> Vec<String> {
+    page["events"].as_array().unwrap().iter().map(|e| e["sync_id"].as_str().unwrap().to_owned()).collect()
+}
+
+#[tokio::test]
+async fn sync_events_are_newest_first_paginated_and_filterable() {
+    let d = duo().await;
+    let spar = d.pair.upload("spar.step", "INTERNAL", &["ITAR"], b"spar bytes").await.unwrap();
+    let readme = d.pair.upload("readme.txt", "PUBLIC", &[], b"hello").await.unwrap();
+    d.pair.share(&spar.id).await.unwrap();
+    d.pair.share(&readme.id).await.unwrap();
+    let (first_a, first_b) = d.pair.sync().await.unwrap();
+    let (second_a, _) = d.pair.sync().await.unwrap();
+    assert_eq!((first_a.updated, second_a.updated), (2, 0), "the second sync has nothing new");
+
+    let admin = d.api_a.mint("admin-a", &[ADMIN], HOUR);
+    let base = format!("/api/v1/connections/{}/sync-events", d.pair.sending.id);
+    let all = d.a.get(&base, &admin).await.ok(200);
+    assert_eq!(ids(&all), [second_a.sync_id.clone(), first_a.sync_id.clone()]);
+    assert_eq!(
+        (all["page"].clone(), all["per_page"].clone(), all["has_more"].clone()),
+        (json!(1), json!(20), json!(false))
+    );
+    let event = &all["events"][1];
+    assert_eq!(event["status"], json!("success"));
+    assert_eq!(event["updated"], json!(2));
+    assert!(event["finished_at"].as_i64().unwrap() >= event["started_at"].as_i64().unwrap());
+    let mut names: Vec<&str> =
+        event["resources"].as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap()).collect();
+    names.sort();
+    assert_eq!(names, ["readme.txt", "spar.step"]);
+    assert_eq!(event["resources"][0]["outcome"], json!("updated"));
+
+    let updates = d.a.get(&format!("{base}?filter=with_updates"), &admin).await.ok(200);
+    assert_eq!(ids(&updates), std::slice::from_ref(&first_a.sync_id));
+    let page1 = d.a.get(&format!("{base}?page=1&per_page=1"), &admin).await.ok(200);
+    assert_eq!((ids(&page1), page1["has_more"].clone()), (vec![second_a.sync_id.clone()], json!(true)));
+    let page2 = d.a.get(&format!("{base}?page=2&per_page=1"), &admin).await.ok(200);
+    assert_eq!((ids(&page2), page2["has_more"].clone()), (vec![first_a.sync_id.clone()], json!(false)));
+    let page3 = d.a.get(&format!("{base}?page=3&per_page=1"), &admin).await.ok(200);
+    assert_eq!(page3["events"], json!([]));
+
+    d.a.get(&format!("{base}?filter=some"), &admin)
+        .await
+        .refused(400, "filter 'some' is neither 'all' nor 'with_updates'");
+    d.a.get(&format!("{base}?per_page=0"), &admin).await.refused(400, "per_page 0 is not between 1 and 100");
+    d.a.get(&format!("{base}?page=0"), &admin).await.refused(400, "page 0 does not exist");
+    d.a.get(&format!("{base}?page=x"), &admin).await.refused(400, "query string refused");
+    d.a.get("/api/v1/connections/nope/sync-events", &admin).await.refused(404, "connection 'nope' not found");
+
+    // B's side: the receiving history and the connection's health.
+    let admin_b = d.api_b.mint(BOB, &[ADMIN], HOUR);
+    let b_events = d.b.get(&format!("/api/v1/connections/{}/sync-events", d.pair.receiving.id), &admin_b).await.ok(200);
+    assert_eq!(ids(&b_events).last(), Some(&first_b.sync_id));
+    let view = d.b.get(&format!("/api/v1/connections/{}", d.pair.receiving.id), &admin_b).await.ok(200);
+    assert_eq!(view["health"], json!("success"));
+    let transforms =
+        d.b.get(&format!("/api/v1/connections/{}/transforms", d.pair.receiving.id), &admin_b).await.ok(200);
+    assert_eq!(transforms["predicate_choices"], json!(["ITAR"]), "incoming tags seen from A (after A's rules)");
+    assert_eq!(transforms["uncovered_incoming_tags"], json!([]));
+}
+
+#[tokio::test]
+async fn a_service_token_starts_a_sync_of_one_connection() {
+    let d = duo().await;
+    let file = d.pair.upload("part.step", "PUBLIC", &[], b"part").await.unwrap();
+    d.pair.share(&file.id).await.unwrap();
+    let service = d.api_a.mint("rss-scheduler", &[SERVICE], HOUR);
+    let path = format!("/api/v1/connections/{}/sync", d.pair.sending.id);
+    let started = d.a.post(&path, &service, json!({})).await.ok(202);
+    let sync_id = started["sync_id"].as_str().unwrap();
+    let event = d.pair.a.wait_for_sync(sync_id, SYNC_TIMEOUT).await.unwrap();
+    assert_eq!(event.connection_id, d.pair.sending.id);
+    assert_eq!(event.updated, 1);
+
+    let admin = d.api_a.mint("admin-a", &[ADMIN], HOUR);
+    let history = d.a.get(&format!("/api/v1/connections/{}/sync-events", d.pair.sending.id), &admin).await.ok(200);
+    assert_eq!(ids(&history), [sync_id]);
+    // An admin may too; a plain user may not; the service role opens nothing else.
+    assert_eq!(d.a.post(&path, &admin, json!({})).await.status, 202);
+    let user = d.api_a.mint(ALICE, &[], HOUR);
+    d.a.post(&path, &user, json!({})).await.refused(403, "service role 'rss_service_user' or admin role");
+    d.a.get("/api/v1/connections", &service).await.refused(403, "admin role 'airlock_admin' required");
+    d.a.post("/api/v1/connections/nope/sync", &service, json!({})).await.refused(404, "connection 'nope' not found");
+}
