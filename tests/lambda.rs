@@ -154,6 +154,30 @@ async fn s3_manifest_event_starts_a_sync_once() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// S3 -> SQS -> Lambda: the validator's queue carries the bucket's notification in a record
+/// body; that record starts the sync, and an S3 test event is acknowledged without effect.
+#[tokio::test]
+async fn s3_notification_through_sqs_starts_a_sync() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let pair = published_pair(dir.path()).await?;
+    let validator = ManifestValidator::new(pair.b.ctx.clone());
+    let key = manifest_key(&pair.receiving.shared_id, 0);
+    let notification = s3_notification(&pair.exchange_bucket, &key, "9b2cf535f27731c974343645a3985328");
+    let test_event = json!({"Service": "Amazon S3", "Event": "s3:TestEvent", "Bucket": pair.exchange_bucket});
+    let batch = json!({ "Records": [
+        sqs_record("m-notification", &serde_json::to_string(&notification)?, 1),
+        sqs_record("m-test-event", &serde_json::to_string(&test_event)?, 1),
+    ]});
+    let answer = airlock_manifest_validator::on_lambda_event(&validator, batch).await?;
+    assert_eq!(answer["batchItemFailures"], json!([]), "{answer}");
+    let deadline = tokio::time::Instant::now() + SYNC_TIMEOUT;
+    while pair.files_at_b(BOB).await?.is_empty() {
+        assert!(tokio::time::Instant::now() < deadline, "the notification started no sync at B");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(())
+}
+
 #[tokio::test]
 async fn scheduled_event_ticks_once_per_event() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;

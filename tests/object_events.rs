@@ -1,17 +1,16 @@
 //! S3 event notifications as the sync trigger, on moto: the exchange bucket notifies an SQS
-//! queue of every new manifest, a small consumer hands each event to the validator's
-//! `on_object_created`, and B receives what A publishes without its scheduler ticking.
+//! queue of every new manifest, the validator's `consume_object_events` (what its container
+//! runs with AIRLOCK_OBJECT_EVENTS_QUEUE_URL) starts B's sync from each event, and B
+//! receives what A publishes without its scheduler ticking.
 
 use airlock_bus::SqsEndpoint;
 use airlock_domain::Health;
 use airlock_local::pair::{Pair, PairSetup, BOB, SYNC_TIMEOUT};
-use airlock_runtime::Context;
 use airlock_store::testing::LocalServer;
 use airlock_store::StoreRegistry;
 use airlock_tests::finished;
 use aws_sdk_sqs::types::QueueAttributeName;
 use std::io::{Read, Write};
-use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 
@@ -41,7 +40,14 @@ async fn manifest_notification_starts_the_receiving_sync() -> anyhow::Result<()>
     let pair = Pair::start(setup).await?;
 
     let (started_tx, mut started) = mpsc::unbounded_channel();
-    let consumer = tokio::spawn(forward_events(sqs.clone(), queue_url.clone(), pair.b.ctx.clone(), started_tx));
+    let consumer = tokio::spawn(airlock_manifest_validator::consume_object_events(
+        pair.b.ctx.clone(),
+        sqs.clone(),
+        queue_url.clone(),
+        move |sync_id| {
+            let _ = started_tx.send(sync_id.to_owned());
+        },
+    ));
 
     let file = pair.upload("readme.txt", "PUBLIC", &[], b"hello partner\n").await?;
     pair.share(&file.id).await?;
@@ -57,31 +63,6 @@ async fn manifest_notification_starts_the_receiving_sync() -> anyhow::Result<()>
     assert_eq!(files[0].1, b"hello partner\n");
     consumer.abort();
     Ok(())
-}
-
-/// The "small consumer": reads S3 notifications off the queue and starts B's syncs.
-async fn forward_events(
-    sqs: aws_sdk_sqs::Client,
-    queue_url: String,
-    ctx: Arc<Context>,
-    started: mpsc::UnboundedSender<String>,
-) -> anyhow::Result<()> {
-    loop {
-        let output = sqs.receive_message().queue_url(&queue_url).wait_time_seconds(1).send().await?;
-        for message in output.messages() {
-            let notification: serde_json::Value = serde_json::from_str(message.body().unwrap_or("{}"))?;
-            for object in airlock_manifest_validator::object_created_records(&notification) {
-                for sync_id in airlock_manifest_validator::on_object_created(&ctx, &object).await? {
-                    let _ = started.send(sync_id);
-                }
-            }
-            sqs.delete_message()
-                .queue_url(&queue_url)
-                .receipt_handle(message.receipt_handle().unwrap_or_default())
-                .send()
-                .await?;
-        }
-    }
 }
 
 /// PutBucketNotificationConfiguration by hand (moto does not check signatures), so the test

@@ -17,7 +17,9 @@ use async_trait::async_trait;
 use std::sync::Arc;
 
 pub use lambda_entry::on_lambda_event;
-pub use object_events::{manifest_shared_id, object_created_records, on_object_created, ObjectCreated};
+pub use object_events::{
+    consume_object_events, manifest_shared_id, object_created_records, on_object_created, queue_endpoint, ObjectCreated,
+};
 pub use validate::{validate, Validation};
 
 pub struct ManifestValidator {

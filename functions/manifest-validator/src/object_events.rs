@@ -8,6 +8,7 @@ use airlock_domain::pipeline::PollRequest;
 use airlock_domain::{new_id, ConnectionKind};
 use airlock_runtime::{publish_json, Context, HandlerError, TraceContext};
 use serde_json::Value;
+use std::sync::Arc;
 
 /// One object written to a bucket, as an S3 notification tells it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -120,9 +121,69 @@ fn hex_value(digit: u8) -> Option<u8> {
     (digit as char).to_digit(16).map(|value| value as u8)
 }
 
+/// The container's trigger: the inbox bucket's notifications delivered to an SQS queue.
+/// Each message's notification starts the syncs it names and is then deleted; one whose
+/// syncs could not start stays and comes back after its visibility timeout. Runs until the
+/// task is dropped; receive failures are logged and retried.
+pub async fn consume_object_events(
+    ctx: Arc<Context>,
+    sqs: aws_sdk_sqs::Client,
+    queue_url: String,
+    started: impl Fn(&str) + Send + Sync,
+) {
+    loop {
+        let received =
+            sqs.receive_message().queue_url(&queue_url).wait_time_seconds(20).max_number_of_messages(10).send().await;
+        let output = match received {
+            Ok(output) => output,
+            Err(e) => {
+                tracing::warn!(queue_url, error = %aws_sdk_sqs::error::DisplayErrorContext(&e), "receiving object-created events failed, retrying in 5 s");
+                tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+                continue;
+            }
+        };
+        for message in output.messages() {
+            let notification: Value = serde_json::from_str(message.body().unwrap_or("{}")).unwrap_or_default();
+            let mut handled = true;
+            for object in object_created_records(&notification) {
+                match on_object_created(&ctx, &object).await {
+                    Ok(syncs) => syncs.iter().for_each(|sync_id| started(sync_id)),
+                    Err(e) => {
+                        tracing::warn!(key = %object.key, error = %e, "object-created event not handled, it will come back");
+                        handled = false;
+                        break;
+                    }
+                }
+            }
+            if handled {
+                let receipt = message.receipt_handle().unwrap_or_default();
+                if let Err(e) = sqs.delete_message().queue_url(&queue_url).receipt_handle(receipt).send().await {
+                    tracing::warn!(error = %aws_sdk_sqs::error::DisplayErrorContext(&e), "deleting a handled event failed; it will be handled again, harmlessly");
+                }
+            }
+        }
+    }
+}
+
+/// The SQS endpoint of a queue URL: AWS's own hosts need none (the SDK knows them), any
+/// other server (moto, ElasticMQ) is reached at the URL's scheme, host and port.
+pub fn queue_endpoint(queue_url: &str) -> airlock_bus::SqsEndpoint {
+    let origin = queue_url.split('/').take(3).collect::<Vec<_>>().join("/");
+    let on_aws = origin.ends_with(".amazonaws.com") || origin.ends_with(".amazonaws.com.cn");
+    airlock_bus::SqsEndpoint { endpoint_url: (!on_aws).then_some(origin), region: None, credentials: None }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn queue_endpoint_is_set_only_off_aws() {
+        let aws = queue_endpoint("https://sqs.eu-west-1.amazonaws.com/123456789012/airlock-manifests");
+        assert_eq!(aws.endpoint_url, None);
+        let local = queue_endpoint("http://127.0.0.1:5000/123456789012/airlock-manifests");
+        assert_eq!(local.endpoint_url.as_deref(), Some("http://127.0.0.1:5000"));
+    }
 
     #[test]
     fn only_manifest_keys_name_a_shared_id() {
