@@ -27,7 +27,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 const MIB: u64 = 1 << 20;
 
 const USAGE: &str =
-    "usage: airlock-bench [--size-mib N] [--chunk-kib K] [--dir PATH] [--ack-wait-secs S] [--no-compare]
+    "usage: airlock-bench [--size-mib N] [--chunk-kib K] [--dir PATH] [--ack-wait-secs S] [--no-compare] [--s3]
 
   --size-mib N   size of the generated file in MiB (default 1024)
   --chunk-kib K  plaintext bytes per encrypted chunk, in KiB (default 1024, at most 16384)
@@ -38,7 +38,9 @@ const USAGE: &str =
                  ack deadline of both platforms' in-process buses (default: the bus's own,
                  30 s); a stage that runs longer has its message redelivered and started
                  again next to the first run, which the bench reports
-  --no-compare   skip the rclone and openssl comparisons";
+  --no-compare   skip the rclone and openssl comparisons
+  --s3           the exchange bucket is on moto's S3 server (started if none is running),
+                 so the outbox write is a multipart upload and the inbox read a ranged GET";
 
 struct Args {
     size_mib: u64,
@@ -46,10 +48,12 @@ struct Args {
     dir: Option<PathBuf>,
     ack_wait: Option<Duration>,
     compare: bool,
+    /// The exchange is a bucket on moto's S3 server instead of a directory.
+    s3: bool,
 }
 
 fn parse_args() -> anyhow::Result<Args> {
-    let mut args = Args { size_mib: 1024, chunk_kib: 1024, dir: None, ack_wait: None, compare: true };
+    let mut args = Args { size_mib: 1024, chunk_kib: 1024, dir: None, ack_wait: None, compare: true, s3: false };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
         let mut value = |name: &str| it.next().ok_or_else(|| anyhow!("{name} needs a value\n\n{USAGE}"));
@@ -71,6 +75,7 @@ fn parse_args() -> anyhow::Result<Args> {
                 args.ack_wait = Some(Duration::from_secs(secs));
             }
             "--no-compare" => args.compare = false,
+            "--s3" => args.s3 = true,
             "-h" | "--help" => {
                 println!("{USAGE}");
                 std::process::exit(0);
@@ -418,6 +423,14 @@ async fn run_airlock(args: &Args, input: &Path, input_sha: &str, state: &Path) -
         setup.bus_a = Arc::new(InProcessBus::with_ack_wait(ack_wait));
         setup.bus_b = Arc::new(InProcessBus::with_ack_wait(ack_wait));
     }
+    // Kept alive for the whole run when the exchange is an S3 bucket (multipart uploads).
+    let mut _s3_server = None;
+    if args.s3 {
+        let server = airlock_store::testing::LocalServer::s3().map_err(anyhow::Error::msg)?;
+        let config = server.new_bucket("EXCHANGE").map_err(anyhow::Error::msg)?;
+        setup.exchange = Some(airlock_store::StoreRegistry::from_configs(&[config])?.get("EXCHANGE")?);
+        _s3_server = Some(server);
+    }
     let pair = Pair::start(setup).await.context("starting platforms A and B")?;
 
     let clock = PhaseClock::start(peak_resets);
@@ -443,7 +456,8 @@ async fn run_airlock(args: &Args, input: &Path, input_sha: &str, state: &Path) -
     let sent = pair.a.sync(timeout).await.context("A's publish")?;
     let publish = clock.stop();
     check_event("A", sent)?;
-    let (outbox_bytes, publish_leftover) = dir_size(&pair.exchange_dir);
+    let (outbox_bytes, publish_leftover) =
+        if args.s3 { (bucket_size(&pair.exchange).await?, Staged::default()) } else { dir_size(&pair.exchange_dir) };
     warn_leftover("A's publish", "outbox", &publish_leftover);
     flush_disk().await;
 
@@ -492,6 +506,13 @@ struct Staged {
 }
 
 /// Bytes of committed objects under `path`, and the partial uploads beside them.
+/// Bytes of every object in a bucket (in-progress multipart uploads are not listed).
+async fn bucket_size(store: &Arc<dyn airlock_store::object_store::ObjectStore>) -> anyhow::Result<u64> {
+    use futures::TryStreamExt;
+    let objects: Vec<_> = store.list(None).try_collect().await.context("listing the exchange bucket")?;
+    Ok(objects.iter().map(|o| o.size).sum())
+}
+
 fn dir_size(path: &Path) -> (u64, Staged) {
     let mut committed = 0;
     let mut staged = Staged::default();
