@@ -36,7 +36,12 @@ impl LocalServer {
             return Ok(found);
         }
         let port = free_port()?;
-        let child = spawn("moto_server", &["-H", "127.0.0.1", "-p", &port.to_string()])?;
+        let port_text = port.to_string();
+        let args = ["-H", "127.0.0.1", "-p", port_text.as_str()];
+        // The console script may be missing from PATH (a pyenv shim not rehashed yet);
+        // the module runs the same server.
+        let child = spawn("moto_server", &args)
+            .or_else(|_| spawn("python3", &[&["-m", "moto.server"][..], &args[..]].concat()))?;
         Self::started(format!("http://127.0.0.1:{port}"), port, child, None)
     }
 
