@@ -6,7 +6,6 @@
 pub mod pair;
 
 use airlock_bus::DynBus;
-use airlock_domain::pipeline::StatusReport;
 use airlock_protocol::MasterKey;
 use airlock_repo::{SyncEvent, SyncState};
 use airlock_runtime::{run_consumer, Context, Handler, Settings};
@@ -118,11 +117,6 @@ impl Platform {
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-    }
-
-    /// Sends a report straight to the recorder's topic (used to show redelivery handling).
-    pub async fn report(&self, report: &StatusReport, key: &str) -> Result<(), airlock_bus::BusError> {
-        self.ctx.report(&airlock_runtime::TraceContext::new_root(), report, key).await
     }
 }
 

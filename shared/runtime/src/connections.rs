@@ -180,11 +180,8 @@ fn check_common(ctx: &Context, name: &str, store: &str, secret: &str) -> Result<
 }
 
 async fn check_tags_active(ctx: &Context, tags: &TagSet) -> Result<(), ConnectionError> {
-    let active = ctx.repo.active_control_tags().await?;
-    let unknown: Vec<&str> = tags.difference(&active).map(String::as_str).collect();
-    if unknown.is_empty() {
-        Ok(())
-    } else {
-        Err(ConnectionError::UnknownTags(unknown.join(", ")))
+    match crate::registry::inactive_tags(ctx, tags).await? {
+        Some(unknown) => Err(ConnectionError::UnknownTags(unknown)),
+        None => Ok(()),
     }
 }

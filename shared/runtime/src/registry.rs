@@ -48,12 +48,10 @@ pub async fn upload(
     tags: TagSet,
     content: impl AsyncRead + Unpin,
 ) -> Result<(Resource, Revision), RegistryError> {
-    let owner = ctx.repo.user(owner_id).await?.ok_or_else(|| RegistryError::UnknownUser(owner_id.into()))?;
+    let owner = known_user(ctx, owner_id).await?;
     let level = platform_level(ctx, level_name).await?;
-    let active = ctx.repo.active_control_tags().await?;
-    let unknown: Vec<&str> = tags.difference(&active).map(String::as_str).collect();
-    if !unknown.is_empty() {
-        return Err(RegistryError::UnknownTags(unknown.join(", ")));
+    if let Some(unknown) = inactive_tags(ctx, &tags).await? {
+        return Err(RegistryError::UnknownTags(unknown));
     }
     if !owner.clearance.permits(&level, &tags) {
         return Err(RegistryError::Forbidden {
@@ -178,8 +176,8 @@ pub async fn reshare_to_user(
     resource_id: &str,
     target_user_id: &str,
 ) -> Result<(), RegistryError> {
-    let user = ctx.repo.user(user_id).await?.ok_or_else(|| RegistryError::UnknownUser(user_id.into()))?;
-    ctx.repo.user(target_user_id).await?.ok_or_else(|| RegistryError::UnknownUser(target_user_id.into()))?;
+    let user = known_user(ctx, user_id).await?;
+    known_user(ctx, target_user_id).await?;
     let visible = visible_resources(ctx.repo.as_ref(), &user).await?;
     if !visible.iter().any(|r| r.id == resource_id) {
         return Err(forbidden(user_id, "reshare", resource_id, "the user cannot see it"));
@@ -207,6 +205,13 @@ pub async fn read_file(ctx: &Context, user_id: &str, resource_id: &str) -> Resul
     let mut out = Vec::with_capacity(revision.size as usize);
     reader.read_to_end(&mut out).await.map_err(|e| RegistryError::Read(e.to_string()))?;
     Ok(out)
+}
+
+/// The given tags that are not active control tags of this platform, joined for a message.
+pub(crate) async fn inactive_tags(ctx: &Context, tags: &TagSet) -> Result<Option<String>, RepoError> {
+    let active = ctx.repo.active_control_tags().await?;
+    let unknown: Vec<&str> = tags.difference(&active).map(String::as_str).collect();
+    Ok((!unknown.is_empty()).then(|| unknown.join(", ")))
 }
 
 async fn known_user(ctx: &Context, user_id: &str) -> Result<User, RegistryError> {
