@@ -1,13 +1,7 @@
-use airlock_outbox_publisher::OutboxPublisher;
-use airlock_runtime::lambda;
-
-/// A Lambda behind its SQS queue when the Lambda runtime is there, else a container consumer.
+/// A container consumer of its topic, or a Lambda behind its SQS queue when the Lambda
+/// runtime is there (`airlock_runtime::serve` tells which).
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    if lambda::is_lambda() {
-        lambda::serve_sqs(OutboxPublisher::new).await?;
-    } else {
-        airlock_runtime::serve(OutboxPublisher::new, 4).await?;
-    }
+    airlock_runtime::serve(airlock_outbox_publisher::OutboxPublisher::new, 4).await?;
     Ok(())
 }

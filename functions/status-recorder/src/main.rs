@@ -1,13 +1,7 @@
-use airlock_runtime::lambda;
-use airlock_status_recorder::StatusRecorder;
-
-/// A Lambda behind its SQS queue when the Lambda runtime is there, else a container consumer.
+/// A container consumer of its topic, or a Lambda behind its SQS queue when the Lambda
+/// runtime is there (`airlock_runtime::serve` tells which).
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    if lambda::is_lambda() {
-        lambda::serve_sqs(StatusRecorder::new).await?;
-    } else {
-        airlock_runtime::serve(StatusRecorder::new, 4).await?;
-    }
+    airlock_runtime::serve(airlock_status_recorder::StatusRecorder::new, 4).await?;
     Ok(())
 }

@@ -188,14 +188,21 @@ fn backoff(attempt: u32) -> Duration {
 }
 
 /// The whole `main` of a consumer function: logging, context from the environment, and
-/// `concurrency` competing consumers of the handler's topic.
+/// `concurrency` competing consumers of the handler's topic — or, under Lambda, the
+/// handler serving the function's SQS batches.
 pub async fn serve<H: Handler>(
     make: impl FnOnce(Arc<crate::Context>) -> H,
     concurrency: usize,
-) -> Result<(), crate::context::StartupError> {
+) -> Result<(), crate::lambda::ServeError> {
+    // Under Lambda the same handler serves the function's SQS batches instead.
+    if crate::lambda::is_lambda() {
+        return crate::lambda::serve_sqs(make).await;
+    }
     crate::telemetry::init_function(H::NAME);
     let ctx = crate::Context::from_env().await?;
     tracing::info!(function = H::NAME, topic = H::TOPIC.as_str(), "consuming");
-    run_consumer(Arc::new(make(ctx.clone())), ctx.bus.clone(), ctx.settings.max_attempts, concurrency).await?;
+    run_consumer(Arc::new(make(ctx.clone())), ctx.bus.clone(), ctx.settings.max_attempts, concurrency)
+        .await
+        .map_err(crate::context::StartupError::from)?;
     Ok(())
 }

@@ -26,7 +26,7 @@ pub fn is_lambda() -> bool {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum LambdaError {
+pub enum ServeError {
     #[error(transparent)]
     Startup(#[from] StartupError),
     #[error("lambda runtime stopped: {0}")]
@@ -105,7 +105,7 @@ fn delivery_of(record: SqsMessage, verdict: Arc<Mutex<Option<Verdict>>>) -> Deli
 }
 
 /// Serves Lambda invocations with `f` until the runtime stops; `f` answers with JSON.
-pub async fn run<E, F, Fut>(f: F) -> Result<(), LambdaError>
+pub async fn run<E, F, Fut>(f: F) -> Result<(), ServeError>
 where
     E: DeserializeOwned + Send + 'static,
     F: Fn(E) -> Fut + Send + Sync,
@@ -119,11 +119,11 @@ where
         let _ = tokio::task::spawn_blocking(crate::telemetry::flush).await;
         answer
     });
-    lambda_runtime::run(service).await.map_err(|err| LambdaError::Runtime(err.to_string()))
+    lambda_runtime::run(service).await.map_err(|err| ServeError::Runtime(err.to_string()))
 }
 
 /// The whole `main` of an SQS-triggered function under Lambda.
-pub async fn serve_sqs<H: Handler>(make: impl FnOnce(Arc<Context>) -> H) -> Result<(), LambdaError> {
+pub async fn serve_sqs<H: Handler>(make: impl FnOnce(Arc<Context>) -> H) -> Result<(), ServeError> {
     crate::telemetry::init_function(H::NAME);
     let ctx = Context::from_env().await?;
     let handler = make(ctx.clone());
