@@ -23,7 +23,7 @@ pub async fn ingest(ctx: &Context, request: &IngestRequest) -> Result<ResourceRo
         return Ok(row("", ResourceOutcome::Failed, "connection is archived or not a receiving connection".into()));
     }
     match &request.change {
-        Change::Upsert { entry } => match upsert(ctx, &connection, entry).await? {
+        Change::Upsert { entry } => match upsert(ctx, &connection, request.shard, entry).await? {
             Ok(message) => Ok(row(&entry.name, ResourceOutcome::Updated, message)),
             Err(message) => Ok(row(&entry.name, ResourceOutcome::Failed, message)),
         },
@@ -38,6 +38,7 @@ pub async fn ingest(ctx: &Context, request: &IngestRequest) -> Result<ResourceRo
 async fn upsert(
     ctx: &Context,
     connection: &Connection,
+    shard: u32,
     entry: &ManifestEntry,
 ) -> Result<Result<String, String>, HandlerError> {
     let repo = &ctx.repo;
@@ -103,7 +104,7 @@ async fn upsert(
     let applied = AppliedEntry {
         connection_id: connection.id.clone(),
         remote_resource_id: entry.resource_id.clone(),
-        shard: airlock_domain::shard_for(&entry.resource_id, connection.shard_count),
+        shard,
         entry_digest: digest,
         local_resource_id: local_id,
     };

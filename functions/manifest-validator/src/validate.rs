@@ -7,7 +7,7 @@ use airlock_repo::ManifestState;
 use airlock_runtime::{Context, HandlerError};
 use airlock_store::object_store::{path::Path, ObjectStore};
 use sha2::{Digest, Sha256};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 pub enum Validation {
@@ -203,6 +203,9 @@ async fn diff(
     shards: &[Verified],
 ) -> Result<Vec<IngestRequest>, HandlerError> {
     let applied = ctx.repo.applied(&connection.id).await.map_err(HandlerError::retryable)?;
+    // Looked up once per entry: a connection may carry very many files.
+    let applied_digests: BTreeMap<&str, &str> =
+        applied.iter().map(|a| (a.remote_resource_id.as_str(), a.entry_digest.as_str())).collect();
     let mut ingests = Vec::new();
     let mut present = BTreeSet::new();
     let request_for = |shard: &Verified, change: Change| IngestRequest {
@@ -215,8 +218,7 @@ async fn diff(
     for shard in shards {
         for entry in &shard.manifest.resources {
             present.insert(entry.resource_id.clone());
-            let known = applied.iter().find(|a| a.remote_resource_id == entry.resource_id);
-            if known.is_none_or(|a| a.entry_digest != entry.digest()) {
+            if applied_digests.get(entry.resource_id.as_str()) != Some(&entry.digest().as_str()) {
                 ingests.push(request_for(shard, Change::Upsert { entry: entry.clone() }));
             }
         }

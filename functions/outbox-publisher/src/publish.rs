@@ -1,8 +1,8 @@
 use airlock_domain::manifest::{manifest_key, object_key};
 use airlock_domain::pipeline::{PublishRequest, ResourceOutcome, ResourceRow};
 use airlock_domain::{
-    messages, now_millis, shard_for, transform, Connection, ConnectionKind, Manifest, ManifestEntry, Resource,
-    MANIFEST_FORMAT_VERSION,
+    messages, now_millis, shard_for, transform, Connection, ConnectionKind, Manifest, ManifestEntry, PlatformSettings,
+    Resource, MANIFEST_FORMAT_VERSION,
 };
 use airlock_protocol::{seal_manifest, ChannelKeys};
 use airlock_repo::PublishedEntry;
@@ -48,7 +48,9 @@ pub async fn publish(ctx: &Context, request: &PublishRequest) -> Result<PublishO
     };
     let registry = ctx.registry_store().map_err(HandlerError::permanent)?;
 
-    let mut run = Run { ctx, connection: &connection, keys: &keys, outbox: outbox.clone(), registry, rows: Vec::new() };
+    let platform = ctx.repo.platform().await.map_err(HandlerError::retryable)?;
+    let mut run =
+        Run { ctx, connection: &connection, keys: &keys, outbox: outbox.clone(), registry, platform, rows: Vec::new() };
     let (entries, stale_objects) = run.collect_entries().await?;
     let published_count = entries.len();
     if let Err(message) = run.write_manifests(&entries).await {
@@ -75,6 +77,8 @@ struct Run<'a> {
     keys: &'a ChannelKeys,
     outbox: Arc<dyn ObjectStore>,
     registry: Arc<dyn ObjectStore>,
+    /// One read per run, so eligibility and the manifests' max level agree.
+    platform: PlatformSettings,
     rows: Vec<ResourceRow>,
 }
 
@@ -83,9 +87,8 @@ impl Run<'_> {
     async fn collect_entries(&mut self) -> Result<(BTreeMap<String, ManifestEntry>, Vec<String>), HandlerError> {
         let repo = &self.ctx.repo;
         let conn = self.connection;
-        let platform = repo.platform().await.map_err(HandlerError::retryable)?;
-        let policy = conn.sending_policy(platform.infosec_enabled);
-        let lowest = platform.lowest_level().order;
+        let policy = conn.sending_policy(self.platform.infosec_enabled);
+        let lowest = self.platform.lowest_level().order;
         let rules = repo.transforms(&conn.id).await.map_err(HandlerError::retryable)?;
         let mut previous: BTreeMap<String, PublishedEntry> = repo
             .published(&conn.id)
@@ -156,7 +159,10 @@ impl Run<'_> {
                 object_key: entry.object_key.clone(),
                 entry_json,
             };
-            repo.put_published(&record).await.map_err(HandlerError::retryable)?;
+            // Unchanged files (most of them, most syncs) need no write.
+            if before.as_ref() != Some(&record) {
+                repo.put_published(&record).await.map_err(HandlerError::retryable)?;
+            }
             entries.insert(resource.id.clone(), entry);
         }
 
@@ -230,7 +236,6 @@ impl Run<'_> {
         let conn = self.connection;
         let repo = &self.ctx.repo;
         let sequence = repo.next_manifest_sequence(&conn.id).await.map_err(|e| e.to_string())?;
-        let platform = repo.platform().await.map_err(|e| e.to_string())?;
         let removed_by_shard = self.removed_by_shard();
         let generated_at = now_millis();
         for shard in 0..conn.shard_count {
@@ -242,7 +247,7 @@ impl Run<'_> {
                 sequence,
                 generated_at,
                 expires_at: generated_at + self.ctx.settings.manifest_ttl.as_millis() as i64,
-                max_level: platform.max_level.clone(),
+                max_level: self.platform.max_level.clone(),
                 resources: entries
                     .values()
                     .filter(|e| shard_for(&e.resource_id, conn.shard_count) == shard)
