@@ -110,7 +110,7 @@ pub fn document() -> Value {
         "/admin/secure-connections": { "get": html("web admin page: connections") },
         "/admin/secure-connections/{kind}/{id}/sync-status": { "get": html("web admin page: sync status of a connection") },
         "/files": { "get": html("web page: the user's files") },
-        "/assets/app.js": { "get": { "summary": "the web page's script", "security": [],
+        "/assets/js/main.js": { "get": { "summary": "the web page's script (an ES module importing its siblings under /assets/js/)", "security": [],
             "responses": { "200": { "description": "JavaScript", "content": { "text/javascript": {} } } } } },
         "/assets/style.css": { "get": { "summary": "the web page's stylesheet", "security": [],
             "responses": { "200": { "description": "CSS", "content": { "text/css": {} } } } } },
