@@ -16,13 +16,17 @@ pub const STYLE_CSS: &str = include_str!("../web/style.css");
 pub const JS_MODULES: &[(&str, &str)] = &[
     ("main.js", include_str!("../web/js/main.js")),
     ("api.js", include_str!("../web/js/api.js")),
+    ("audit.js", include_str!("../web/js/audit.js")),
     ("connection-dialogs.js", include_str!("../web/js/connection-dialogs.js")),
     ("connections.js", include_str!("../web/js/connections.js")),
     ("dom.js", include_str!("../web/js/dom.js")),
     ("files.js", include_str!("../web/js/files.js")),
     ("owners.js", include_str!("../web/js/owners.js")),
+    ("platform.js", include_str!("../web/js/platform.js")),
+    ("platform-users.js", include_str!("../web/js/platform-users.js")),
     ("router.js", include_str!("../web/js/router.js")),
     ("session.js", include_str!("../web/js/session.js")),
+    ("settings.js", include_str!("../web/js/settings.js")),
     ("state.js", include_str!("../web/js/state.js")),
     ("status.js", include_str!("../web/js/status.js")),
     ("sync-status.js", include_str!("../web/js/sync-status.js")),
@@ -35,7 +39,9 @@ pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
         .route("/admin", get(index))
         .route("/admin/secure-connections", get(index))
         .route("/admin/secure-connections/{kind}/{id}/sync-status", get(index))
+        .route("/admin/platform", get(index))
         .route("/files", get(index))
+        .route("/settings", get(index))
         .route("/assets/js/{module}", get(js_module))
         .route("/assets/style.css", get(style_css))
 }

@@ -226,6 +226,15 @@ export function busy(btn, on, text) {
   }
 }
 
+/** Previous / "1–20 of 57" / Next, for lists the server pages by offset and limit. */
+export function pager(prefix, offset, shown, total, size, go) {
+  const from = total ? offset + 1 : 0;
+  return h('div', { class: 'pager', testid: `${prefix}-pager` },
+    button('← Previous', { class: 'btn small', testid: `${prefix}-prev`, disabled: offset <= 0, onclick: () => go(Math.max(0, offset - size)) }),
+    h('span', { class: 'muted', testid: `${prefix}-range` }, `${from}–${offset + shown} of ${total}`),
+    button('Next →', { class: 'btn small', testid: `${prefix}-next`, disabled: offset + shown >= total, onclick: () => go(offset + size) }));
+}
+
 export function showMessageDialog(title, message) {
   const dlg = openDialog({ title, testid: 'message-dialog', wide: true });
   dlg.body.append(h('pre', { class: 'message-full', testid: 'message-full' }, message));

@@ -1,11 +1,13 @@
-// Airlock web admin: Secure Connections, sync status and files.
+// Airlock web admin: Secure Connections, sync status, the platform, files and settings.
 // Plain browser JavaScript modules, no build step and nothing loaded from elsewhere.
 import { adoptTokenFromFragment, token } from './api.js';
 import { connectionsPage } from './connections.js';
 import { closeMenus, h } from './dom.js';
 import { filesPage } from './files.js';
+import { platformPage } from './platform.js';
 import { navigate, route, setRouter, startPage } from './router.js';
 import { renderSession, signInBox } from './session.js';
+import { settingsPage } from './settings.js';
 import { syncStatusPage } from './sync-status.js';
 
 function show() {
@@ -19,7 +21,9 @@ function show() {
   }
   if (path === '/admin/secure-connections' || path === '/admin') connectionsPage();
   else if (sync) syncStatusPage(sync[1], decodeURIComponent(sync[2]));
+  else if (path === '/admin/platform') platformPage();
   else if (path === '/files') filesPage();
+  else if (path === '/settings') settingsPage();
   else {
     const { main } = startPage('Not found');
     main.append(h('section', { class: 'callout' }, h('h2', {}, 'Nothing here'),

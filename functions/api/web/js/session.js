@@ -1,6 +1,6 @@
 // Who is signed in: the session box, the sign-in form and the page-level error.
-import { ApiError, TOKEN_KEY, describeError, token, tokenClaims } from './api.js';
-import { append, clear, field, h } from './dom.js';
+import { ApiError, TOKEN_KEY, api, describeError, token, tokenClaims } from './api.js';
+import { append, busy, button, clear, field, h } from './dom.js';
 import { route } from './router.js';
 import { state } from './state.js';
 
@@ -49,16 +49,53 @@ export function signInBox(reason) {
   return form;
 }
 
+/** The admin routes refuse an administrator whose Secure Connections flag is off with this. */
+export function featureOff(err) {
+  return err instanceof ApiError && err.status === 403 && /secure connections is not enabled/i.test(err.message);
+}
+
+/** Turns the caller's own Secure Connections flag on or off; the platform view is asked again. */
+export async function setOwnFeature(on) {
+  const me = await api('PUT', '/api/v1/me/features', { secure_connections: on });
+  state.platform = undefined;
+  return me;
+}
+
+function enableFeatureBox() {
+  const error = h('p', { class: 'field-error', testid: 'enable-feature-error', hidden: true, role: 'alert' });
+  const enable = button('Enable Secure Connections for me', { class: 'btn primary', testid: 'enable-secure-connections' });
+  enable.addEventListener('click', async () => {
+    busy(enable, true, 'Enabling…');
+    try {
+      await setOwnFeature(true);
+      route();
+    } catch (e) {
+      busy(enable, false);
+      error.hidden = false;
+      error.textContent = describeError(e);
+    }
+  });
+  return h('section', { class: 'card feature-off', testid: 'feature-off' },
+    h('h2', {}, 'Turn it on for yourself'),
+    h('p', {}, 'Secure Connections is an experimental feature that each administrator enables in ',
+      h('a', { href: '/settings', 'data-nav': true, testid: 'feature-settings-link' }, 'Settings › Experimental Features'),
+      ', or here:'),
+    h('div', { class: 'actions start' }, enable),
+    error);
+}
+
 export function pageError(main, err) {
   const box = h('div', { class: 'page-error-wrap' });
   const status = err instanceof ApiError ? err.status : null;
-  const title = status === 401 ? 'Sign-in needed' : status === 403 ? 'Access denied' : 'Something went wrong';
+  const flag = featureOff(err);
+  const title = flag ? 'Secure Connections is not enabled for you' : status === 401 ? 'Sign-in needed' : status === 403 ? 'Access denied' : 'Something went wrong';
   append(box, [
     h('section', { class: 'callout error big', role: 'alert', testid: 'page-error', dataset: { status: status === null ? '' : String(status) } },
       h('h2', {}, title),
       h('p', {}, describeError(err)),
-      status === 403 ? h('p', {}, 'This page needs an administrator token. Ask your platform administrator for access, or sign in with another token.') : null),
+      status === 403 && !flag ? h('p', {}, 'This page needs an administrator token. Ask your platform administrator for access, or sign in with another token.') : null),
   ]);
-  if (status === 401 || status === 403) box.append(signInBox('Paste a different access token to try again.'));
+  if (flag) box.append(enableFeatureBox());
+  else if (status === 401 || status === 403) box.append(signInBox('Paste a different access token to try again.'));
   main.append(box);
 }
