@@ -20,6 +20,7 @@ pub const JS_MODULES: &[(&str, &str)] = &[
     ("connection-dialogs.js", include_str!("../web/js/connection-dialogs.js")),
     ("connections.js", include_str!("../web/js/connections.js")),
     ("dom.js", include_str!("../web/js/dom.js")),
+    ("file-dialogs.js", include_str!("../web/js/file-dialogs.js")),
     ("files.js", include_str!("../web/js/files.js")),
     ("owners.js", include_str!("../web/js/owners.js")),
     ("platform.js", include_str!("../web/js/platform.js")),

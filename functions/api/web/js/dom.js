@@ -152,6 +152,26 @@ export function closeMenus(except) {
   }
 }
 
+// Menus sit in scrolling table boxes, which would clip them: they are placed against the
+// window instead, below their button or, when the window ends first, above it.
+function placeMenu(list, anchor) {
+  const at = anchor.getBoundingClientRect();
+  list.classList.add('floating');
+  list.style.right = `${Math.max(4, document.documentElement.clientWidth - at.right)}px`;
+  const below = at.bottom + 4;
+  const height = list.offsetHeight;
+  list.style.top = `${below + height > window.innerHeight && at.top - 4 - height > 0 ? at.top - 4 - height : below}px`;
+}
+
+function placeOpenMenus() {
+  for (const list of document.querySelectorAll('.menu-list.floating:not([hidden])')) {
+    const anchor = list.previousElementSibling;
+    if (anchor) placeMenu(list, anchor);
+  }
+}
+window.addEventListener('scroll', placeOpenMenus, true);
+window.addEventListener('resize', placeOpenMenus);
+
 export function actionMenu(items, { disabled, label, testid }) {
   const list = h('ul', { class: 'menu-list', role: 'menu', hidden: true, testid: `${testid}-menu` });
   const button = h('button', {
@@ -173,6 +193,7 @@ export function actionMenu(items, { disabled, label, testid }) {
     closeMenus(list);
     list.hidden = !open;
     button.setAttribute('aria-expanded', String(open));
+    if (open) placeMenu(list, button);
     if (open) {
       const first = list.querySelector('button');
       if (first) first.focus();

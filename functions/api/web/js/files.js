@@ -1,6 +1,7 @@
 // The Files page: upload, the list of files one can see, and the Share dialog.
-import { api, describeError, errorBox, loadPlatform } from './api.js';
-import { append, busy, button, checkbox, clear, field, fmtSize, fmtTime, h, notify, openDialog, select } from './dom.js';
+import { api, describeError, errorBox, loadPlatform, tokenClaims } from './api.js';
+import { actionMenu, append, busy, button, checkbox, clear, field, fmtSize, fmtTime, h, notify, openDialog, select } from './dom.js';
+import { classifyDialog, revisionDialog, revisionsDialog, sharesDialog } from './file-dialogs.js';
 import { stale, startPage } from './router.js';
 import { pageError } from './session.js';
 
@@ -28,7 +29,13 @@ export async function filesPage() {
   }
   if (stale(gen)) return;
   clear(uploadBox).append(uploadForm(platform));
-  clear(listBox).append(filesTable(files));
+  clear(listBox).append(filesTable(files, platform));
+}
+
+async function refreshList(platform) {
+  const listBox = document.querySelector('[data-testid="files"]');
+  const files = await api('GET', '/api/v1/files');
+  if (listBox) clear(listBox).append(filesTable(files, platform));
 }
 
 function uploadForm(platform) {
@@ -88,9 +95,7 @@ function uploadForm(platform) {
       status.classList.add('ok');
       status.dataset.state = 'done';
       fileInput.value = '';
-      const listBox = document.querySelector('[data-testid="files"]');
-      const files = await api('GET', '/api/v1/files');
-      if (listBox) clear(listBox).append(filesTable(files));
+      await refreshList(platform);
     } catch (err) {
       status.textContent = describeError(err);
       status.classList.add('error');
@@ -102,23 +107,38 @@ function uploadForm(platform) {
   return form;
 }
 
-function filesTable(files) {
+function fileActions(f, platform) {
+  const claims = tokenClaims();
+  const mine = !!claims && claims.sub === f.owner_id;
+  const changed = () => refreshList(platform).catch((err) => notify(describeError(err), 'error'));
+  const items = [];
+  if (mine) {
+    items.push(
+      { label: 'Upload new revision…', testid: 'file-action-revision', run: () => revisionDialog(f, changed) },
+      { label: 'Change level and tags…', testid: 'file-action-classify', run: () => classifyDialog(f, platform, changed) },
+      { label: 'Shares…', testid: 'file-action-shares', run: () => sharesDialog(f) });
+  }
+  items.push({ label: 'Revisions…', testid: 'file-action-revisions', run: () => revisionsDialog(f) });
+  return actionMenu(items, { label: `Actions for ${f.name}`, testid: 'file-actions' });
+}
+
+function filesTable(files, platform) {
   if (!files.length) return h('div', { class: 'empty', testid: 'files-empty' }, h('p', {}, 'No files yet.'));
   const sorted = files.slice().sort((a, b) => b.created_at - a.created_at);
   const rows = sorted.map((f) => {
     const received = !!f.origin_connection_id;
     return h('tr', { testid: 'file-row', dataset: { id: f.id, name: f.name } },
       h('td', { testid: 'file-name' }, f.name),
-      h('td', {}, f.level ? f.level.name : '—'),
-      h('td', {}, (f.tags || []).length ? h('span', { class: 'tags' }, f.tags.map((t) => h('span', { class: 'tag' }, t))) : h('span', { class: 'muted' }, 'None')),
+      h('td', { testid: 'file-level' }, f.level ? f.level.name : '—'),
+      h('td', { testid: 'file-tags' }, (f.tags || []).length ? h('span', { class: 'tags' }, f.tags.map((t) => h('span', { class: 'tag' }, t))) : h('span', { class: 'muted' }, 'None')),
       h('td', { class: 'num' }, fmtSize(f.size)),
       h('td', {}, fmtTime(f.created_at)),
       h('td', {}, received ? 'Received from a partner' : 'Uploaded here'),
-      h('td', {}, button('Share…', {
+      h('td', { class: 'actions-cell' }, h('div', { class: 'row-actions' }, button('Share…', {
         class: 'btn small', testid: 'file-share', disabled: received,
         title: received ? 'Received files cannot be shared with another secure connection.' : 'Share with a partner organization',
         onclick: () => shareDialog(f),
-      })));
+      }), fileActions(f, platform))));
   });
   return h('table', { class: 'grid', testid: 'files-table' },
     h('thead', {}, h('tr', {},
