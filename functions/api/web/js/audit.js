@@ -25,7 +25,7 @@ function auditTable(page) {
   if (!page.entries.length) return h('div', { class: 'empty', testid: 'audit-empty' }, h('p', {}, 'Nothing has been changed yet.'));
   const rows = page.entries.map((e) => h('tr', { testid: 'audit-row', dataset: { id: String(e.id), action: e.action, target: e.target || '' } },
     h('td', { class: 'nowrap' }, fmtTime(e.at)),
-    h('td', { testid: 'audit-actor' }, e.actor),
+    h('td', { testid: 'audit-actor', class: 'nowrap' }, e.actor),
     h('td', {}, h('code', { testid: 'audit-action' }, e.action)),
     h('td', { testid: 'audit-target', class: 'mono nowrap' }, e.target || '—'),
     h('td', { class: 'change-cell' },

@@ -78,7 +78,7 @@ function userDialog(platform, user, reload) {
     h('p', { class: 'muted' }, `${user.id}${user.email ? ` · ${user.email}` : ''}`),
     field('Infosec level', level, { hint: 'The highest level of file this user may see.' }),
     picker,
-    h('fieldset', { class: 'tag-picker' }, h('legend', {}, 'Experimental features'), flag.el),
+    h('fieldset', { class: 'flags' }, h('legend', {}, 'Experimental features'), flag.el),
     error,
   ]);
   const save = button('Save', { class: 'btn primary', testid: 'user-save' });
