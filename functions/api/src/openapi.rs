@@ -113,6 +113,8 @@ pub fn document() -> Value {
         "/admin/secure-connections": { "get": html("web admin page: connections") },
         "/admin/secure-connections/{kind}/{id}/sync-status": { "get": html("web admin page: sync status of a connection") },
         "/files": { "get": html("web page: the user's files") },
+        "/admin/platform": { "get": html("web admin page: platform administration") },
+        "/settings": { "get": html("web page: the user's settings and experimental features") },
         "/assets/js/main.js": { "get": { "summary": "the web page's script (an ES module importing its siblings under /assets/js/)", "security": [],
             "responses": { "200": { "description": "JavaScript", "content": { "text/javascript": {} } } } } },
         "/assets/style.css": { "get": { "summary": "the web page's stylesheet", "security": [],
