@@ -130,6 +130,14 @@ pub struct SignIn {
     pub at: Millis,
 }
 
+/// What `Repository::sign_in` did: the account as stored, and whether this sign-in created it
+/// (decided by the database, so two first requests at once still create it once).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SignedIn {
+    pub account: UserAccount,
+    pub created: bool,
+}
+
 /// A control tag and whether it is active.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ControlTag {
@@ -276,7 +284,7 @@ pub trait Repository: Send + Sync + 'static {
     async fn control_tags(&self) -> Result<Vec<ControlTag>>;
     /// Creates the user on first sight (the initial clearance, the feature flag off) or
     /// refreshes their name, email and last-seen time; returns the account as stored.
-    async fn sign_in(&self, sign_in: &SignIn) -> Result<UserAccount>;
+    async fn sign_in(&self, sign_in: &SignIn) -> Result<SignedIn>;
     async fn user_account(&self, id: &str) -> Result<Option<UserAccount>>;
     /// Accounts whose id, name or email contains `search` (any case), by name then id in
     /// byte order, one page of them.

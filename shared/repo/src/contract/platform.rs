@@ -38,7 +38,9 @@ pub async fn accounts(repo: &dyn Repository) -> Result<()> {
         initial_clearance: lowest.clone(),
         at: 1_000,
     };
-    let created = repo.sign_in(&first).await?;
+    let signed = repo.sign_in(&first).await?;
+    assert!(signed.created, "the first sign-in creates the user");
+    let created = signed.account;
     assert_eq!(created.user.clearance, lowest, "a new user starts with the initial clearance");
     assert_eq!((created.user.name.as_str(), created.email.as_str()), ("Dana", "dana@example.org"));
     assert!(!created.secure_connections, "the feature flag starts off");
@@ -54,7 +56,9 @@ pub async fn accounts(repo: &dyn Repository) -> Result<()> {
         at: 2_000,
         ..first.clone()
     };
-    let refreshed = repo.sign_in(&again).await?;
+    let again = repo.sign_in(&again).await?;
+    assert!(!again.created, "a later sign-in creates nothing");
+    let refreshed = again.account;
     assert_eq!(refreshed.user.clearance, cleared, "a later sign-in keeps the clearance set since");
     assert!(refreshed.secure_connections, "a later sign-in keeps the flag");
     assert_eq!((refreshed.user.name.as_str(), refreshed.email.as_str()), ("Dana Q", "dq@example.org"));
@@ -87,7 +91,14 @@ pub async fn accounts(repo: &dyn Repository) -> Result<()> {
             at: 3_000,
         })
         .await?;
+    assert!(!signed.created, "a stored user already exists");
+    let signed = signed.account;
     assert_eq!((signed.created_at, signed.last_seen_at), (3_000, 3_000), "a stored user's first sign-in");
+
+    // Two first requests of one new user at once: the database lets exactly one create it.
+    let racing = SignIn { id: new_id(), ..first.clone() };
+    let (one, two) = tokio::join!(repo.sign_in(&racing), repo.sign_in(&racing));
+    assert_eq!(u8::from(one?.created) + u8::from(two?.created), 1, "created exactly once");
     Ok(())
 }
 

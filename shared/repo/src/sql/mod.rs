@@ -12,7 +12,7 @@ mod sync;
 
 use crate::{
     AppliedEntry, AuditEntry, ControlTag, LevelUsage, ManifestState, Page, PublishedEntry, RepoError, Repository,
-    Result, Share, SignIn, SyncEvent, UserAccount,
+    Result, Share, SignIn, SignedIn, SyncEvent, UserAccount,
 };
 use airlock_domain::pipeline::StatusReport;
 use airlock_domain::{
@@ -311,7 +311,7 @@ impl Repository for SqlRepository {
     async fn control_tags(&self) -> Result<Vec<ControlTag>> {
         platform::control_tags(self).await
     }
-    async fn sign_in(&self, sign_in: &SignIn) -> Result<UserAccount> {
+    async fn sign_in(&self, sign_in: &SignIn) -> Result<SignedIn> {
         platform::sign_in(self, sign_in).await
     }
     async fn user_account(&self, id: &str) -> Result<Option<UserAccount>> {

@@ -4,7 +4,7 @@
 
 use super::codec::{self, flag, tags_from_json, tags_to_json};
 use super::{Backend, SqlRepository};
-use crate::{AuditEntry, ControlTag, LevelUsage, Page, RepoError, Result, Share, SignIn, UserAccount, USAGE_EXAMPLES};
+use crate::{AuditEntry, ControlTag, LevelUsage, Page, RepoError, Result, Share, SignIn, SignedIn, UserAccount, USAGE_EXAMPLES};
 use airlock_domain::{Clearance, Millis, Revision};
 use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::query::Query;
@@ -54,15 +54,12 @@ pub(super) async fn control_tags(repo: &SqlRepository) -> Result<Vec<ControlTag>
     Ok(tags)
 }
 
-pub(super) async fn sign_in(repo: &SqlRepository, s: &SignIn) -> Result<UserAccount> {
-    // A later sign-in refreshes what the token carries and leaves the clearance and the
-    // flag alone; users stored before they ever signed in get their first sign-in time.
-    sqlx::query(
+pub(super) async fn sign_in(repo: &SqlRepository, s: &SignIn) -> Result<SignedIn> {
+    // The insert that does nothing on conflict tells, by its row count, which of several
+    // first requests at once created the user: only that one is reported as a creation.
+    let inserted = sqlx::query(
         "INSERT INTO users (id, name, level_name, level_order, tags, email, secure_connections, created_at, \
-         last_seen_at) VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $7) \
-         ON CONFLICT (id) DO UPDATE SET name = excluded.name, email = excluded.email, \
-         last_seen_at = excluded.last_seen_at, \
-         created_at = CASE WHEN users.created_at = 0 THEN excluded.created_at ELSE users.created_at END",
+         last_seen_at) VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $7) ON CONFLICT (id) DO NOTHING",
     )
     .bind(&s.id)
     .bind(&s.name)
@@ -73,7 +70,24 @@ pub(super) async fn sign_in(repo: &SqlRepository, s: &SignIn) -> Result<UserAcco
     .bind(s.at)
     .execute(&repo.pool)
     .await?;
-    user_account(repo, &s.id).await?.ok_or_else(|| RepoError::NotFound { what: "user", id: s.id.clone() })
+    let created = inserted.rows_affected() == 1;
+    if !created {
+        // A later sign-in refreshes what the token carries and leaves the clearance and the
+        // flag alone; users stored before they ever signed in get their first sign-in time.
+        sqlx::query(
+            "UPDATE users SET name = $2, email = $3, last_seen_at = $4, \
+             created_at = CASE WHEN created_at = 0 THEN $4 ELSE created_at END WHERE id = $1",
+        )
+        .bind(&s.id)
+        .bind(&s.name)
+        .bind(&s.email)
+        .bind(s.at)
+        .execute(&repo.pool)
+        .await?;
+    }
+    let account =
+        user_account(repo, &s.id).await?.ok_or_else(|| RepoError::NotFound { what: "user", id: s.id.clone() })?;
+    Ok(SignedIn { account, created })
 }
 
 pub(super) async fn user_account(repo: &SqlRepository, id: &str) -> Result<Option<UserAccount>> {

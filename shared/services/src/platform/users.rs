@@ -4,7 +4,7 @@
 use super::{clearance_json, inactive, level_names, record, unknown_level, PlatformError, Result, CLAIMS_ACTOR};
 use airlock_domain::classification::{join_tags, validate_tag};
 use airlock_domain::{now_millis, Clearance, TagSet};
-use airlock_repo::{Page, SignIn, UserAccount};
+use airlock_repo::{Page, SignIn, SignedIn, UserAccount};
 use airlock_runtime::Context;
 use serde_json::json;
 use std::time::Duration;
@@ -47,11 +47,12 @@ pub async fn sign_in(ctx: &Context, identity: &Identity) -> Result<UserAccount> 
     let stale = |a: &UserAccount| now - a.last_seen_at >= LAST_SEEN_RESOLUTION.as_millis() as i64;
     let mut account = match existing {
         Some(a) if a.user.name == name && a.email == email && !stale(&a) => a,
-        existing => {
+        _ => {
             let platform = ctx.repo.platform().await?;
             let initial_clearance = Clearance { level: platform.lowest_level(), tags: TagSet::new() };
-            let account = ctx.repo.sign_in(&SignIn { id: id.into(), name, email, initial_clearance, at: now }).await?;
-            if existing.is_none() {
+            let SignedIn { account, created } =
+                ctx.repo.sign_in(&SignIn { id: id.into(), name, email, initial_clearance, at: now }).await?;
+            if created {
                 let after = json!({ "name": account.user.name, "email": account.email,
                     "clearance": clearance_json(&account.user.clearance), "secure_connections": false });
                 record(ctx, id, "user.create", id, None, Some(after)).await?;
