@@ -13,11 +13,30 @@ pub struct PublishRequest {
     pub connection_id: String,
 }
 
+impl PublishRequest {
+    /// The work key recorded once this sync's publish run is done, so a redelivery finds it.
+    pub fn done_key(&self) -> String {
+        format!("publish:{}", self.sync_id)
+    }
+
+    /// The lease that keeps a connection to one publish run at a time.
+    pub fn lease_key(&self) -> String {
+        format!("lease:publish:{}", self.connection_id)
+    }
+}
+
 /// scheduler (or an object-store event) → manifest-validator
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PollRequest {
     pub sync_id: String,
     pub connection_id: String,
+}
+
+impl PollRequest {
+    /// The lease that keeps a connection to one validation at a time.
+    pub fn lease_key(&self) -> String {
+        format!("lease:validate:{}", self.connection_id)
+    }
 }
 
 /// manifest-validator → inbox-ingester, one per new, changed or removed resource.
@@ -28,6 +47,19 @@ pub struct IngestRequest {
     pub shard: u32,
     pub sequence: u64,
     pub change: Change,
+}
+
+impl IngestRequest {
+    /// The bus message id: one ingest per resource per sync, so a validator's redelivered
+    /// run emits duplicates the bus drops.
+    pub fn message_id(&self) -> String {
+        format!("ingest:{}:{}", self.sync_id, self.change.resource_id())
+    }
+
+    /// What its status report is about (see `StatusReport::message_id`).
+    pub fn status_key(&self) -> String {
+        format!("ingest:{}", self.change.resource_id())
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -54,6 +86,14 @@ pub struct StatusReport {
     pub kind: ConnectionKind,
     pub at: Millis,
     pub event: StatusEvent,
+}
+
+impl StatusReport {
+    /// The bus message id: `key` names what is reported (a stage, a resource, a batch of
+    /// rows), so a retried report of the same thing is a duplicate the bus drops.
+    pub fn message_id(&self, key: &str) -> String {
+        format!("status:{}:{key}", self.sync_id)
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -115,9 +155,15 @@ impl ResourceOutcome {
 /// The health a finished sync gives its connection: a failed stage fails it, a failed
 /// resource degrades it.
 pub fn fold_health(stage_failed: bool, rows: &[ResourceRow]) -> Health {
+    let failed = rows.iter().filter(|r| r.outcome == ResourceOutcome::Failed).count();
+    health_from_counts(stage_failed, failed as u64)
+}
+
+/// `fold_health` from the counters a sync event keeps, without its rows.
+pub fn health_from_counts(stage_failed: bool, failed_rows: u64) -> Health {
     if stage_failed {
         Health::Failure
-    } else if rows.iter().any(|r| r.outcome == ResourceOutcome::Failed) {
+    } else if failed_rows > 0 {
         Health::Degraded
     } else {
         Health::Success
@@ -140,6 +186,22 @@ mod tests {
             Health::Degraded
         );
         assert_eq!(fold_health(true, &[]), Health::Failure);
+    }
+
+    #[test]
+    fn ids_name_the_sync_and_what_they_carry() {
+        let ingest = IngestRequest {
+            sync_id: "s".into(),
+            connection_id: "c".into(),
+            shard: 0,
+            sequence: 3,
+            change: Change::Remove { resource_id: "r".into() },
+        };
+        assert_eq!((ingest.message_id(), ingest.status_key()), ("ingest:s:r".into(), "ingest:r".into()));
+        let publish = PublishRequest { sync_id: "s".into(), connection_id: "c".into() };
+        assert_eq!((publish.done_key(), publish.lease_key()), ("publish:s".into(), "lease:publish:c".into()));
+        let poll = PollRequest { sync_id: "s".into(), connection_id: "c".into() };
+        assert_ne!(poll.lease_key(), publish.lease_key(), "a connection's two leases are apart");
     }
 
     #[test]

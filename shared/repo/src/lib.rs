@@ -74,9 +74,35 @@ pub struct AppliedEntry {
     pub connection_id: String,
     pub remote_resource_id: String,
     pub shard: u32,
-    /// `ManifestEntry::digest()` of the entry last applied.
+    /// `ManifestEntry::digest()` of the entry last applied (empty for a withdrawal).
     pub entry_digest: String,
     pub local_resource_id: String,
+    /// The manifest sequence the change came from: a change from an older one loses.
+    pub sequence: u64,
+    /// The newest change was the resource's removal; the entry stays as a tombstone so
+    /// that an older upsert finishing late cannot bring the resource back.
+    pub withdrawn: bool,
+}
+
+/// What an applied change does to the local registry, written together with its entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LocalChange {
+    /// The resource as it now is (its `created_at` is kept when it already exists), with the
+    /// revision that becomes its current one.
+    Upsert { resource: Resource, revision_id: String },
+    /// The local copy is hidden from `at` on (a copy withdrawn already keeps its time).
+    Withdraw { at: Millis },
+}
+
+/// How a conditional write of receiving state went.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ApplyOutcome {
+    /// Written: nothing newer was stored.
+    Applied,
+    /// The same sequence was applied already (a redelivery); nothing written.
+    Current,
+    /// A change from a newer sequence was applied already; nothing written.
+    Superseded { by: u64 },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -125,7 +151,8 @@ pub trait Repository: Send + Sync + 'static {
     /// Inserts a revision; inserting the same id again changes nothing.
     async fn add_revision(&self, revision: &Revision) -> Result<()>;
     async fn revision(&self, id: &str) -> Result<Option<Revision>>;
-    /// The newest revision by `created_at` (ties broken by id).
+    /// The current revision: the one a receiving connection last applied to the resource
+    /// (`apply_change`), else the newest by `created_at` (ties broken by id).
     async fn latest_revision(&self, resource_id: &str) -> Result<Option<Revision>>;
     async fn grant_view(&self, resource_id: &str, user_id: &str) -> Result<()>;
     /// Resources a user may reach before classification gating: owned by them, granted to
@@ -162,11 +189,17 @@ pub trait Repository: Send + Sync + 'static {
 
     // --- receiving state --------------------------------------------------------------
     async fn manifest_state(&self, connection_id: &str, shard: u32) -> Result<Option<ManifestState>>;
-    async fn put_manifest_state(&self, state: &ManifestState) -> Result<()>;
+    /// Moves a shard's state forward: written only when its sequence is higher than the
+    /// stored one's (or it is the stored manifest again). `Superseded` names the newer one.
+    async fn put_manifest_state(&self, state: &ManifestState) -> Result<ApplyOutcome>;
+    /// The live applied entries (tombstones of withdrawals left out).
     async fn applied(&self, connection_id: &str) -> Result<Vec<AppliedEntry>>;
+    /// The applied entry of one remote resource, a tombstone too.
     async fn applied_entry(&self, connection_id: &str, remote_resource_id: &str) -> Result<Option<AppliedEntry>>;
-    async fn put_applied(&self, entry: &AppliedEntry) -> Result<()>;
-    async fn delete_applied(&self, connection_id: &str, remote_resource_id: &str) -> Result<()>;
+    /// In one transaction, when `entry.sequence` is higher than the stored entry's (or
+    /// there is none): stores the entry and makes the local change. Otherwise changes
+    /// nothing and says why, so the newest sequence wins whatever order ingests finish in.
+    async fn apply_change(&self, entry: &AppliedEntry, change: &LocalChange) -> Result<ApplyOutcome>;
     /// The tags the partner sent last, for the transform editor's predicate choices.
     async fn set_incoming_tags(&self, connection_id: &str, tags: &TagSet) -> Result<()>;
     async fn incoming_tags(&self, connection_id: &str) -> Result<TagSet>;
@@ -176,6 +209,11 @@ pub trait Repository: Send + Sync + 'static {
     async fn is_processed(&self, key: &str) -> Result<bool>;
     /// Records a unit of work as done; recording it again changes nothing.
     async fn mark_processed(&self, key: &str, at: Millis) -> Result<()>;
+    /// Takes the lease `key` for `holder` until `expires_at`, or renews it when `holder`
+    /// has it already. `false` when another holder's lease has not expired by `now`.
+    async fn take_lease(&self, key: &str, holder: &str, now: Millis, expires_at: Millis) -> Result<bool>;
+    /// Gives the lease up, if `holder` still has it.
+    async fn release_lease(&self, key: &str, holder: &str) -> Result<()>;
 
     // --- sync history -----------------------------------------------------------------
     /// Folds one status report into its sync event (creating it on first sight) and

@@ -25,13 +25,16 @@ impl MessageMeta {
 }
 
 /// How a handler failed: a retryable failure (a store or database briefly away) is
-/// delivered again; a permanent one (bad input) is not.
+/// delivered again; a permanent one (bad input) is not; a deferred one (the work is
+/// already running elsewhere) is delivered again later without using up its attempts.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum HandlerError {
     #[error("{0}")]
     Retryable(String),
     #[error("{0}")]
     Permanent(String),
+    #[error("{0}")]
+    Deferred(String),
 }
 
 impl HandlerError {
@@ -53,6 +56,13 @@ pub trait Handler: Send + Sync + 'static {
     const TOPIC: Topic;
 
     async fn handle(&self, message: &Self::Message, meta: &MessageMeta) -> Result<(), HandlerError>;
+
+    /// Deliveries of one message before giving up on a retryable failure; `configured` is
+    /// the platform's `AIRLOCK_MAX_ATTEMPTS`. A handler whose work must never be dropped
+    /// while the cause is transient (the status-recorder) asks for many more.
+    fn max_attempts(&self, configured: u32) -> u32 {
+        configured
+    }
 
     /// Called once when a message is dropped for good (a permanent failure, or the last
     /// attempt of a retryable one), so that the failure reaches the sync history.
@@ -126,6 +136,7 @@ pub async fn settle_with<H: Handler>(
         .or_else(|| delivery.headers.get(TRACEPARENT).and_then(|t| TraceContext::parse(t)))
         .unwrap_or_else(TraceContext::new_root);
     span.record("trace_id", trace.trace_id.as_str());
+    let max_attempts = handler.max_attempts(max_attempts);
     let meta = MessageMeta { id: delivery.id.clone(), attempt: delivery.attempt, max_attempts, trace };
     let settled = async move {
         let message: H::Message = match serde_json::from_slice(&delivery.payload) {
@@ -138,6 +149,10 @@ pub async fn settle_with<H: Handler>(
         };
         match handle_keeping_alive(handler, &message, &meta, &delivery, keep_alive).await {
             Ok(()) => delivery.ack().await,
+            Err(error @ HandlerError::Deferred(_)) => {
+                tracing::info!(function = H::NAME, reason = %error, retry_in_ms = DEFERRED_DELAY.as_millis() as u64, "deferred");
+                delivery.nack(DEFERRED_DELAY).await
+            }
             Err(error @ HandlerError::Retryable(_)) if !meta.is_last_attempt() => {
                 let delay = backoff(meta.attempt);
                 tracing::warn!(function = H::NAME, error = %error, retry_in_ms = delay.as_millis() as u64, "handler failed, will retry");
@@ -181,6 +196,10 @@ async fn handle_keeping_alive<H: Handler>(
         }
     }
 }
+
+/// How long deferred work waits before it is tried again: about as long as a short run of
+/// the work it waits for.
+const DEFERRED_DELAY: Duration = Duration::from_secs(2);
 
 fn backoff(attempt: u32) -> Duration {
     let ms = 250u64.saturating_mul(1 << attempt.min(7));

@@ -6,7 +6,9 @@
 mod exchange;
 mod sync;
 
-pub use exchange::{manifest_sequences, processed_work, published_entries, receiving_state, shares};
+pub use exchange::{
+    manifest_sequences, ordering, processed_work, published_entries, racing_leases, receiving_state, shares,
+};
 pub use sync::{concurrent_writes, sync_history};
 
 use crate::{visible_resources, RepoError, Repository, Result};
@@ -27,6 +29,7 @@ pub async fn run_all(repo: &dyn Repository) -> Result<()> {
     published_entries(repo).await?;
     manifest_sequences(repo).await?;
     receiving_state(repo).await?;
+    ordering(repo).await?;
     sync_history(repo).await?;
     processed_work(repo).await?;
     Ok(())

@@ -9,7 +9,10 @@ mod exchange;
 mod registry;
 mod sync;
 
-use crate::{AppliedEntry, ManifestState, PublishedEntry, RepoError, Repository, Result, Share, SyncEvent};
+use crate::{
+    AppliedEntry, ApplyOutcome, LocalChange, ManifestState, PublishedEntry, RepoError, Repository, Result, Share,
+    SyncEvent,
+};
 use airlock_domain::pipeline::StatusReport;
 use airlock_domain::{Connection, Health, Millis, PlatformSettings, Resource, Revision, TagSet, TransformRule, User};
 use async_trait::async_trait;
@@ -257,6 +260,12 @@ impl Repository for SqlRepository {
     async fn mark_processed(&self, key: &str, at: Millis) -> Result<()> {
         exchange::mark_processed(self, key, at).await
     }
+    async fn take_lease(&self, key: &str, holder: &str, now: Millis, expires_at: Millis) -> Result<bool> {
+        exchange::take_lease(self, key, holder, now, expires_at).await
+    }
+    async fn release_lease(&self, key: &str, holder: &str) -> Result<()> {
+        exchange::release_lease(self, key, holder).await
+    }
     async fn next_manifest_sequence(&self, connection_id: &str) -> Result<u64> {
         exchange::next_manifest_sequence(self, connection_id).await
     }
@@ -264,7 +273,7 @@ impl Repository for SqlRepository {
     async fn manifest_state(&self, connection_id: &str, shard: u32) -> Result<Option<ManifestState>> {
         exchange::manifest_state(self, connection_id, shard).await
     }
-    async fn put_manifest_state(&self, state: &ManifestState) -> Result<()> {
+    async fn put_manifest_state(&self, state: &ManifestState) -> Result<ApplyOutcome> {
         exchange::put_manifest_state(self, state).await
     }
     async fn applied(&self, connection_id: &str) -> Result<Vec<AppliedEntry>> {
@@ -273,11 +282,8 @@ impl Repository for SqlRepository {
     async fn applied_entry(&self, connection_id: &str, remote_resource_id: &str) -> Result<Option<AppliedEntry>> {
         exchange::applied_entry(self, connection_id, remote_resource_id).await
     }
-    async fn put_applied(&self, entry: &AppliedEntry) -> Result<()> {
-        exchange::put_applied(self, entry).await
-    }
-    async fn delete_applied(&self, connection_id: &str, remote_resource_id: &str) -> Result<()> {
-        exchange::delete_applied(self, connection_id, remote_resource_id).await
+    async fn apply_change(&self, entry: &AppliedEntry, change: &LocalChange) -> Result<ApplyOutcome> {
+        exchange::apply_change(self, entry, change).await
     }
     async fn set_incoming_tags(&self, connection_id: &str, tags: &TagSet) -> Result<()> {
         exchange::set_incoming_tags(self, connection_id, tags).await
