@@ -33,8 +33,7 @@ impl OutboxPublisher {
         resources: Vec<ResourceRow>,
     ) {
         let sync = (request.sync_id.as_str(), request.connection_id.as_str(), ConnectionKind::Sending);
-        let event = StatusEvent::StageFinished { failed, message, pending: 0, resources };
-        self.ctx.send_status(&meta.trace, sync, event, "publish").await;
+        self.ctx.send_stage_end(&meta.trace, sync, (failed, message, 0), resources, "publish").await;
     }
 }
 
@@ -50,6 +49,9 @@ impl Handler for OutboxPublisher {
             tracing::info!(sync_id = %request.sync_id, "publish already done for this sync; redelivery ignored");
             return Ok(());
         }
+        // The event's start: a long publish shows as running from here, not from its end.
+        let sync = (request.sync_id.as_str(), request.connection_id.as_str(), ConnectionKind::Sending);
+        self.ctx.send_status(&meta.trace, sync, StatusEvent::StageStarted, "publish:started").await;
         match publish(&self.ctx, request).await {
             Ok(PublishOutcome::Skipped(why)) => {
                 tracing::info!(connection_id = %request.connection_id, why, "publish skipped");

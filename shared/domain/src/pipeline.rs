@@ -99,11 +99,48 @@ impl StatusReport {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum StatusEvent {
+    /// A stage started its part: the event's start, even when its end comes much later.
+    StageStarted,
     /// A stage finished its own part. `pending` is how many resource rows other stages
     /// will still report for this sync (the ingests a validator emitted).
     StageFinished { failed: bool, message: String, pending: u32, resources: Vec<ResourceRow> },
     /// One resource's outcome, reported by a stage that handles resources one by one.
     Resource { row: ResourceRow },
+    /// A batch of a stage's own rows, sent before its `StageFinished` (which counts them
+    /// as pending) when they would not fit one message.
+    Rows { rows: Vec<ResourceRow> },
+}
+
+/// Rows per status message, and bytes of rows per message: well under the buses' limits
+/// (NATS's 1 MiB default, SQS's 256 KiB) whatever the names and messages hold.
+pub const MAX_ROWS_PER_REPORT: usize = 500;
+pub const MAX_ROW_BYTES_PER_REPORT: usize = 192 * 1024;
+
+/// Splits a stage's end into messages that each stay within the limits above: the rows in
+/// batches (`Rows`), then the end counting them as pending. A small end stays one message.
+pub fn split_stage_end(failed: bool, message: String, pending: u32, rows: Vec<ResourceRow>) -> Vec<StatusEvent> {
+    let size = |row: &ResourceRow| row.resource_id.len() + row.name.len() + row.message.len() + 64;
+    let total: usize = rows.iter().map(size).sum();
+    if rows.len() <= MAX_ROWS_PER_REPORT && total <= MAX_ROW_BYTES_PER_REPORT {
+        return vec![StatusEvent::StageFinished { failed, message, pending, resources: rows }];
+    }
+    let own = rows.len() as u32;
+    let mut events = Vec::new();
+    let (mut batch, mut bytes) = (Vec::new(), 0);
+    for row in rows {
+        let row_bytes = size(&row);
+        if !batch.is_empty() && (batch.len() == MAX_ROWS_PER_REPORT || bytes + row_bytes > MAX_ROW_BYTES_PER_REPORT) {
+            events.push(StatusEvent::Rows { rows: std::mem::take(&mut batch) });
+            bytes = 0;
+        }
+        bytes += row_bytes;
+        batch.push(row);
+    }
+    if !batch.is_empty() {
+        events.push(StatusEvent::Rows { rows: batch });
+    }
+    events.push(StatusEvent::StageFinished { failed, message, pending: pending + own, resources: Vec::new() });
+    events
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -186,6 +223,32 @@ mod tests {
             Health::Degraded
         );
         assert_eq!(fold_health(true, &[]), Health::Failure);
+    }
+
+    #[test]
+    fn a_large_stage_end_is_split_into_bounded_messages() {
+        let rows: Vec<ResourceRow> = (0..1_234)
+            .map(|i| ResourceRow {
+                message: "x".repeat(if i == 7 { 150_000 } else { 10 }),
+                ..row(ResourceOutcome::Updated)
+            })
+            .collect();
+        let events = split_stage_end(false, "done".into(), 2, rows);
+        let mut carried = 0;
+        for event in &events[..events.len() - 1] {
+            let StatusEvent::Rows { rows } = event else { panic!("rows first: {event:?}") };
+            assert!(rows.len() <= MAX_ROWS_PER_REPORT);
+            assert!(serde_json::to_vec(event).unwrap().len() <= 256 * 1024, "each message well under the limits");
+            carried += rows.len();
+        }
+        assert_eq!(carried, 1_234);
+        assert!(
+            matches!(events.last(), Some(StatusEvent::StageFinished { pending: 1_236, resources, .. }) if resources.is_empty())
+        );
+        let small = split_stage_end(true, "m".into(), 0, vec![row(ResourceOutcome::Failed)]);
+        assert!(
+            matches!(&small[..], [StatusEvent::StageFinished { pending: 0, resources, .. }] if resources.len() == 1)
+        );
     }
 
     #[test]

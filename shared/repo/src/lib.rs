@@ -127,6 +127,9 @@ pub struct SyncEvent {
     pub pending: u32,
     /// Rows with an update (updated or removed).
     pub updated: u32,
+    /// Resource rows recorded, and how many of them failed.
+    pub rows: u32,
+    pub failed: u32,
     pub resources: Vec<ResourceRow>,
 }
 
@@ -216,14 +219,27 @@ pub trait Repository: Send + Sync + 'static {
     async fn release_lease(&self, key: &str, holder: &str) -> Result<()>;
 
     // --- sync history -----------------------------------------------------------------
-    /// Folds one status report into its sync event (creating it on first sight) and
-    /// returns the event as it now stands. Idempotent: a resource row is keyed by
-    /// (sync_id, resource_id), and a repeated stage end changes nothing. When the stage
-    /// has finished and every pending row has arrived, the event is finished with the
-    /// health `fold_health` gives, and the connection's health is set to it.
-    async fn record_status(&self, report: &StatusReport) -> Result<SyncEvent>;
+    /// Folds one status report, received at `now`, into its sync event (creating it on
+    /// first sight) and returns the event as it now stands, without its rows (counters
+    /// only: the cost of a report does not grow with its sync). Idempotent: a resource row
+    /// is keyed by (sync_id, resource_id), and a repeated stage end changes nothing. When
+    /// the stage has finished and every pending row has arrived, the event is finished at
+    /// `now` with the health its counts give, and the connection's health is set to it.
+    async fn record_status(&self, report: &StatusReport, now: Millis) -> Result<SyncEvent>;
+    /// One page of a sync's resource rows, by name then id (bytewise).
+    async fn sync_rows(&self, sync_id: &str, limit: u32, offset: u32) -> Result<Vec<ResourceRow>>;
+    /// Finishes as failed, at `now`, every event still running that started before
+    /// `started_before`, with a message naming what never reported; returns them (without
+    /// rows). `deadline_secs` is named in the message.
+    async fn expire_sync_events(
+        &self,
+        started_before: Millis,
+        now: Millis,
+        deadline_secs: u64,
+    ) -> Result<Vec<SyncEvent>>;
+    /// The event with every row.
     async fn sync_event(&self, sync_id: &str) -> Result<Option<SyncEvent>>;
-    /// Newest first; `with_updates_only` keeps events with at least one update.
+    /// Newest first, each with every row; `with_updates_only` keeps events with at least one update.
     async fn sync_events(
         &self,
         connection_id: &str,

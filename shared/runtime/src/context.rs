@@ -11,6 +11,10 @@ use airlock_store::object_store::ObjectStore;
 use airlock_store::{StoreError, StoreRegistry};
 use secrecy::ExposeSecret;
 use std::sync::Arc;
+use std::time::Duration;
+
+/// How long a stage keeps trying to send one status report while the bus is away.
+const STATUS_SEND_PATIENCE: Duration = Duration::from_secs(300);
 
 /// The ports and settings one platform's functions work with.
 pub struct Context {
@@ -85,8 +89,9 @@ impl Context {
 
     /// Sends one status report of a sync to the status-recorder. `dedupe_key` names what is
     /// reported (a stage, a resource), so a retried report of the same thing is a duplicate
-    /// the bus drops. A report that cannot be sent is logged: the sync then shows as running,
-    /// which is what an operator should see when the recorder is unreachable.
+    /// the bus drops. A bus briefly away is waited for (with backoff, up to
+    /// `STATUS_SEND_PATIENCE`); a report still unsent then, or too large for the bus, is
+    /// logged: the sync then shows as running until its deadline fails it.
     pub async fn send_status(
         &self,
         trace: &TraceContext,
@@ -102,15 +107,50 @@ impl Context {
             at: airlock_domain::now_millis(),
             event,
         };
-        if let Err(e) = self.report(trace, &report, dedupe_key).await {
-            tracing::error!(error = %e, sync_id, "status report lost");
+        let give_up_at = tokio::time::Instant::now() + STATUS_SEND_PATIENCE;
+        let mut delay = Duration::from_millis(100);
+        loop {
+            match self.report(trace, &report, dedupe_key).await {
+                Ok(()) => return,
+                Err(e @ BusError::TooLarge { .. }) => {
+                    tracing::error!(error = %e, sync_id, "status report lost");
+                    return;
+                }
+                Err(e) if tokio::time::Instant::now() + delay > give_up_at => {
+                    tracing::error!(error = %e, sync_id, "status report lost");
+                    return;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, sync_id, retry_in_ms = delay.as_millis() as u64, "sending a status report failed");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+    }
+
+    /// Reports a stage's end with its own rows, in as many messages as keep each well under
+    /// the bus's limits (`split_stage_end`), the end last.
+    pub async fn send_stage_end(
+        &self,
+        trace: &TraceContext,
+        sync: (&str, &str, ConnectionKind),
+        end: (bool, String, u32),
+        rows: Vec<airlock_domain::pipeline::ResourceRow>,
+        dedupe_key: &str,
+    ) {
+        let (failed, message, pending) = end;
+        let events = airlock_domain::pipeline::split_stage_end(failed, message, pending, rows);
+        let last = events.len() - 1;
+        for (i, event) in events.into_iter().enumerate() {
+            let key = if i == last { dedupe_key.to_owned() } else { format!("{dedupe_key}:rows:{i}") };
+            self.send_status(trace, sync, event, &key).await;
         }
     }
 
     /// Sends a prepared status report.
     pub async fn report(&self, trace: &TraceContext, report: &StatusReport, dedupe_key: &str) -> Result<(), BusError> {
-        let id = format!("status:{}:{}", report.sync_id, dedupe_key);
-        publish_json(self.bus.as_ref(), Topic::Status, &id, trace, report).await
+        publish_json(self.bus.as_ref(), Topic::Status, &report.message_id(dedupe_key), trace, report).await
     }
 }
 

@@ -9,7 +9,7 @@ mod sync;
 pub use exchange::{
     manifest_sequences, ordering, processed_work, published_entries, racing_leases, receiving_state, shares,
 };
-pub use sync::{concurrent_writes, sync_history};
+pub use sync::{concurrent_writes, sync_deadline, sync_history};
 
 use crate::{visible_resources, RepoError, Repository, Result};
 use airlock_domain::{
@@ -31,6 +31,7 @@ pub async fn run_all(repo: &dyn Repository) -> Result<()> {
     receiving_state(repo).await?;
     ordering(repo).await?;
     sync_history(repo).await?;
+    sync_deadline(repo).await?;
     processed_work(repo).await?;
     Ok(())
 }

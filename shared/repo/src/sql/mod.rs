@@ -13,7 +13,7 @@ use crate::{
     AppliedEntry, ApplyOutcome, LocalChange, ManifestState, PublishedEntry, RepoError, Repository, Result, Share,
     SyncEvent,
 };
-use airlock_domain::pipeline::StatusReport;
+use airlock_domain::pipeline::{ResourceRow, StatusReport};
 use airlock_domain::{Connection, Health, Millis, PlatformSettings, Resource, Revision, TagSet, TransformRule, User};
 use async_trait::async_trait;
 use sqlx::any::AnyPoolOptions;
@@ -292,8 +292,19 @@ impl Repository for SqlRepository {
         exchange::incoming_tags(self, connection_id).await
     }
 
-    async fn record_status(&self, report: &StatusReport) -> Result<SyncEvent> {
-        sync::record_status(self, report).await
+    async fn record_status(&self, report: &StatusReport, now: Millis) -> Result<SyncEvent> {
+        sync::record_status(self, report, now).await
+    }
+    async fn sync_rows(&self, sync_id: &str, limit: u32, offset: u32) -> Result<Vec<ResourceRow>> {
+        sync::sync_rows(self, sync_id, limit, offset).await
+    }
+    async fn expire_sync_events(
+        &self,
+        started_before: Millis,
+        now: Millis,
+        deadline_secs: u64,
+    ) -> Result<Vec<SyncEvent>> {
+        sync::expire(self, started_before, now, deadline_secs).await
     }
     async fn sync_event(&self, sync_id: &str) -> Result<Option<SyncEvent>> {
         sync::sync_event(self, sync_id).await
