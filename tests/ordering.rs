@@ -126,3 +126,38 @@ async fn overlapping_validation_waits_for_the_running_one() -> anyhow::Result<()
     assert_eq!((finished(&event), event.updated), (Health::Success, 1), "{event:?}");
     Ok(())
 }
+
+/// Two publishes in quick succession while B works from the first manifest: the first
+/// manifest's objects stay for the grace period, so B's ingest finds its object (no
+/// NoSuchKey); with no grace period left they are removed by the publish run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quick_succession_keeps_the_previous_manifests_objects() -> anyhow::Result<()> {
+    for grace in [Duration::from_secs(3600), Duration::ZERO] {
+        let dir = tempfile::tempdir()?;
+        let mut setup = PairSetup::embedded(dir.path());
+        setup.settings.object_grace = grace;
+        let pair = Pair::start(setup).await?;
+        let file = pair.upload("wing.step", "PUBLIC", &[], &cad_bytes(100_000)).await?;
+        pair.share(&file.id).await?;
+        pair.a.sync(Duration::from_secs(30)).await?;
+        let first = ingest_from_exchange(&pair, &file.id)?;
+        let Change::Upsert { entry } = &first.change else { unreachable!() };
+        let first_object = pair.exchange_dir.join(&entry.object_key);
+        assert!(first_object.exists());
+
+        airlock_runtime::registry::upload_revision(&pair.a.ctx, "alice", &file.id, &b"v2\n"[..]).await?;
+        let sent = pair.a.sync(Duration::from_secs(30)).await?;
+        assert_eq!(finished(&sent[0]), Health::Success);
+        if grace.is_zero() {
+            assert!(!first_object.exists(), "past its grace period the superseded object is removed");
+            continue;
+        }
+        assert!(first_object.exists(), "the first manifest's object stays for the grace period");
+        let row = airlock_inbox_ingester::ingest(&pair.b.ctx, &first).await?;
+        assert_eq!(row.outcome, ResourceOutcome::Updated, "B finishes from the first manifest: {row:?}");
+        let (_, received) = pair.sync().await?;
+        assert_eq!(finished(&received), Health::Success, "{received:?}");
+        assert_eq!(pair.files_at_b(BOB).await?[0].1, b"v2\n", "and then takes the newer revision");
+    }
+    Ok(())
+}

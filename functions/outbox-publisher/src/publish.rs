@@ -93,12 +93,12 @@ async fn publish_holding_lease(ctx: &Context, request: &PublishRequest) -> Resul
     if let Err(message) = run.write_manifests(&entries).await {
         return Ok(PublishOutcome::Failed { message, rows: run.rows });
     }
-    // Only now that no manifest names them may old objects go.
-    for key in stale_objects {
-        if let Err(e) = outbox.delete(&Path::from(key.as_str())).await {
-            tracing::warn!(key, error = %e, "could not delete a superseded outbox object");
-        }
-    }
+    // No manifest names them now, but a receiver may still be working from the previous
+    // one: they go after the grace period, removed by a later run.
+    let now = now_millis();
+    let due_at = now + ctx.settings.object_grace.as_millis() as i64;
+    repo.schedule_deletions(&connection.id, &stale_objects, due_at).await?;
+    remove_due_objects(ctx, &connection.id, &outbox, now).await?;
     let failed = run.rows.iter().filter(|r| r.outcome == ResourceOutcome::Failed).count();
     let changed = run.rows.len() - failed;
     let summary = format!(
@@ -106,6 +106,32 @@ async fn publish_holding_lease(ctx: &Context, request: &PublishRequest) -> Resul
         connection.shard_count
     );
     Ok(PublishOutcome::Published { summary, rows: run.rows })
+}
+
+/// Objects removed per run at most, so a backlog spreads over runs instead of one long one.
+const DELETIONS_PER_RUN: u32 = 1_000;
+
+/// Removes the superseded objects whose grace period is over. A removal that fails stays
+/// scheduled and is tried again by the next run.
+async fn remove_due_objects(
+    ctx: &Context,
+    connection_id: &str,
+    outbox: &Arc<dyn ObjectStore>,
+    now: airlock_domain::Millis,
+) -> Result<(), PublishError> {
+    let due = ctx.repo.due_deletions(connection_id, now, DELETIONS_PER_RUN).await?;
+    let mut removed = Vec::with_capacity(due.len());
+    for key in due {
+        match outbox.delete(&Path::from(key.as_str())).await {
+            Ok(()) => removed.push(key),
+            Err(e) if airlock_store::is_not_found(&e) => removed.push(key),
+            Err(e) => {
+                tracing::warn!(key, error = %e, "could not delete a superseded outbox object; tried again next run")
+            }
+        }
+    }
+    ctx.repo.forget_deletions(connection_id, &removed).await?;
+    Ok(())
 }
 
 struct Run<'a> {

@@ -187,6 +187,13 @@ pub trait Repository: Send + Sync + 'static {
     async fn published(&self, connection_id: &str) -> Result<Vec<PublishedEntry>>;
     async fn put_published(&self, entry: &PublishedEntry) -> Result<()>;
     async fn delete_published(&self, connection_id: &str, resource_id: &str) -> Result<()>;
+    /// Schedules outbox objects for removal at `due_at` (a key scheduled again keeps the
+    /// later time).
+    async fn schedule_deletions(&self, connection_id: &str, object_keys: &[String], due_at: Millis) -> Result<()>;
+    /// Up to `limit` objects due by `now`, leaving out any that a published entry names again.
+    async fn due_deletions(&self, connection_id: &str, now: Millis, limit: u32) -> Result<Vec<String>>;
+    /// Forgets scheduled removals once done.
+    async fn forget_deletions(&self, connection_id: &str, object_keys: &[String]) -> Result<()>;
     /// Atomically increments and returns the connection's manifest sequence (first call: 1).
     async fn next_manifest_sequence(&self, connection_id: &str) -> Result<u64>;
 

@@ -247,6 +247,15 @@ impl Repository for FlakyRepository {
     async fn sync_event(&self, sync_id: &str) -> Result<Option<SyncEvent>> {
         self.inner.sync_event(sync_id).await
     }
+    async fn schedule_deletions(&self, connection_id: &str, object_keys: &[String], due_at: Millis) -> Result<()> {
+        self.inner.schedule_deletions(connection_id, object_keys, due_at).await
+    }
+    async fn due_deletions(&self, connection_id: &str, now: Millis, limit: u32) -> Result<Vec<String>> {
+        self.inner.due_deletions(connection_id, now, limit).await
+    }
+    async fn forget_deletions(&self, connection_id: &str, object_keys: &[String]) -> Result<()> {
+        self.inner.forget_deletions(connection_id, object_keys).await
+    }
     async fn sync_events(
         &self,
         connection_id: &str,

@@ -147,6 +147,36 @@ pub async fn receiving_state(repo: &dyn Repository) -> Result<()> {
     Ok(())
 }
 
+/// Superseded objects wait for their due time, and one published again is never removed.
+pub async fn pending_deletions(repo: &dyn Repository) -> Result<()> {
+    let connection_id = new_id();
+    let (old, older, again) = ("s/shard0/objects/r/v2".to_owned(), "s/shard0/objects/r/v1".to_owned(), new_id());
+    repo.schedule_deletions(&connection_id, &[older.clone()], 1_000).await?;
+    repo.schedule_deletions(&connection_id, &[old.clone(), again.clone()], 5_000).await?;
+    repo.schedule_deletions(&connection_id, &[older.clone()], 500).await?;
+    assert!(repo.due_deletions(&connection_id, 999, 10).await?.is_empty(), "nothing due yet");
+    assert_eq!(repo.due_deletions(&connection_id, 1_000, 10).await?, vec![older.clone()], "a later due time kept");
+    let republished = PublishedEntry {
+        connection_id: connection_id.clone(),
+        resource_id: new_id(),
+        revision_id: new_id(),
+        shard: 0,
+        object_key: again.clone(),
+        entry_json: "{}".to_owned(),
+    };
+    repo.put_published(&republished).await?;
+    assert_eq!(
+        repo.due_deletions(&connection_id, 9_000, 10).await?,
+        vec![older.clone(), old.clone()],
+        "by due time; a key published again is kept"
+    );
+    assert_eq!(repo.due_deletions(&connection_id, 9_000, 1).await?, vec![older.clone()], "a bounded batch");
+    repo.forget_deletions(&connection_id, &[older, old]).await?;
+    assert!(repo.due_deletions(&connection_id, 9_000, 10).await?.is_empty(), "forgotten once done");
+    assert!(repo.due_deletions(&new_id(), 9_000, 10).await?.is_empty(), "another connection");
+    Ok(())
+}
+
 /// Work recorded as done stays done, and recording it twice is harmless.
 pub async fn processed_work(repo: &dyn Repository) -> Result<()> {
     let key = format!("publish:{}", new_id());

@@ -7,7 +7,8 @@ mod exchange;
 mod sync;
 
 pub use exchange::{
-    manifest_sequences, ordering, processed_work, published_entries, racing_leases, receiving_state, shares,
+    manifest_sequences, ordering, pending_deletions, processed_work, published_entries, racing_leases, receiving_state,
+    shares,
 };
 pub use sync::{concurrent_writes, sync_deadline, sync_history};
 
@@ -27,6 +28,7 @@ pub async fn run_all(repo: &dyn Repository) -> Result<()> {
     transforms_and_owners(repo).await?;
     shares(repo).await?;
     published_entries(repo).await?;
+    pending_deletions(repo).await?;
     manifest_sequences(repo).await?;
     receiving_state(repo).await?;
     ordering(repo).await?;

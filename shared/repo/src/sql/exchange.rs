@@ -324,3 +324,60 @@ pub(super) async fn release_lease(repo: &SqlRepository, key: &str, holder: &str)
         .await?;
     Ok(())
 }
+
+/// Keys per statement, well under both engines' parameter limits.
+const KEYS_PER_STATEMENT: usize = 200;
+
+pub(super) async fn schedule_deletions(
+    repo: &SqlRepository,
+    connection_id: &str,
+    object_keys: &[String],
+    due_at: Millis,
+) -> Result<()> {
+    for chunk in object_keys.chunks(KEYS_PER_STATEMENT) {
+        let values = (0..chunk.len()).map(|i| format!("($1, ${}, $2)", i + 3)).collect::<Vec<_>>().join(", ");
+        let sql = format!(
+            "INSERT INTO pending_deletions (connection_id, object_key, due_at) VALUES {values} \
+             ON CONFLICT (connection_id, object_key) DO UPDATE SET due_at = excluded.due_at \
+             WHERE pending_deletions.due_at < excluded.due_at"
+        );
+        let mut query = sqlx::query(&sql).bind(connection_id).bind(due_at);
+        for key in chunk {
+            query = query.bind(key);
+        }
+        query.execute(&repo.pool).await?;
+    }
+    Ok(())
+}
+
+pub(super) async fn due_deletions(
+    repo: &SqlRepository,
+    connection_id: &str,
+    now: Millis,
+    limit: u32,
+) -> Result<Vec<String>> {
+    let rows = sqlx::query(
+        "SELECT d.object_key FROM pending_deletions d WHERE d.connection_id = $1 AND d.due_at <= $2 \
+         AND NOT EXISTS (SELECT 1 FROM published p WHERE p.connection_id = $1 AND p.object_key = d.object_key) \
+         ORDER BY d.due_at, d.object_key LIMIT $3",
+    )
+    .bind(connection_id)
+    .bind(now)
+    .bind(i64::from(limit))
+    .fetch_all(&repo.pool)
+    .await?;
+    Ok(rows.iter().map(|r| r.try_get::<String, _>("object_key")).collect::<sqlx::Result<_>>()?)
+}
+
+pub(super) async fn forget_deletions(repo: &SqlRepository, connection_id: &str, object_keys: &[String]) -> Result<()> {
+    for chunk in object_keys.chunks(KEYS_PER_STATEMENT) {
+        let placeholders = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect::<Vec<_>>().join(", ");
+        let sql = format!("DELETE FROM pending_deletions WHERE connection_id = $1 AND object_key IN ({placeholders})");
+        let mut query = sqlx::query(&sql).bind(connection_id);
+        for key in chunk {
+            query = query.bind(key);
+        }
+        query.execute(&repo.pool).await?;
+    }
+    Ok(())
+}

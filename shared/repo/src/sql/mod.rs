@@ -254,6 +254,15 @@ impl Repository for SqlRepository {
     async fn delete_published(&self, connection_id: &str, resource_id: &str) -> Result<()> {
         exchange::delete_published(self, connection_id, resource_id).await
     }
+    async fn schedule_deletions(&self, connection_id: &str, object_keys: &[String], due_at: Millis) -> Result<()> {
+        exchange::schedule_deletions(self, connection_id, object_keys, due_at).await
+    }
+    async fn due_deletions(&self, connection_id: &str, now: Millis, limit: u32) -> Result<Vec<String>> {
+        exchange::due_deletions(self, connection_id, now, limit).await
+    }
+    async fn forget_deletions(&self, connection_id: &str, object_keys: &[String]) -> Result<()> {
+        exchange::forget_deletions(self, connection_id, object_keys).await
+    }
     async fn is_processed(&self, key: &str) -> Result<bool> {
         exchange::is_processed(self, key).await
     }
