@@ -1,17 +1,50 @@
 use airlock_domain::pipeline::{Change, IngestRequest, ResourceOutcome, ResourceRow};
-use airlock_domain::policy::map_incoming_level;
 use airlock_domain::{
-    derived_id, messages, now_millis, transform, Connection, ConnectionKind, ManifestEntry, Resource, Revision, TagSet,
+    derived_id, messages, now_millis, Connection, ConnectionKind, ManifestEntry, ReceivingPolicy, Resource, Revision,
 };
 use airlock_protocol::ChannelKeys;
-use airlock_repo::AppliedEntry;
+use airlock_repo::{AppliedEntry, ApplyOutcome, LocalChange, RepoError};
 use airlock_runtime::{Context, HandlerError};
 use tokio::io::AsyncWriteExt;
 
-/// Applies one change and says how it went. `Err` is only for failures worth retrying.
+/// How one ingest failed. A refusal fails the resource's row for good (the Display is the
+/// row's message); the rest are lower ports briefly away, worth another delivery.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error("{0}")]
+    Refused(String),
+    #[error("connection '{0}' not found")]
+    UnknownConnection(String),
+    #[error(transparent)]
+    Repo(#[from] RepoError),
+    #[error("{0}")]
+    Store(String),
+    #[error("{0}")]
+    Misconfigured(String),
+}
+
+impl From<IngestError> for HandlerError {
+    fn from(error: IngestError) -> Self {
+        match error {
+            IngestError::Repo(_) | IngestError::Store(_) => HandlerError::Retryable(error.to_string()),
+            IngestError::Refused(_) | IngestError::UnknownConnection(_) | IngestError::Misconfigured(_) => {
+                HandlerError::Permanent(error.to_string())
+            }
+        }
+    }
+}
+
+/// What an upsert or removal did, before it becomes the resource's row.
+enum Done {
+    Applied(String),
+    Superseded(u64),
+}
+
+/// Applies one change and says how it went: a refusal is a failed row, a change older
+/// than the one applied is reported as superseded. `Err` is only for failures worth retrying.
 pub async fn ingest(ctx: &Context, request: &IngestRequest) -> Result<ResourceRow, HandlerError> {
-    let Some(connection) = ctx.repo.connection(&request.connection_id).await.map_err(HandlerError::retryable)? else {
-        return Err(HandlerError::Permanent(format!("connection '{}' not found", request.connection_id)));
+    let Some(connection) = ctx.repo.connection(&request.connection_id).await.map_err(IngestError::from)? else {
+        return Err(IngestError::UnknownConnection(request.connection_id.clone()).into());
     };
     let row = |name: &str, outcome, message: String| ResourceRow {
         resource_id: request.change.resource_id().into(),
@@ -22,73 +55,70 @@ pub async fn ingest(ctx: &Context, request: &IngestRequest) -> Result<ResourceRo
     if connection.kind != ConnectionKind::Receiving || !connection.is_active() {
         return Ok(row("", ResourceOutcome::Failed, "connection is archived or not a receiving connection".into()));
     }
-    match &request.change {
-        Change::Upsert { entry } => match upsert(ctx, &connection, request.shard, entry).await? {
-            Ok(message) => Ok(row(&entry.name, ResourceOutcome::Updated, message)),
-            Err(message) => Ok(row(&entry.name, ResourceOutcome::Failed, message)),
-        },
-        Change::Remove { resource_id } => {
-            let name = withdraw(ctx, &connection, resource_id).await?;
-            Ok(row(&name, ResourceOutcome::Removed, "withdrawn by the partner".into()))
+    let (name, done, applied_outcome) = match &request.change {
+        Change::Upsert { entry } => {
+            (entry.name.clone(), upsert(ctx, &connection, request, entry).await, ResourceOutcome::Updated)
         }
+        Change::Remove { resource_id } => {
+            let (name, done) = withdraw(ctx, &connection, request, resource_id).await?;
+            (name, Ok(done), ResourceOutcome::Removed)
+        }
+    };
+    match done {
+        Ok(Done::Applied(message)) => Ok(row(&name, applied_outcome, message)),
+        // Not a failure: the newer change is (or will be) reported by its own ingest.
+        Ok(Done::Superseded(by)) => Ok(row(&name, ResourceOutcome::Unchanged, format!("superseded by sequence {by}"))),
+        Err(IngestError::Refused(message)) => Ok(row(&name, ResourceOutcome::Failed, message)),
+        Err(e) => Err(e.into()),
     }
 }
 
-/// `Ok(Ok(message))` stored, `Ok(Err(message))` refused for good, `Err` retry.
 async fn upsert(
     ctx: &Context,
     connection: &Connection,
-    shard: u32,
+    request: &IngestRequest,
     entry: &ManifestEntry,
-) -> Result<Result<String, String>, HandlerError> {
+) -> Result<Done, IngestError> {
     let repo = &ctx.repo;
     let local_id = derived_id(&[&connection.id, &entry.resource_id]);
     let local_revision_id = derived_id(&[&connection.id, &entry.revision_id]);
     let stored = format!("stored revision {} ({} bytes) as {local_id}", entry.revision_id, entry.size);
     let digest = entry.digest();
-    if let Some(applied) =
-        repo.applied_entry(&connection.id, &entry.resource_id).await.map_err(HandlerError::retryable)?
-    {
-        if applied.entry_digest == digest {
+    if let Some(applied) = repo.applied_entry(&connection.id, &entry.resource_id).await? {
+        if applied.sequence > request.sequence {
+            // Newer content is there already: not even worth the download.
+            return Ok(Done::Superseded(applied.sequence));
+        }
+        if applied.sequence == request.sequence && applied.entry_digest == digest && !applied.withdrawn {
             // A redelivery of a change already applied: report it the same way, change nothing.
-            return Ok(Ok(stored));
+            return Ok(Done::Applied(stored));
         }
     }
 
-    let platform = repo.platform().await.map_err(HandlerError::retryable)?;
-    let level = match map_incoming_level(&entry.level, &platform.levels) {
-        Ok(level) => level,
-        Err(e) => return Ok(Err(e.to_string())),
+    let platform = repo.platform().await?;
+    let policy = ReceivingPolicy {
+        local_levels: platform.levels,
+        local_max: platform.max_level,
+        rules: repo.transforms(&connection.id).await?,
+        active_tags: repo.active_control_tags().await?,
     };
-    let rules = repo.transforms(&connection.id).await.map_err(HandlerError::retryable)?;
-    let tags = transform::apply(&rules, &entry.tags);
-    let active = repo.active_control_tags().await.map_err(HandlerError::retryable)?;
-    let foreign: TagSet = tags.difference(&active).cloned().collect();
-    if !foreign.is_empty() {
-        return Ok(Err(messages::uncovered_tags(&foreign)));
-    }
+    let (level, tags) = policy.admit(entry).map_err(|e| IngestError::Refused(e.to_string()))?;
 
-    if repo.revision(&local_revision_id).await.map_err(HandlerError::retryable)?.is_none() {
-        let keys = match ctx.channel_keys(connection) {
-            Ok(keys) => keys,
-            Err(message) => return Ok(Err(message.into())),
-        };
+    if repo.revision(&local_revision_id).await?.is_none() {
+        let keys = ctx.channel_keys(connection).map_err(|message| IngestError::Refused(message.into()))?;
         let blob_key = format!("blobs/{local_id}/{local_revision_id}");
-        if let Err(outcome) = download(ctx, connection, &keys, entry, &blob_key).await {
-            return outcome.map(Err);
-        }
+        download(ctx, connection, &keys, entry, &blob_key).await?;
         let revision = Revision {
-            id: local_revision_id,
+            id: local_revision_id.clone(),
             resource_id: local_id.clone(),
             size: entry.size,
             sha256: entry.sha256.clone(),
             blob_key,
             created_at: now_millis(),
         };
-        repo.add_revision(&revision).await.map_err(HandlerError::retryable)?;
+        repo.add_revision(&revision).await?;
     }
 
-    let existing = repo.resource(&local_id).await.map_err(HandlerError::retryable)?;
     let resource = Resource {
         id: local_id.clone(),
         name: entry.name.clone(),
@@ -97,51 +127,58 @@ async fn upsert(
         level,
         tags,
         origin_connection_id: Some(connection.id.clone()),
-        created_at: existing.map(|r| r.created_at).unwrap_or_else(now_millis),
+        created_at: now_millis(),
         withdrawn_at: None,
     };
-    repo.put_resource(&resource).await.map_err(HandlerError::retryable)?;
     let applied = AppliedEntry {
         connection_id: connection.id.clone(),
         remote_resource_id: entry.resource_id.clone(),
-        shard,
+        shard: request.shard,
         entry_digest: digest,
         local_resource_id: local_id,
+        sequence: request.sequence,
+        withdrawn: false,
     };
-    repo.put_applied(&applied).await.map_err(HandlerError::retryable)?;
-    Ok(Ok(stored))
+    // The download may have taken long: only now, in one conditional write, is it decided
+    // whether this change is still the newest.
+    let change = LocalChange::Upsert { resource, revision_id: local_revision_id };
+    Ok(match repo.apply_change(&applied, &change).await? {
+        ApplyOutcome::Applied | ApplyOutcome::Current => Done::Applied(stored),
+        ApplyOutcome::Superseded { by } => Done::Superseded(by),
+    })
 }
 
 /// Streams, decrypts and verifies the object into the registry store. The registry copy
 /// is committed only when every chunk authenticated and size and checksum match.
-/// `Err(Ok(message))` is a refusal, `Err(Err(_))` a failure worth retrying.
 async fn download(
     ctx: &Context,
     connection: &Connection,
     keys: &ChannelKeys,
     entry: &ManifestEntry,
     blob_key: &str,
-) -> Result<(), Result<String, HandlerError>> {
-    let inbox = ctx.stores.get(&connection.store_label).map_err(|e| Ok(e.to_string()))?;
+) -> Result<(), IngestError> {
+    let inbox = ctx.stores.get(&connection.store_label).map_err(|e| IngestError::Refused(e.to_string()))?;
     let source = match airlock_store::reader(&inbox, &entry.object_key).await {
         Ok(source) => source,
         Err(e) if airlock_store::is_not_found(&e) => {
-            return Err(Ok(messages::properties_read_failed(format!(
+            return Err(IngestError::Refused(messages::properties_read_failed(format!(
                 "NoSuchKey: the object '{}' named in the manifest does not exist in store '{}'",
                 entry.object_key, connection.store_label
             ))));
         }
-        Err(e) => return Err(Err(HandlerError::retryable(format!("reading '{}' failed: {e}", entry.object_key)))),
+        Err(e) => return Err(IngestError::Store(format!("reading '{}' failed: {e}", entry.object_key))),
     };
-    let registry = ctx.registry_store().map_err(|e| Err(HandlerError::permanent(e)))?;
+    let registry = ctx.registry_store().map_err(|e| IngestError::Misconfigured(e.to_string()))?;
     let mut sink = airlock_store::writer(registry, blob_key);
     let key = keys.payload_key(&entry.revision_id);
-    let refuse = |why: String| Ok(format!("{why} (resource {}, object '{}')", entry.resource_id, entry.object_key));
+    let refuse = |why: String| {
+        IngestError::Refused(format!("{why} (resource {}, object '{}')", entry.resource_id, entry.object_key))
+    };
     let summary = match airlock_protocol::decrypt_stream(&key, source, &mut sink).await {
         Ok(summary) => summary,
         Err(airlock_protocol::PayloadError::Io(e)) => {
             let _ = sink.abort().await;
-            return Err(Err(HandlerError::retryable(format!("payload i/o failed: {e}"))));
+            return Err(IngestError::Store(format!("payload i/o failed: {e}")));
         }
         Err(e) => {
             let _ = sink.abort().await;
@@ -155,21 +192,31 @@ async fn download(
             summary.plain_size, entry.size, summary.sha256, entry.sha256
         )));
     }
-    sink.shutdown().await.map_err(|e| Err(HandlerError::retryable(format!("storing the received file failed: {e}"))))
+    sink.shutdown().await.map_err(|e| IngestError::Store(format!("storing the received file failed: {e}")))
 }
 
-/// Hides the local copy of a resource the partner withdrew; returns its name.
-async fn withdraw(ctx: &Context, connection: &Connection, remote_id: &str) -> Result<String, HandlerError> {
-    let repo = &ctx.repo;
+/// Hides the local copy of a resource the partner withdrew, unless a newer change for it
+/// was applied; returns its name.
+async fn withdraw(
+    ctx: &Context,
+    connection: &Connection,
+    request: &IngestRequest,
+    remote_id: &str,
+) -> Result<(String, Done), IngestError> {
     let local_id = derived_id(&[&connection.id, remote_id]);
-    let Some(mut resource) = repo.resource(&local_id).await.map_err(HandlerError::retryable)? else {
-        repo.delete_applied(&connection.id, remote_id).await.map_err(HandlerError::retryable)?;
-        return Ok(String::new());
+    let name = ctx.repo.resource(&local_id).await?.map(|r| r.name).unwrap_or_default();
+    let tombstone = AppliedEntry {
+        connection_id: connection.id.clone(),
+        remote_resource_id: remote_id.into(),
+        shard: request.shard,
+        entry_digest: String::new(),
+        local_resource_id: local_id,
+        sequence: request.sequence,
+        withdrawn: true,
     };
-    if resource.withdrawn_at.is_none() {
-        resource.withdrawn_at = Some(now_millis());
-        repo.put_resource(&resource).await.map_err(HandlerError::retryable)?;
-    }
-    repo.delete_applied(&connection.id, remote_id).await.map_err(HandlerError::retryable)?;
-    Ok(resource.name)
+    let done = match ctx.repo.apply_change(&tombstone, &LocalChange::Withdraw { at: now_millis() }).await? {
+        ApplyOutcome::Applied | ApplyOutcome::Current => Done::Applied("withdrawn by the partner".into()),
+        ApplyOutcome::Superseded { by } => Done::Superseded(by),
+    };
+    Ok((name, done))
 }

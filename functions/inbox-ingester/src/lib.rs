@@ -12,7 +12,7 @@ use airlock_runtime::{Context, Handler, HandlerError, MessageMeta};
 use async_trait::async_trait;
 use std::sync::Arc;
 
-pub use ingest::ingest;
+pub use ingest::{ingest, IngestError};
 
 pub struct InboxIngester {
     ctx: Arc<Context>,
@@ -25,8 +25,7 @@ impl InboxIngester {
 
     async fn report(&self, request: &IngestRequest, meta: &MessageMeta, row: ResourceRow) {
         let sync = (request.sync_id.as_str(), request.connection_id.as_str(), ConnectionKind::Receiving);
-        let dedupe = format!("ingest:{}", request.change.resource_id());
-        self.ctx.send_status(&meta.trace, sync, StatusEvent::Resource { row }, &dedupe).await;
+        self.ctx.send_status(&meta.trace, sync, StatusEvent::Resource { row }, &request.status_key()).await;
     }
 }
 

@@ -20,7 +20,7 @@ pub use lambda_entry::on_lambda_event;
 pub use object_events::{
     consume_object_events, manifest_shared_id, object_created_records, on_object_created, queue_endpoint, ObjectCreated,
 };
-pub use validate::{validate, Validation};
+pub use validate::{validate, ValidateError, Validation};
 
 pub struct ManifestValidator {
     ctx: Arc<Context>,
@@ -55,8 +55,7 @@ impl Handler for ManifestValidator {
             }
             Ok(Validation::Accepted { message, ingests }) => {
                 for ingest in &ingests {
-                    let id = format!("ingest:{}:{}", ingest.sync_id, ingest.change.resource_id());
-                    publish_json(self.ctx.bus.as_ref(), Topic::Ingest, &id, &meta.trace, ingest)
+                    publish_json(self.ctx.bus.as_ref(), Topic::Ingest, &ingest.message_id(), &meta.trace, ingest)
                         .await
                         .map_err(HandlerError::retryable)?;
                 }

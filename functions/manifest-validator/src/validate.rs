@@ -1,14 +1,42 @@
 use airlock_domain::manifest::manifest_key;
 use airlock_domain::pipeline::{Change, IngestRequest, PollRequest};
-use airlock_domain::policy::{check_manifest_max, LevelCheckError};
-use airlock_domain::{messages, now_millis, shard_for, transform, Connection, ConnectionKind, Manifest, TagSet};
+use airlock_domain::{messages, now_millis, Connection, ConnectionKind, Manifest, ReceivingPolicy, TagSet};
 use airlock_protocol::{open_manifest, ChannelKeys, ManifestExpectations};
-use airlock_repo::ManifestState;
+use airlock_repo::{ApplyOutcome, ManifestState, RepoError};
 use airlock_runtime::{Context, HandlerError};
 use airlock_store::object_store::{path::Path, ObjectStore};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
+
+/// How a validation failed. A refusal fails the sync with its reason (nothing ingested);
+/// the others are lower ports briefly away (worth another delivery), a connection that
+/// doesn't exist, or the connection's validation running elsewhere.
+#[derive(Debug, thiserror::Error)]
+pub enum ValidateError {
+    #[error("{0}")]
+    Refused(String),
+    #[error("connection '{0}' not found")]
+    UnknownConnection(String),
+    #[error(transparent)]
+    Repo(#[from] RepoError),
+    #[error("{0}")]
+    Store(String),
+    #[error("a validation of connection '{0}' is running elsewhere; this one waits for it")]
+    Busy(String),
+}
+
+impl From<ValidateError> for HandlerError {
+    fn from(error: ValidateError) -> Self {
+        match error {
+            ValidateError::Repo(_) | ValidateError::Store(_) => HandlerError::Retryable(error.to_string()),
+            ValidateError::Busy(_) => HandlerError::Deferred(error.to_string()),
+            ValidateError::Refused(_) | ValidateError::UnknownConnection(_) => {
+                HandlerError::Permanent(error.to_string())
+            }
+        }
+    }
+}
 
 pub enum Validation {
     /// Nothing to do (archived or not a receiving connection).
@@ -28,10 +56,25 @@ struct Verified {
     unchanged: bool,
 }
 
+/// One validation of a receiving connection. At most one runs per connection at a time,
+/// across processes: a second waits (`Busy`) for the first to finish.
 pub async fn validate(ctx: &Context, request: &PollRequest) -> Result<Validation, HandlerError> {
+    let Some(lease) = ctx.take_lease(&request.lease_key()).await.map_err(ValidateError::from)? else {
+        return Err(ValidateError::Busy(request.connection_id.clone()).into());
+    };
+    let outcome = validate_holding_lease(ctx, request).await;
+    lease.release().await;
+    match outcome {
+        Ok(validation) => Ok(validation),
+        Err(ValidateError::Refused(message)) => Ok(Validation::Refused(message)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn validate_holding_lease(ctx: &Context, request: &PollRequest) -> Result<Validation, ValidateError> {
     let repo = &ctx.repo;
-    let Some(mut connection) = repo.connection(&request.connection_id).await.map_err(HandlerError::retryable)? else {
-        return Err(HandlerError::Permanent(format!("connection '{}' not found", request.connection_id)));
+    let Some(mut connection) = repo.connection(&request.connection_id).await? else {
+        return Err(ValidateError::UnknownConnection(request.connection_id.clone()));
     };
     if connection.kind != ConnectionKind::Receiving {
         return Ok(Validation::Skipped("not a receiving connection"));
@@ -39,39 +82,35 @@ pub async fn validate(ctx: &Context, request: &PollRequest) -> Result<Validation
     if !connection.is_active() {
         return Ok(Validation::Skipped("connection is archived"));
     }
-    let inbox = match ctx.stores.get(&connection.store_label) {
-        Ok(store) => store,
-        Err(e) => return Ok(Validation::Refused(e.to_string())),
-    };
-    let keys = match ctx.channel_keys(&connection) {
-        Ok(keys) => keys,
-        Err(message) => return Ok(Validation::Refused(message.into())),
-    };
+    let inbox = ctx.stores.get(&connection.store_label).map_err(|e| ValidateError::Refused(e.to_string()))?;
+    let keys = ctx.channel_keys(&connection).map_err(|message| ValidateError::Refused(message.into()))?;
 
     // Shard 0 tells how many shards the sender uses.
-    let first = match read_shard(ctx, &connection, &inbox, &keys, 0).await? {
-        Ok(verified) => verified,
-        Err(message) => return Ok(Validation::Refused(message)),
-    };
+    let first = read_shard(ctx, &connection, &inbox, &keys, 0).await?;
     let shard_count = first.manifest.shard_count.max(1);
     let mut shards = vec![first];
     for shard in 1..shard_count {
-        match read_shard(ctx, &connection, &inbox, &keys, shard).await? {
-            Ok(verified) => shards.push(verified),
-            Err(message) => return Ok(Validation::Refused(message)),
-        }
+        shards.push(read_shard(ctx, &connection, &inbox, &keys, shard).await?);
     }
     // Recorded from authenticated manifests before the policy check, so that the transform
     // editor can offer (and warn about) exactly the tags that fail the sync.
     let incoming: TagSet =
         shards.iter().flat_map(|s| s.manifest.resources.iter().flat_map(|e| e.tags.iter().cloned())).collect();
-    repo.set_incoming_tags(&connection.id, &incoming).await.map_err(HandlerError::retryable)?;
-    if let Err(message) = check_policy(ctx, &connection, &shards).await? {
-        return Ok(Validation::Refused(message));
-    }
+    repo.set_incoming_tags(&connection.id, &incoming).await?;
+    let platform = repo.platform().await?;
+    let policy = ReceivingPolicy {
+        local_levels: platform.levels,
+        local_max: platform.max_level,
+        rules: repo.transforms(&connection.id).await?,
+        // Checked per entry by the ingester, which stores the transformed tags.
+        active_tags: TagSet::new(),
+    };
+    policy
+        .check(&connection.shared_id, shards.iter().map(|s| &s.manifest))
+        .map_err(|e| ValidateError::Refused(e.to_string()))?;
     if connection.shard_count != shard_count {
         connection.shard_count = shard_count;
-        repo.update_connection(&connection).await.map_err(HandlerError::retryable)?;
+        repo.update_connection(&connection).await?;
     }
 
     let ingests = diff(ctx, &connection, request, &shards).await?;
@@ -82,7 +121,15 @@ pub async fn validate(ctx: &Context, request: &PollRequest) -> Result<Validation
             sequence: shard.manifest.sequence,
             digest: shard.digest.clone(),
         };
-        repo.put_manifest_state(&state).await.map_err(HandlerError::retryable)?;
+        // A validation that overlapped this one (its lease expired under it) applied a
+        // newer manifest meanwhile: this one's changes are older, so it emits none.
+        if let ApplyOutcome::Superseded { by } = repo.put_manifest_state(&state).await? {
+            let message = format!(
+                "manifest sequence {} of shard {} superseded by sequence {by}, applied meanwhile; nothing to apply",
+                state.sequence, state.shard
+            );
+            return Ok(Validation::Accepted { message, ingests: Vec::new() });
+        }
     }
     let sequence = shards[0].manifest.sequence;
     let message = if shards.iter().all(|s| s.unchanged) && ingests.is_empty() {
@@ -93,15 +140,14 @@ pub async fn validate(ctx: &Context, request: &PollRequest) -> Result<Validation
     Ok(Validation::Accepted { message, ingests })
 }
 
-/// Reads and verifies one shard's manifest. `Ok(Err(message))` is a refusal of the sync;
-/// `Err` a failure worth retrying (the store or database briefly away).
+/// Reads and verifies one shard's manifest.
 async fn read_shard(
     ctx: &Context,
     connection: &Connection,
     inbox: &Arc<dyn ObjectStore>,
     keys: &ChannelKeys,
     shard: u32,
-) -> Result<Result<Verified, String>, HandlerError> {
+) -> Result<Verified, ValidateError> {
     let key = manifest_key(&connection.shared_id, shard);
     let path = Path::from(key.as_str());
     let max_bytes = ctx.settings.max_manifest_bytes;
@@ -109,14 +155,13 @@ async fn read_shard(
     let meta = match inbox.head(&path).await {
         Ok(meta) => meta,
         Err(e) if airlock_store::is_not_found(&e) => {
-            return Ok(Err(messages::no_manifest_received(&key, &connection.store_label)));
+            return Err(ValidateError::Refused(messages::no_manifest_received(&key, &connection.store_label)));
         }
-        Err(e) => return Err(HandlerError::retryable(format!("reading manifest '{key}' failed: {e}"))),
+        Err(e) => return Err(ValidateError::Store(format!("reading manifest '{key}' failed: {e}"))),
     };
     if meta.size as usize > max_bytes {
-        return Ok(Err(
-            airlock_protocol::ManifestError::TooLarge { size: meta.size as usize, max: max_bytes }.to_string()
-        ));
+        let too_large = airlock_protocol::ManifestError::TooLarge { size: meta.size as usize, max: max_bytes };
+        return Err(ValidateError::Refused(too_large.to_string()));
     }
     let bytes = match inbox.get(&path).await {
         Ok(result) => result.bytes().await,
@@ -125,12 +170,12 @@ async fn read_shard(
     let bytes = match bytes {
         Ok(bytes) => bytes,
         Err(e) if airlock_store::is_not_found(&e) => {
-            return Ok(Err(messages::no_manifest_received(&key, &connection.store_label)));
+            return Err(ValidateError::Refused(messages::no_manifest_received(&key, &connection.store_label)));
         }
-        Err(e) => return Err(HandlerError::retryable(format!("reading manifest '{key}' failed: {e}"))),
+        Err(e) => return Err(ValidateError::Store(format!("reading manifest '{key}' failed: {e}"))),
     };
     let digest = hex::encode(Sha256::digest(&bytes));
-    let last = ctx.repo.manifest_state(&connection.id, shard).await.map_err(HandlerError::retryable)?;
+    let last = ctx.repo.manifest_state(&connection.id, shard).await?;
     let unchanged = last.as_ref().is_some_and(|s| s.digest == digest);
     // The very manifest applied last is not a replay; anything else must be newer.
     let last_applied_sequence = last.map(|s| if unchanged { s.sequence.saturating_sub(1) } else { s.sequence });
@@ -141,58 +186,10 @@ async fn read_shard(
         now: now_millis(),
         max_bytes,
     };
-    Ok(match open_manifest(keys, &bytes, &expect) {
+    match open_manifest(keys, &bytes, &expect) {
         Ok(manifest) => Ok(Verified { manifest, digest, unchanged }),
-        Err(e) => Err(format!("{e} ({key})")),
-    })
-}
-
-/// The local policy over every shard: the partner's max level and each resource's level
-/// within bounds, and every incoming tag covered by a remove or map rule.
-async fn check_policy(
-    ctx: &Context,
-    connection: &Connection,
-    shards: &[Verified],
-) -> Result<Result<(), String>, HandlerError> {
-    let platform = ctx.repo.platform().await.map_err(HandlerError::retryable)?;
-    let rules = ctx.repo.transforms(&connection.id).await.map_err(HandlerError::retryable)?;
-    let mut uncovered = TagSet::new();
-    for shard in shards {
-        let manifest = &shard.manifest;
-        if let Err(e) = check_manifest_max(&manifest.max_level, &platform.max_level) {
-            return Ok(Err(e.to_string()));
-        }
-        let prefix = format!("{}/shard{}/objects/", connection.shared_id, manifest.shard);
-        for entry in &manifest.resources {
-            // Even a validly signed manifest may only name objects of its own channel and shard.
-            if !entry.object_key.starts_with(&prefix)
-                || entry.object_key.split('/').any(|part| part == ".." || part.is_empty())
-            {
-                return Ok(Err(format!(
-                    "manifest rejected: resource {}: object key '{}' is outside this channel's '{prefix}'",
-                    entry.resource_id, entry.object_key
-                )));
-            }
-            if shard_for(&entry.resource_id, manifest.shard_count) != manifest.shard {
-                return Ok(Err(format!(
-                    "manifest rejected: resource {} listed in shard {} but belongs to shard {}",
-                    entry.resource_id,
-                    manifest.shard,
-                    shard_for(&entry.resource_id, manifest.shard_count)
-                )));
-            }
-            if entry.level.order > manifest.max_level.order {
-                let e =
-                    LevelCheckError::AboveManifestMax { level: entry.level.clone(), max: manifest.max_level.clone() };
-                return Ok(Err(format!("manifest rejected: resource {}: {e}", entry.resource_id)));
-            }
-            uncovered.extend(transform::uncovered(&rules, &entry.tags));
-        }
+        Err(e) => Err(ValidateError::Refused(format!("{e} ({key})"))),
     }
-    if !uncovered.is_empty() {
-        return Ok(Err(messages::uncovered_tags(&uncovered)));
-    }
-    Ok(Ok(()))
 }
 
 /// One ingest per resource that is new or changed, or that left the manifests.
@@ -201,8 +198,8 @@ async fn diff(
     connection: &Connection,
     request: &PollRequest,
     shards: &[Verified],
-) -> Result<Vec<IngestRequest>, HandlerError> {
-    let applied = ctx.repo.applied(&connection.id).await.map_err(HandlerError::retryable)?;
+) -> Result<Vec<IngestRequest>, ValidateError> {
+    let applied = ctx.repo.applied(&connection.id).await?;
     // Looked up once per entry: a connection may carry very many files.
     let applied_digests: BTreeMap<&str, &str> =
         applied.iter().map(|a| (a.remote_resource_id.as_str(), a.entry_digest.as_str())).collect();

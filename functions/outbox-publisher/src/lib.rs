@@ -13,7 +13,7 @@ use airlock_runtime::{Context, Handler, HandlerError, MessageMeta};
 use async_trait::async_trait;
 use std::sync::Arc;
 
-pub use publish::{publish, PublishOutcome};
+pub use publish::{publish, PublishError, PublishOutcome};
 
 pub struct OutboxPublisher {
     ctx: Arc<Context>,
@@ -33,8 +33,7 @@ impl OutboxPublisher {
         resources: Vec<ResourceRow>,
     ) {
         let sync = (request.sync_id.as_str(), request.connection_id.as_str(), ConnectionKind::Sending);
-        let event = StatusEvent::StageFinished { failed, message, pending: 0, resources };
-        self.ctx.send_status(&meta.trace, sync, event, "publish").await;
+        self.ctx.send_stage_end(&meta.trace, sync, (failed, message, 0), resources, "publish").await;
     }
 }
 
@@ -45,19 +44,24 @@ impl Handler for OutboxPublisher {
     const TOPIC: Topic = Topic::Publish;
 
     async fn handle(&self, request: &PublishRequest, meta: &MessageMeta) -> Result<(), HandlerError> {
-        let claim = format!("publish:{}", request.sync_id);
+        let claim = request.done_key();
         if self.ctx.repo.is_processed(&claim).await.map_err(HandlerError::retryable)? {
             tracing::info!(sync_id = %request.sync_id, "publish already done for this sync; redelivery ignored");
             return Ok(());
         }
+        // The event's start: a long publish shows as running from here, not from its end.
+        let sync = (request.sync_id.as_str(), request.connection_id.as_str(), ConnectionKind::Sending);
+        self.ctx.send_status(&meta.trace, sync, StatusEvent::StageStarted, "publish:started").await;
         match publish(&self.ctx, request).await {
             Ok(PublishOutcome::Skipped(why)) => {
                 tracing::info!(connection_id = %request.connection_id, why, "publish skipped");
             }
             Ok(PublishOutcome::Published { summary, rows }) => self.finish(request, meta, false, summary, rows).await,
             Ok(PublishOutcome::Failed { message, rows }) => self.finish(request, meta, true, message, rows).await,
-            Err(e @ HandlerError::Retryable(_)) => return Err(e),
-            Err(HandlerError::Permanent(message)) => self.finish(request, meta, true, message, Vec::new()).await,
+            Err(e) => match HandlerError::from(e) {
+                HandlerError::Permanent(message) => self.finish(request, meta, true, message, Vec::new()).await,
+                retry => return Err(retry),
+            },
         }
         self.ctx.repo.mark_processed(&claim, now_millis()).await.map_err(HandlerError::retryable)?;
         Ok(())

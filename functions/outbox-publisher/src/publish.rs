@@ -5,12 +5,39 @@ use airlock_domain::{
     Resource, MANIFEST_FORMAT_VERSION,
 };
 use airlock_protocol::{seal_manifest, ChannelKeys};
-use airlock_repo::PublishedEntry;
+use airlock_repo::{PublishedEntry, RepoError};
 use airlock_runtime::{Context, HandlerError};
 use airlock_store::object_store::{path::Path, ObjectStore, PutPayload};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use tokio::io::AsyncWriteExt;
+
+/// How a publish run failed short of an outcome: the database briefly away (worth another
+/// delivery), a connection that doesn't exist, a registry store not configured, or the
+/// connection's publish running elsewhere.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    #[error(transparent)]
+    Repo(#[from] RepoError),
+    #[error("connection '{0}' not found")]
+    UnknownConnection(String),
+    #[error("{0}")]
+    Misconfigured(String),
+    #[error("a publish of connection '{0}' is running elsewhere; this one waits for it")]
+    Busy(String),
+}
+
+impl From<PublishError> for HandlerError {
+    fn from(error: PublishError) -> Self {
+        match error {
+            PublishError::Repo(_) => HandlerError::Retryable(error.to_string()),
+            PublishError::Busy(_) => HandlerError::Deferred(error.to_string()),
+            PublishError::UnknownConnection(_) | PublishError::Misconfigured(_) => {
+                HandlerError::Permanent(error.to_string())
+            }
+        }
+    }
+}
 
 pub enum PublishOutcome {
     /// Nothing to do (archived or not a sending connection).
@@ -26,11 +53,21 @@ pub enum PublishOutcome {
     },
 }
 
-/// One publish run of a sending connection.
-pub async fn publish(ctx: &Context, request: &PublishRequest) -> Result<PublishOutcome, HandlerError> {
+/// One publish run of a sending connection. At most one runs per connection at a time,
+/// across processes: a second waits (`Busy`) for the first to finish.
+pub async fn publish(ctx: &Context, request: &PublishRequest) -> Result<PublishOutcome, PublishError> {
+    let Some(lease) = ctx.take_lease(&request.lease_key()).await? else {
+        return Err(PublishError::Busy(request.connection_id.clone()));
+    };
+    let outcome = publish_holding_lease(ctx, request).await;
+    lease.release().await;
+    outcome
+}
+
+async fn publish_holding_lease(ctx: &Context, request: &PublishRequest) -> Result<PublishOutcome, PublishError> {
     let repo = &ctx.repo;
-    let Some(connection) = repo.connection(&request.connection_id).await.map_err(HandlerError::retryable)? else {
-        return Err(HandlerError::Permanent(format!("connection '{}' not found", request.connection_id)));
+    let Some(connection) = repo.connection(&request.connection_id).await? else {
+        return Err(PublishError::UnknownConnection(request.connection_id.clone()));
     };
     if connection.kind != ConnectionKind::Sending {
         return Ok(PublishOutcome::Skipped("not a sending connection"));
@@ -46,9 +83,9 @@ pub async fn publish(ctx: &Context, request: &PublishRequest) -> Result<PublishO
         Ok(keys) => keys,
         Err(message) => return Ok(PublishOutcome::Failed { message: message.into(), rows: Vec::new() }),
     };
-    let registry = ctx.registry_store().map_err(HandlerError::permanent)?;
+    let registry = ctx.registry_store().map_err(|e| PublishError::Misconfigured(e.to_string()))?;
 
-    let platform = ctx.repo.platform().await.map_err(HandlerError::retryable)?;
+    let platform = ctx.repo.platform().await?;
     let mut run =
         Run { ctx, connection: &connection, keys: &keys, outbox: outbox.clone(), registry, platform, rows: Vec::new() };
     let (entries, stale_objects) = run.collect_entries().await?;
@@ -56,12 +93,12 @@ pub async fn publish(ctx: &Context, request: &PublishRequest) -> Result<PublishO
     if let Err(message) = run.write_manifests(&entries).await {
         return Ok(PublishOutcome::Failed { message, rows: run.rows });
     }
-    // Only now that no manifest names them may old objects go.
-    for key in stale_objects {
-        if let Err(e) = outbox.delete(&Path::from(key.as_str())).await {
-            tracing::warn!(key, error = %e, "could not delete a superseded outbox object");
-        }
-    }
+    // No manifest names them now, but a receiver may still be working from the previous
+    // one: they go after the grace period, removed by a later run.
+    let now = now_millis();
+    let due_at = now + ctx.settings.object_grace.as_millis() as i64;
+    repo.schedule_deletions(&connection.id, &stale_objects, due_at).await?;
+    remove_due_objects(ctx, &connection.id, &outbox, now).await?;
     let failed = run.rows.iter().filter(|r| r.outcome == ResourceOutcome::Failed).count();
     let changed = run.rows.len() - failed;
     let summary = format!(
@@ -69,6 +106,32 @@ pub async fn publish(ctx: &Context, request: &PublishRequest) -> Result<PublishO
         connection.shard_count
     );
     Ok(PublishOutcome::Published { summary, rows: run.rows })
+}
+
+/// Objects removed per run at most, so a backlog spreads over runs instead of one long one.
+const DELETIONS_PER_RUN: u32 = 1_000;
+
+/// Removes the superseded objects whose grace period is over. A removal that fails stays
+/// scheduled and is tried again by the next run.
+async fn remove_due_objects(
+    ctx: &Context,
+    connection_id: &str,
+    outbox: &Arc<dyn ObjectStore>,
+    now: airlock_domain::Millis,
+) -> Result<(), PublishError> {
+    let due = ctx.repo.due_deletions(connection_id, now, DELETIONS_PER_RUN).await?;
+    let mut removed = Vec::with_capacity(due.len());
+    for key in due {
+        match outbox.delete(&Path::from(key.as_str())).await {
+            Ok(()) => removed.push(key),
+            Err(e) if airlock_store::is_not_found(&e) => removed.push(key),
+            Err(e) => {
+                tracing::warn!(key, error = %e, "could not delete a superseded outbox object; tried again next run")
+            }
+        }
+    }
+    ctx.repo.forget_deletions(connection_id, &removed).await?;
+    Ok(())
 }
 
 struct Run<'a> {
@@ -84,24 +147,19 @@ struct Run<'a> {
 
 impl Run<'_> {
     /// The entries the manifests will carry, and outbox objects no longer named by them.
-    async fn collect_entries(&mut self) -> Result<(BTreeMap<String, ManifestEntry>, Vec<String>), HandlerError> {
+    async fn collect_entries(&mut self) -> Result<(BTreeMap<String, ManifestEntry>, Vec<String>), PublishError> {
         let repo = &self.ctx.repo;
         let conn = self.connection;
         let policy = conn.sending_policy(self.platform.infosec_enabled);
         let lowest = self.platform.lowest_level().order;
-        let rules = repo.transforms(&conn.id).await.map_err(HandlerError::retryable)?;
-        let mut previous: BTreeMap<String, PublishedEntry> = repo
-            .published(&conn.id)
-            .await
-            .map_err(HandlerError::retryable)?
-            .into_iter()
-            .map(|p| (p.resource_id.clone(), p))
-            .collect();
+        let rules = repo.transforms(&conn.id).await?;
+        let mut previous: BTreeMap<String, PublishedEntry> =
+            repo.published(&conn.id).await?.into_iter().map(|p| (p.resource_id.clone(), p)).collect();
         let mut entries = BTreeMap::new();
         let mut stale = Vec::new();
 
-        for share in repo.active_shares(&conn.id).await.map_err(HandlerError::retryable)? {
-            let resource = repo.resource(&share.resource_id).await.map_err(HandlerError::retryable)?;
+        for share in repo.active_shares(&conn.id).await? {
+            let resource = repo.resource(&share.resource_id).await?;
             let Some(resource) = resource.filter(|r| r.withdrawn_at.is_none()) else {
                 self.remove_share(&share.resource_id, &share.resource_id, "the file no longer exists in the registry")
                     .await?;
@@ -111,7 +169,7 @@ impl Run<'_> {
                 self.remove_share(&resource.id, &resource.name, &why.to_string()).await?;
                 continue;
             }
-            let Some(revision) = repo.latest_revision(&resource.id).await.map_err(HandlerError::retryable)? else {
+            let Some(revision) = repo.latest_revision(&resource.id).await? else {
                 self.row(&resource, ResourceOutcome::Failed, "the file has no revision to publish".into());
                 continue;
             };
@@ -161,14 +219,14 @@ impl Run<'_> {
             };
             // Unchanged files (most of them, most syncs) need no write.
             if before.as_ref() != Some(&record) {
-                repo.put_published(&record).await.map_err(HandlerError::retryable)?;
+                repo.put_published(&record).await?;
             }
             entries.insert(resource.id.clone(), entry);
         }
 
         // What was published before and is no longer shared leaves the manifests.
         for (resource_id, gone) in previous {
-            repo.delete_published(&conn.id, &resource_id).await.map_err(HandlerError::retryable)?;
+            repo.delete_published(&conn.id, &resource_id).await?;
             stale.push(gone.object_key);
             if !self.rows.iter().any(|r| r.resource_id == resource_id) {
                 let name = serde_json::from_str::<ManifestEntry>(&gone.entry_json).map(|e| e.name).unwrap_or_default();
@@ -183,12 +241,8 @@ impl Run<'_> {
         Ok((entries, stale))
     }
 
-    async fn remove_share(&mut self, resource_id: &str, name: &str, reason: &str) -> Result<(), HandlerError> {
-        self.ctx
-            .repo
-            .remove_share(&self.connection.id, resource_id, reason, now_millis())
-            .await
-            .map_err(HandlerError::retryable)?;
+    async fn remove_share(&mut self, resource_id: &str, name: &str, reason: &str) -> Result<(), PublishError> {
+        self.ctx.repo.remove_share(&self.connection.id, resource_id, reason, now_millis()).await?;
         tracing::info!(connection_id = %self.connection.id, resource_id, reason, "shared file removed from connection");
         self.rows.push(ResourceRow {
             resource_id: resource_id.into(),

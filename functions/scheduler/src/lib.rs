@@ -45,7 +45,23 @@ pub async fn tick(ctx: &Context, slot: Option<i64>) -> Result<TickSummary, TickE
         }
     }
     tracing::info!(publish = summary.publish.len(), poll = summary.poll.len(), "tick");
+    // The tick's messages are out; a sweep that fails now is tried again next tick.
+    if let Err(e) = sweep_stuck_syncs(ctx).await {
+        tracing::warn!(error = %e, "sweeping syncs past their deadline failed");
+    }
     Ok(summary)
+}
+
+/// Finishes as failed every sync event still running past the deadline, naming what never
+/// reported; returns how many. A sync never stays 'running' forever.
+pub async fn sweep_stuck_syncs(ctx: &Context) -> Result<usize, airlock_repo::RepoError> {
+    let now = airlock_domain::now_millis();
+    let deadline = ctx.settings.sync_deadline;
+    let expired = ctx.repo.expire_sync_events(now - deadline.as_millis() as Millis, now, deadline.as_secs()).await?;
+    for event in &expired {
+        tracing::warn!(sync_id = %event.sync_id, connection_id = %event.connection_id, message = %event.message, "sync failed: past its deadline");
+    }
+    Ok(expired.len())
 }
 
 /// Starts a sync of one connection now (the api's "sync now"), whatever the schedule; the

@@ -32,6 +32,12 @@ pub async fn rejects_invalid_messages(bus: &dyn MessageBus) {
     let reserved = OutgoingMessage::new(Tag::new().id("reserved"), "x").with_header("Nats-Expected-Stream", "x");
     let reserved = bus.publish(Topic::Status, reserved).await;
     assert!(matches!(reserved, Err(BusError::Publish { .. })), "reserved header accepted: {reserved:?}");
+    // A 1.77 MB status report, as one sync of 10,000 files once sent: refused up front
+    // with a message that says why, rather than timing out in the transport.
+    let oversized = OutgoingMessage::new(Tag::new().id("oversized"), vec![b'x'; 1_770_000]);
+    let oversized = bus.publish(Topic::Status, oversized).await;
+    let Err(error @ BusError::TooLarge { .. }) = oversized else { panic!("oversized message accepted: {oversized:?}") };
+    assert!(error.to_string().contains("is too large for topic 'status': 17700"), "{error}");
 }
 
 /// Id, headers and payload (binary too) arrive unchanged on a first attempt, also when the

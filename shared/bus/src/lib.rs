@@ -76,6 +76,8 @@ pub enum BusError {
     Receive { topic: &'static str, reason: String },
     #[error("acknowledging message '{id}' failed: {reason}")]
     Ack { id: String, reason: String },
+    #[error("message '{id}' is too large for topic '{topic}': {size} bytes, the bus takes at most {max}")]
+    TooLarge { topic: &'static str, id: String, size: usize, max: usize },
     #[error("unsupported bus URL '{0}': expected nats://host:port, sqs://[host:port]?prefix=name or memory://")]
     UnsupportedUrl(String),
 }
@@ -87,8 +89,16 @@ pub const RESERVED_HEADER_PREFIX: &str = "nats-";
 /// Rejects what one backend could not carry faithfully, so every backend accepts the same
 /// messages: an empty id, header names that are empty, reserved or not visible ASCII without
 /// ':', and header values with line breaks.
-pub(crate) fn validate_outgoing(topic: Topic, message: &OutgoingMessage) -> Result<(), BusError> {
+pub(crate) fn validate_outgoing(topic: Topic, message: &OutgoingMessage, max_bytes: usize) -> Result<(), BusError> {
     let fail = |reason: String| BusError::Publish { topic: topic.as_str(), reason };
+    // Said plainly here rather than left to the transport, which reports an oversized
+    // message as a timeout or a dropped connection.
+    let size = message.payload.len()
+        + message.id.len()
+        + message.headers.iter().map(|(name, value)| name.len() + value.len() + 4).sum::<usize>();
+    if size > max_bytes {
+        return Err(BusError::TooLarge { topic: topic.as_str(), id: message.id.clone(), size, max: max_bytes });
+    }
     if message.id.is_empty() {
         return Err(fail("message id is empty".to_owned()));
     }
@@ -108,6 +118,12 @@ pub(crate) fn validate_outgoing(topic: Topic, message: &OutgoingMessage) -> Resu
     }
     Ok(())
 }
+
+/// The largest message (payload, id and headers) NATS takes by default, and what the
+/// in-process bus accepts so that it refuses what a deployment would.
+pub const NATS_MAX_MESSAGE_BYTES: usize = 1 << 20;
+/// SQS's limit on a message, body and attributes together.
+pub const SQS_MAX_MESSAGE_BYTES: usize = 256 * 1024;
 
 /// How a backend settles one delivery.
 #[async_trait]

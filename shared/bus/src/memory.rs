@@ -200,7 +200,7 @@ impl QueueState {
 #[async_trait]
 impl MessageBus for InProcessBus {
     async fn publish(&self, topic: Topic, message: OutgoingMessage) -> Result<(), BusError> {
-        validate_outgoing(topic, &message)?;
+        validate_outgoing(topic, &message, crate::NATS_MAX_MESSAGE_BYTES)?;
         let queue = self.shared.queue(topic);
         {
             let mut state = queue.lock();

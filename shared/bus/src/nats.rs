@@ -124,7 +124,7 @@ fn sanitize_prefix(prefix: &str) -> Result<String, BusError> {
 #[async_trait]
 impl MessageBus for NatsBus {
     async fn publish(&self, topic: Topic, message: OutgoingMessage) -> Result<(), BusError> {
-        validate_outgoing(topic, &message)?;
+        validate_outgoing(topic, &message, crate::NATS_MAX_MESSAGE_BYTES)?;
         let fail = |reason: String| BusError::Publish { topic: topic.as_str(), reason };
         let mut headers = HeaderMap::new();
         for (name, value) in &message.headers {

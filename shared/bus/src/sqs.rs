@@ -172,7 +172,7 @@ async fn ensure_queue(client: &Client, name: &str, options: &SqsOptions) -> Resu
 #[async_trait]
 impl MessageBus for SqsBus {
     async fn publish(&self, topic: Topic, message: OutgoingMessage) -> Result<(), BusError> {
-        validate_outgoing(topic, &message)?;
+        validate_outgoing(topic, &message, crate::SQS_MAX_MESSAGE_BYTES)?;
         let encoded = sqs_codec::encode(topic, &message)?;
         let mut send = self
             .client

@@ -13,11 +13,30 @@ pub struct PublishRequest {
     pub connection_id: String,
 }
 
+impl PublishRequest {
+    /// The work key recorded once this sync's publish run is done, so a redelivery finds it.
+    pub fn done_key(&self) -> String {
+        format!("publish:{}", self.sync_id)
+    }
+
+    /// The lease that keeps a connection to one publish run at a time.
+    pub fn lease_key(&self) -> String {
+        format!("lease:publish:{}", self.connection_id)
+    }
+}
+
 /// scheduler (or an object-store event) → manifest-validator
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PollRequest {
     pub sync_id: String,
     pub connection_id: String,
+}
+
+impl PollRequest {
+    /// The lease that keeps a connection to one validation at a time.
+    pub fn lease_key(&self) -> String {
+        format!("lease:validate:{}", self.connection_id)
+    }
 }
 
 /// manifest-validator → inbox-ingester, one per new, changed or removed resource.
@@ -28,6 +47,19 @@ pub struct IngestRequest {
     pub shard: u32,
     pub sequence: u64,
     pub change: Change,
+}
+
+impl IngestRequest {
+    /// The bus message id: one ingest per resource per sync, so a validator's redelivered
+    /// run emits duplicates the bus drops.
+    pub fn message_id(&self) -> String {
+        format!("ingest:{}:{}", self.sync_id, self.change.resource_id())
+    }
+
+    /// What its status report is about (see `StatusReport::message_id`).
+    pub fn status_key(&self) -> String {
+        format!("ingest:{}", self.change.resource_id())
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -56,14 +88,59 @@ pub struct StatusReport {
     pub event: StatusEvent,
 }
 
+impl StatusReport {
+    /// The bus message id: `key` names what is reported (a stage, a resource, a batch of
+    /// rows), so a retried report of the same thing is a duplicate the bus drops.
+    pub fn message_id(&self, key: &str) -> String {
+        format!("status:{}:{key}", self.sync_id)
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum StatusEvent {
+    /// A stage started its part: the event's start, even when its end comes much later.
+    StageStarted,
     /// A stage finished its own part. `pending` is how many resource rows other stages
     /// will still report for this sync (the ingests a validator emitted).
     StageFinished { failed: bool, message: String, pending: u32, resources: Vec<ResourceRow> },
     /// One resource's outcome, reported by a stage that handles resources one by one.
     Resource { row: ResourceRow },
+    /// A batch of a stage's own rows, sent before its `StageFinished` (which counts them
+    /// as pending) when they would not fit one message.
+    Rows { rows: Vec<ResourceRow> },
+}
+
+/// Rows per status message, and bytes of rows per message: well under the buses' limits
+/// (NATS's 1 MiB default, SQS's 256 KiB) whatever the names and messages hold.
+pub const MAX_ROWS_PER_REPORT: usize = 500;
+pub const MAX_ROW_BYTES_PER_REPORT: usize = 192 * 1024;
+
+/// Splits a stage's end into messages that each stay within the limits above: the rows in
+/// batches (`Rows`), then the end counting them as pending. A small end stays one message.
+pub fn split_stage_end(failed: bool, message: String, pending: u32, rows: Vec<ResourceRow>) -> Vec<StatusEvent> {
+    let size = |row: &ResourceRow| row.resource_id.len() + row.name.len() + row.message.len() + 64;
+    let total: usize = rows.iter().map(size).sum();
+    if rows.len() <= MAX_ROWS_PER_REPORT && total <= MAX_ROW_BYTES_PER_REPORT {
+        return vec![StatusEvent::StageFinished { failed, message, pending, resources: rows }];
+    }
+    let own = rows.len() as u32;
+    let mut events = Vec::new();
+    let (mut batch, mut bytes) = (Vec::new(), 0);
+    for row in rows {
+        let row_bytes = size(&row);
+        if !batch.is_empty() && (batch.len() == MAX_ROWS_PER_REPORT || bytes + row_bytes > MAX_ROW_BYTES_PER_REPORT) {
+            events.push(StatusEvent::Rows { rows: std::mem::take(&mut batch) });
+            bytes = 0;
+        }
+        bytes += row_bytes;
+        batch.push(row);
+    }
+    if !batch.is_empty() {
+        events.push(StatusEvent::Rows { rows: batch });
+    }
+    events.push(StatusEvent::StageFinished { failed, message, pending: pending + own, resources: Vec::new() });
+    events
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -115,9 +192,15 @@ impl ResourceOutcome {
 /// The health a finished sync gives its connection: a failed stage fails it, a failed
 /// resource degrades it.
 pub fn fold_health(stage_failed: bool, rows: &[ResourceRow]) -> Health {
+    let failed = rows.iter().filter(|r| r.outcome == ResourceOutcome::Failed).count();
+    health_from_counts(stage_failed, failed as u64)
+}
+
+/// `fold_health` from the counters a sync event keeps, without its rows.
+pub fn health_from_counts(stage_failed: bool, failed_rows: u64) -> Health {
     if stage_failed {
         Health::Failure
-    } else if rows.iter().any(|r| r.outcome == ResourceOutcome::Failed) {
+    } else if failed_rows > 0 {
         Health::Degraded
     } else {
         Health::Success
@@ -140,6 +223,48 @@ mod tests {
             Health::Degraded
         );
         assert_eq!(fold_health(true, &[]), Health::Failure);
+    }
+
+    #[test]
+    fn a_large_stage_end_is_split_into_bounded_messages() {
+        let rows: Vec<ResourceRow> = (0..1_234)
+            .map(|i| ResourceRow {
+                message: "x".repeat(if i == 7 { 150_000 } else { 10 }),
+                ..row(ResourceOutcome::Updated)
+            })
+            .collect();
+        let events = split_stage_end(false, "done".into(), 2, rows);
+        let mut carried = 0;
+        for event in &events[..events.len() - 1] {
+            let StatusEvent::Rows { rows } = event else { panic!("rows first: {event:?}") };
+            assert!(rows.len() <= MAX_ROWS_PER_REPORT);
+            assert!(serde_json::to_vec(event).unwrap().len() <= 256 * 1024, "each message well under the limits");
+            carried += rows.len();
+        }
+        assert_eq!(carried, 1_234);
+        assert!(
+            matches!(events.last(), Some(StatusEvent::StageFinished { pending: 1_236, resources, .. }) if resources.is_empty())
+        );
+        let small = split_stage_end(true, "m".into(), 0, vec![row(ResourceOutcome::Failed)]);
+        assert!(
+            matches!(&small[..], [StatusEvent::StageFinished { pending: 0, resources, .. }] if resources.len() == 1)
+        );
+    }
+
+    #[test]
+    fn ids_name_the_sync_and_what_they_carry() {
+        let ingest = IngestRequest {
+            sync_id: "s".into(),
+            connection_id: "c".into(),
+            shard: 0,
+            sequence: 3,
+            change: Change::Remove { resource_id: "r".into() },
+        };
+        assert_eq!((ingest.message_id(), ingest.status_key()), ("ingest:s:r".into(), "ingest:r".into()));
+        let publish = PublishRequest { sync_id: "s".into(), connection_id: "c".into() };
+        assert_eq!((publish.done_key(), publish.lease_key()), ("publish:s".into(), "lease:publish:c".into()));
+        let poll = PollRequest { sync_id: "s".into(), connection_id: "c".into() };
+        assert_ne!(poll.lease_key(), publish.lease_key(), "a connection's two leases are apart");
     }
 
     #[test]

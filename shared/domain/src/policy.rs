@@ -1,5 +1,7 @@
 use crate::classification::{join_tags, InfosecLevel, TagSet};
+use crate::manifest::{shard_for, Manifest, ManifestEntry};
 use crate::messages;
+use crate::transform::{self, TransformRule};
 
 /// What a sending connection lets through.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -78,6 +80,92 @@ pub fn map_incoming_level(
         .ok_or_else(|| LevelCheckError::NoLocalEquivalent { incoming: incoming.clone() })
 }
 
+/// What a receiving connection lets in: the local scale and its max, the connection's
+/// receiving rules, and the local tags that may be stored. One home for the rules the
+/// validator applies to whole manifests and the ingester to each entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReceivingPolicy {
+    pub local_levels: Vec<InfosecLevel>,
+    pub local_max: InfosecLevel,
+    pub rules: Vec<TransformRule>,
+    /// Active local control tags: what the transformed tags of an entry must fall within.
+    pub active_tags: TagSet,
+}
+
+/// Why a receiving sync or one incoming resource is refused. The Display texts are the
+/// documented ones where the debugging guide names them.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Refused {
+    #[error(transparent)]
+    Level(#[from] LevelCheckError),
+    #[error("manifest rejected: resource {resource_id}: object key '{key}' is outside this channel's '{prefix}'")]
+    ForeignObjectKey { resource_id: String, key: String, prefix: String },
+    #[error("manifest rejected: resource {resource_id} listed in shard {listed} but belongs to shard {belongs}")]
+    WrongShard { resource_id: String, listed: u32, belongs: u32 },
+    #[error("manifest rejected: resource {resource_id}: {error}")]
+    EntryLevel { resource_id: String, error: LevelCheckError },
+    #[error("{}", messages::uncovered_tags(.0))]
+    UncoveredTags(TagSet),
+}
+
+impl ReceivingPolicy {
+    /// The verified manifests of one sync, as a whole: the partner's max level within the
+    /// local max; each entry's object inside its channel and shard, in the shard its id
+    /// hashes to, at a level within the manifest's max; every incoming tag covered by a
+    /// remove or map rule (all uncovered tags named at once).
+    pub fn check<'a>(&self, shared_id: &str, manifests: impl IntoIterator<Item = &'a Manifest>) -> Result<(), Refused> {
+        let mut uncovered = TagSet::new();
+        for manifest in manifests {
+            check_manifest_max(&manifest.max_level, &self.local_max)?;
+            let prefix = format!("{shared_id}/shard{}/objects/", manifest.shard);
+            for entry in &manifest.resources {
+                // Even a validly signed manifest may only name objects of its own channel and shard.
+                if !entry.object_key.starts_with(&prefix)
+                    || entry.object_key.split('/').any(|part| part == ".." || part.is_empty())
+                {
+                    return Err(Refused::ForeignObjectKey {
+                        resource_id: entry.resource_id.clone(),
+                        key: entry.object_key.clone(),
+                        prefix,
+                    });
+                }
+                let belongs = shard_for(&entry.resource_id, manifest.shard_count);
+                if belongs != manifest.shard {
+                    return Err(Refused::WrongShard {
+                        resource_id: entry.resource_id.clone(),
+                        listed: manifest.shard,
+                        belongs,
+                    });
+                }
+                if entry.level.order > manifest.max_level.order {
+                    let error = LevelCheckError::AboveManifestMax {
+                        level: entry.level.clone(),
+                        max: manifest.max_level.clone(),
+                    };
+                    return Err(Refused::EntryLevel { resource_id: entry.resource_id.clone(), error });
+                }
+                uncovered.extend(transform::uncovered(&self.rules, &entry.tags));
+            }
+        }
+        if !uncovered.is_empty() {
+            return Err(Refused::UncoveredTags(uncovered));
+        }
+        Ok(())
+    }
+
+    /// One entry as it will be stored: its local level (same order or the nearest higher)
+    /// and its tags after the receiving rules, which must all be active local tags.
+    pub fn admit(&self, entry: &ManifestEntry) -> Result<(InfosecLevel, TagSet), Refused> {
+        let level = map_incoming_level(&entry.level, &self.local_levels)?;
+        let tags = transform::apply(&self.rules, &entry.tags);
+        let foreign: TagSet = tags.difference(&self.active_tags).cloned().collect();
+        if !foreign.is_empty() {
+            return Err(Refused::UncoveredTags(foreign));
+        }
+        Ok((level, tags))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -145,5 +233,123 @@ mod tests {
         assert_eq!(map_incoming_level(&InfosecLevel::new("R", 2), &local).unwrap().name, "RESTRICTED");
         assert_eq!(map_incoming_level(&InfosecLevel::new("X", 3), &local).unwrap().name, "SECRET");
         assert!(map_incoming_level(&InfosecLevel::new("X", 5), &local).is_err());
+    }
+
+    mod receiving {
+        use super::*;
+        use crate::manifest::{object_key, MANIFEST_FORMAT_VERSION};
+        use crate::transform::RuleKind;
+
+        fn rule(kind: RuleKind) -> TransformRule {
+            TransformRule { id: "r".into(), kind, description: "partner naming".into() }
+        }
+
+        fn local() -> ReceivingPolicy {
+            ReceivingPolicy {
+                local_levels: vec![InfosecLevel::new("PUBLIC", 0), InfosecLevel::new("SECRET", 3)],
+                local_max: InfosecLevel::new("SECRET", 3),
+                rules: vec![
+                    rule(RuleKind::Map { predicate: "ITAR".into(), value: "B-ITAR".into() }),
+                    rule(RuleKind::Remove { predicate: "DRAFT".into() }),
+                ],
+                active_tags: tags(&["B-ITAR"]),
+            }
+        }
+
+        fn entry(id: &str, shard_count: u32, level: i64, tag_list: &[&str]) -> ManifestEntry {
+            let shard = shard_for(id, shard_count);
+            ManifestEntry {
+                resource_id: id.into(),
+                revision_id: "v1".into(),
+                name: format!("{id}.txt"),
+                size: 1,
+                sha256: "00".repeat(32),
+                object_key: object_key("chan", shard, id, "v1"),
+                tags: tags(tag_list),
+                level: InfosecLevel::new(format!("L{level}"), level),
+            }
+        }
+
+        fn manifest(shard: u32, shard_count: u32, max: i64, resources: Vec<ManifestEntry>) -> Manifest {
+            Manifest {
+                version: MANIFEST_FORMAT_VERSION,
+                shared_id: "chan".into(),
+                shard,
+                shard_count,
+                sequence: 1,
+                generated_at: 0,
+                expires_at: 1,
+                max_level: InfosecLevel::new(format!("L{max}"), max),
+                resources,
+                removed: vec![],
+            }
+        }
+
+        #[test]
+        fn accepts_covered_tags_within_levels() {
+            let m = manifest(0, 1, 2, vec![entry("a", 1, 1, &["ITAR", "DRAFT"]), entry("b", 1, 0, &[])]);
+            assert_eq!(local().check("chan", [&m]), Ok(()));
+        }
+
+        #[test]
+        fn refuses_partner_max_above_local_with_documented_text() {
+            let err = local().check("chan", [&manifest(0, 1, 4, vec![])]).unwrap_err();
+            assert!(err
+                .to_string()
+                .starts_with("manifest max infosec level 'L4' (order=4) exceeds local platform max"));
+        }
+
+        #[test]
+        fn names_every_uncovered_tag_across_manifests() {
+            let (a, b) = (
+                manifest(0, 1, 2, vec![entry("a", 1, 0, &["X"])]),
+                manifest(0, 1, 2, vec![entry("b", 1, 0, &["Y", "ITAR"])]),
+            );
+            let err = local().check("chan", [&a, &b]).unwrap_err();
+            assert_eq!(err.to_string(), "manifest control tag(s) uncovered by any transformation predicate: X, Y");
+        }
+
+        #[test]
+        fn refuses_objects_outside_the_channel_or_shard() {
+            let mut outside = entry("a", 1, 0, &[]);
+            outside.object_key = "other/shard0/objects/a/v1".into();
+            let err = local().check("chan", [&manifest(0, 1, 2, vec![outside])]).unwrap_err();
+            assert!(matches!(err, Refused::ForeignObjectKey { .. }), "{err}");
+            let mut climbing = entry("a", 1, 0, &[]);
+            climbing.object_key = "chan/shard0/objects/../../x".into();
+            assert!(matches!(
+                local().check("chan", [&manifest(0, 1, 2, vec![climbing])]),
+                Err(Refused::ForeignObjectKey { .. })
+            ));
+            let misplaced = (0..50).map(|i| format!("r{i}")).find(|id| shard_for(id, 4) != 0).unwrap();
+            let mut wrong = entry(&misplaced, 4, 0, &[]);
+            wrong.object_key = object_key("chan", 0, &misplaced, "v1");
+            let err = local().check("chan", [&manifest(0, 4, 2, vec![wrong])]).unwrap_err();
+            assert!(err.to_string().contains("listed in shard 0 but belongs to shard"), "{err}");
+        }
+
+        #[test]
+        fn refuses_an_entry_above_its_manifest_max() {
+            let err = local().check("chan", [&manifest(0, 1, 1, vec![entry("a", 1, 2, &[])])]).unwrap_err();
+            assert_eq!(err.to_string(), "manifest rejected: resource a: resource infosec level 'L2' (order=2) is above the manifest's declared max 'L1' (order=1)");
+        }
+
+        #[test]
+        fn admits_with_mapped_level_and_transformed_tags() {
+            let (level, stored) = local().admit(&entry("a", 1, 2, &["ITAR", "DRAFT"])).unwrap();
+            assert_eq!(
+                (level.name.as_str(), stored),
+                ("SECRET", tags(&["B-ITAR"])),
+                "order 2 maps up to 3, never down"
+            );
+            assert!(matches!(
+                local().admit(&entry("a", 1, 4, &[])),
+                Err(Refused::Level(LevelCheckError::NoLocalEquivalent { .. }))
+            ));
+            let mut inactive = local();
+            inactive.active_tags = TagSet::new();
+            let err = inactive.admit(&entry("a", 1, 0, &["ITAR"])).unwrap_err();
+            assert_eq!(err.to_string(), "manifest control tag(s) uncovered by any transformation predicate: B-ITAR");
+        }
     }
 }

@@ -76,9 +76,35 @@ pub struct AppliedEntry {
     pub connection_id: String,
     pub remote_resource_id: String,
     pub shard: u32,
-    /// `ManifestEntry::digest()` of the entry last applied.
+    /// `ManifestEntry::digest()` of the entry last applied (empty for a withdrawal).
     pub entry_digest: String,
     pub local_resource_id: String,
+    /// The manifest sequence the change came from: a change from an older one loses.
+    pub sequence: u64,
+    /// The newest change was the resource's removal; the entry stays as a tombstone so
+    /// that an older upsert finishing late cannot bring the resource back.
+    pub withdrawn: bool,
+}
+
+/// What an applied change does to the local registry, written together with its entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LocalChange {
+    /// The resource as it now is (its `created_at` is kept when it already exists), with the
+    /// revision that becomes its current one.
+    Upsert { resource: Resource, revision_id: String },
+    /// The local copy is hidden from `at` on (a copy withdrawn already keeps its time).
+    Withdraw { at: Millis },
+}
+
+/// How a conditional write of receiving state went.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ApplyOutcome {
+    /// Written: nothing newer was stored.
+    Applied,
+    /// The same sequence was applied already (a redelivery); nothing written.
+    Current,
+    /// A change from a newer sequence was applied already; nothing written.
+    Superseded { by: u64 },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -103,6 +129,9 @@ pub struct SyncEvent {
     pub pending: u32,
     /// Rows with an update (updated or removed).
     pub updated: u32,
+    /// Resource rows recorded, and how many of them failed.
+    pub rows: u32,
+    pub failed: u32,
     pub resources: Vec<ResourceRow>,
 }
 
@@ -210,7 +239,8 @@ pub trait Repository: Send + Sync + 'static {
     /// Inserts a revision; inserting the same id again changes nothing.
     async fn add_revision(&self, revision: &Revision) -> Result<()>;
     async fn revision(&self, id: &str) -> Result<Option<Revision>>;
-    /// The newest revision by `created_at` (ties broken by id).
+    /// The current revision: the one a receiving connection last applied to the resource
+    /// (`apply_change`), else the newest by `created_at` (ties broken by id).
     async fn latest_revision(&self, resource_id: &str) -> Result<Option<Revision>>;
     async fn grant_view(&self, resource_id: &str, user_id: &str) -> Result<()>;
     /// Resources a user may reach before classification gating: owned by them, granted to
@@ -242,16 +272,29 @@ pub trait Repository: Send + Sync + 'static {
     async fn published(&self, connection_id: &str) -> Result<Vec<PublishedEntry>>;
     async fn put_published(&self, entry: &PublishedEntry) -> Result<()>;
     async fn delete_published(&self, connection_id: &str, resource_id: &str) -> Result<()>;
+    /// Schedules outbox objects for removal at `due_at` (a key scheduled again keeps the
+    /// later time).
+    async fn schedule_deletions(&self, connection_id: &str, object_keys: &[String], due_at: Millis) -> Result<()>;
+    /// Up to `limit` objects due by `now`, leaving out any that a published entry names again.
+    async fn due_deletions(&self, connection_id: &str, now: Millis, limit: u32) -> Result<Vec<String>>;
+    /// Forgets scheduled removals once done.
+    async fn forget_deletions(&self, connection_id: &str, object_keys: &[String]) -> Result<()>;
     /// Atomically increments and returns the connection's manifest sequence (first call: 1).
     async fn next_manifest_sequence(&self, connection_id: &str) -> Result<u64>;
 
     // --- receiving state --------------------------------------------------------------
     async fn manifest_state(&self, connection_id: &str, shard: u32) -> Result<Option<ManifestState>>;
-    async fn put_manifest_state(&self, state: &ManifestState) -> Result<()>;
+    /// Moves a shard's state forward: written only when its sequence is higher than the
+    /// stored one's (or it is the stored manifest again). `Superseded` names the newer one.
+    async fn put_manifest_state(&self, state: &ManifestState) -> Result<ApplyOutcome>;
+    /// The live applied entries (tombstones of withdrawals left out).
     async fn applied(&self, connection_id: &str) -> Result<Vec<AppliedEntry>>;
+    /// The applied entry of one remote resource, a tombstone too.
     async fn applied_entry(&self, connection_id: &str, remote_resource_id: &str) -> Result<Option<AppliedEntry>>;
-    async fn put_applied(&self, entry: &AppliedEntry) -> Result<()>;
-    async fn delete_applied(&self, connection_id: &str, remote_resource_id: &str) -> Result<()>;
+    /// In one transaction, when `entry.sequence` is higher than the stored entry's (or
+    /// there is none): stores the entry and makes the local change. Otherwise changes
+    /// nothing and says why, so the newest sequence wins whatever order ingests finish in.
+    async fn apply_change(&self, entry: &AppliedEntry, change: &LocalChange) -> Result<ApplyOutcome>;
     /// The tags the partner sent last, for the transform editor's predicate choices.
     async fn set_incoming_tags(&self, connection_id: &str, tags: &TagSet) -> Result<()>;
     async fn incoming_tags(&self, connection_id: &str) -> Result<TagSet>;
@@ -261,16 +304,34 @@ pub trait Repository: Send + Sync + 'static {
     async fn is_processed(&self, key: &str) -> Result<bool>;
     /// Records a unit of work as done; recording it again changes nothing.
     async fn mark_processed(&self, key: &str, at: Millis) -> Result<()>;
+    /// Takes the lease `key` for `holder` until `expires_at`, or renews it when `holder`
+    /// has it already. `false` when another holder's lease has not expired by `now`.
+    async fn take_lease(&self, key: &str, holder: &str, now: Millis, expires_at: Millis) -> Result<bool>;
+    /// Gives the lease up, if `holder` still has it.
+    async fn release_lease(&self, key: &str, holder: &str) -> Result<()>;
 
     // --- sync history -----------------------------------------------------------------
-    /// Folds one status report into its sync event (creating it on first sight) and
-    /// returns the event as it now stands. Idempotent: a resource row is keyed by
-    /// (sync_id, resource_id), and a repeated stage end changes nothing. When the stage
-    /// has finished and every pending row has arrived, the event is finished with the
-    /// health `fold_health` gives, and the connection's health is set to it.
-    async fn record_status(&self, report: &StatusReport) -> Result<SyncEvent>;
+    /// Folds one status report, received at `now`, into its sync event (creating it on
+    /// first sight) and returns the event as it now stands, without its rows (counters
+    /// only: the cost of a report does not grow with its sync). Idempotent: a resource row
+    /// is keyed by (sync_id, resource_id), and a repeated stage end changes nothing. When
+    /// the stage has finished and every pending row has arrived, the event is finished at
+    /// `now` with the health its counts give, and the connection's health is set to it.
+    async fn record_status(&self, report: &StatusReport, now: Millis) -> Result<SyncEvent>;
+    /// One page of a sync's resource rows, by name then id (bytewise).
+    async fn sync_rows(&self, sync_id: &str, limit: u32, offset: u32) -> Result<Vec<ResourceRow>>;
+    /// Finishes as failed, at `now`, every event still running that started before
+    /// `started_before`, with a message naming what never reported; returns them (without
+    /// rows). `deadline_secs` is named in the message.
+    async fn expire_sync_events(
+        &self,
+        started_before: Millis,
+        now: Millis,
+        deadline_secs: u64,
+    ) -> Result<Vec<SyncEvent>>;
+    /// The event with every row.
     async fn sync_event(&self, sync_id: &str) -> Result<Option<SyncEvent>>;
-    /// Newest first; `with_updates_only` keeps events with at least one update.
+    /// Newest first, each with every row; `with_updates_only` keeps events with at least one update.
     async fn sync_events(
         &self,
         connection_id: &str,

@@ -1,6 +1,15 @@
 //! Test support: a PostgreSQL database made for one test run and dropped after it.
 
-use sqlx::{AnyConnection, Connection, Executor};
+use crate::{
+    AppliedEntry, ApplyOutcome, DynRepository, LocalChange, ManifestState, PublishedEntry, RepoError, Repository,
+    Share, SyncEvent,
+};
+use airlock_domain::pipeline::{ResourceRow, StatusReport};
+use airlock_domain::{Connection, Health, Millis, PlatformSettings, Resource, Revision, TagSet, TransformRule, User};
+use async_trait::async_trait;
+
+type Result<T> = crate::Result<T>;
+use sqlx::{AnyConnection, Connection as _, Executor};
 
 pub const DEFAULT_TEST_SERVER: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
@@ -13,7 +22,7 @@ pub struct TestDatabase {
 }
 
 impl TestDatabase {
-    pub async fn create() -> Result<Self, String> {
+    pub async fn create() -> std::result::Result<Self, String> {
         sqlx::any::install_default_drivers();
         let server = std::env::var("AIRLOCK_TEST_DATABASE_URL").unwrap_or_else(|_| DEFAULT_TEST_SERVER.to_owned());
         let name = format!("airlock_test_{}", uuid::Uuid::new_v4().simple());
@@ -59,6 +68,202 @@ pub fn with_database(server_url: &str, database: &str) -> String {
     match query {
         Some(query) => format!("{root}/{database}?{query}"),
         None => format!("{root}/{database}"),
+    }
+}
+
+/// A repository whose database is away for the next `n` status reports: each fails as a
+/// connection error would, then the wrapped repository answers again. Every other call
+/// goes straight through.
+pub struct FlakyRepository {
+    inner: DynRepository,
+    failures_left: std::sync::atomic::AtomicU32,
+}
+
+impl FlakyRepository {
+    pub fn new(inner: DynRepository, failures: u32) -> Self {
+        Self { inner, failures_left: std::sync::atomic::AtomicU32::new(failures) }
+    }
+
+    pub fn failures_left(&self) -> u32 {
+        self.failures_left.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn fail_status_while_down(&self) -> Result<()> {
+        use std::sync::atomic::Ordering;
+        let down = self.failures_left.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok();
+        if down {
+            return Err(RepoError::Database(sqlx::Error::PoolTimedOut));
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Repository for FlakyRepository {
+    async fn platform(&self) -> Result<PlatformSettings> {
+        self.inner.platform().await
+    }
+    async fn save_platform(&self, settings: &PlatformSettings) -> Result<()> {
+        self.inner.save_platform(settings).await
+    }
+    async fn put_control_tag(&self, tag: &str, active: bool) -> Result<()> {
+        self.inner.put_control_tag(tag, active).await
+    }
+    async fn active_control_tags(&self) -> Result<TagSet> {
+        self.inner.active_control_tags().await
+    }
+    async fn put_user(&self, user: &User) -> Result<()> {
+        self.inner.put_user(user).await
+    }
+    async fn user(&self, id: &str) -> Result<Option<User>> {
+        self.inner.user(id).await
+    }
+    async fn users(&self) -> Result<Vec<User>> {
+        self.inner.users().await
+    }
+    async fn put_resource(&self, resource: &Resource) -> Result<()> {
+        self.inner.put_resource(resource).await
+    }
+    async fn resource(&self, id: &str) -> Result<Option<Resource>> {
+        self.inner.resource(id).await
+    }
+    async fn add_revision(&self, revision: &Revision) -> Result<()> {
+        self.inner.add_revision(revision).await
+    }
+    async fn revision(&self, id: &str) -> Result<Option<Revision>> {
+        self.inner.revision(id).await
+    }
+    async fn latest_revision(&self, resource_id: &str) -> Result<Option<Revision>> {
+        self.inner.latest_revision(resource_id).await
+    }
+    async fn grant_view(&self, resource_id: &str, user_id: &str) -> Result<()> {
+        self.inner.grant_view(resource_id, user_id).await
+    }
+    async fn reachable_resources(&self, user_id: &str) -> Result<Vec<Resource>> {
+        self.inner.reachable_resources(user_id).await
+    }
+    async fn create_connection(&self, connection: &Connection) -> Result<()> {
+        self.inner.create_connection(connection).await
+    }
+    async fn update_connection(&self, connection: &Connection) -> Result<()> {
+        self.inner.update_connection(connection).await
+    }
+    async fn connection(&self, id: &str) -> Result<Option<Connection>> {
+        self.inner.connection(id).await
+    }
+    async fn connections(&self, include_archived: bool) -> Result<Vec<Connection>> {
+        self.inner.connections(include_archived).await
+    }
+    async fn archive_connection(&self, id: &str, at: Millis) -> Result<()> {
+        self.inner.archive_connection(id, at).await
+    }
+    async fn set_health(&self, connection_id: &str, health: Health) -> Result<()> {
+        self.inner.set_health(connection_id, health).await
+    }
+    async fn set_transforms(&self, connection_id: &str, rules: &[TransformRule]) -> Result<()> {
+        self.inner.set_transforms(connection_id, rules).await
+    }
+    async fn transforms(&self, connection_id: &str) -> Result<Vec<TransformRule>> {
+        self.inner.transforms(connection_id).await
+    }
+    async fn set_owners(&self, connection_id: &str, user_ids: &[String]) -> Result<()> {
+        self.inner.set_owners(connection_id, user_ids).await
+    }
+    async fn owners(&self, connection_id: &str) -> Result<Vec<String>> {
+        self.inner.owners(connection_id).await
+    }
+    async fn share(&self, connection_id: &str, resource_id: &str, shared_by: &str, at: Millis) -> Result<()> {
+        self.inner.share(connection_id, resource_id, shared_by, at).await
+    }
+    async fn active_shares(&self, connection_id: &str) -> Result<Vec<Share>> {
+        self.inner.active_shares(connection_id).await
+    }
+    async fn all_shares(&self, connection_id: &str) -> Result<Vec<Share>> {
+        self.inner.all_shares(connection_id).await
+    }
+    async fn remove_share(&self, connection_id: &str, resource_id: &str, reason: &str, at: Millis) -> Result<()> {
+        self.inner.remove_share(connection_id, resource_id, reason, at).await
+    }
+    async fn published(&self, connection_id: &str) -> Result<Vec<PublishedEntry>> {
+        self.inner.published(connection_id).await
+    }
+    async fn put_published(&self, entry: &PublishedEntry) -> Result<()> {
+        self.inner.put_published(entry).await
+    }
+    async fn delete_published(&self, connection_id: &str, resource_id: &str) -> Result<()> {
+        self.inner.delete_published(connection_id, resource_id).await
+    }
+    async fn next_manifest_sequence(&self, connection_id: &str) -> Result<u64> {
+        self.inner.next_manifest_sequence(connection_id).await
+    }
+    async fn manifest_state(&self, connection_id: &str, shard: u32) -> Result<Option<ManifestState>> {
+        self.inner.manifest_state(connection_id, shard).await
+    }
+    async fn put_manifest_state(&self, state: &ManifestState) -> Result<ApplyOutcome> {
+        self.inner.put_manifest_state(state).await
+    }
+    async fn applied(&self, connection_id: &str) -> Result<Vec<AppliedEntry>> {
+        self.inner.applied(connection_id).await
+    }
+    async fn applied_entry(&self, connection_id: &str, remote_resource_id: &str) -> Result<Option<AppliedEntry>> {
+        self.inner.applied_entry(connection_id, remote_resource_id).await
+    }
+    async fn apply_change(&self, entry: &AppliedEntry, change: &LocalChange) -> Result<ApplyOutcome> {
+        self.inner.apply_change(entry, change).await
+    }
+    async fn set_incoming_tags(&self, connection_id: &str, tags: &TagSet) -> Result<()> {
+        self.inner.set_incoming_tags(connection_id, tags).await
+    }
+    async fn incoming_tags(&self, connection_id: &str) -> Result<TagSet> {
+        self.inner.incoming_tags(connection_id).await
+    }
+    async fn is_processed(&self, key: &str) -> Result<bool> {
+        self.inner.is_processed(key).await
+    }
+    async fn mark_processed(&self, key: &str, at: Millis) -> Result<()> {
+        self.inner.mark_processed(key, at).await
+    }
+    async fn take_lease(&self, key: &str, holder: &str, now: Millis, expires_at: Millis) -> Result<bool> {
+        self.inner.take_lease(key, holder, now, expires_at).await
+    }
+    async fn release_lease(&self, key: &str, holder: &str) -> Result<()> {
+        self.inner.release_lease(key, holder).await
+    }
+    async fn record_status(&self, report: &StatusReport, now: Millis) -> Result<SyncEvent> {
+        self.fail_status_while_down()?;
+        self.inner.record_status(report, now).await
+    }
+    async fn sync_rows(&self, sync_id: &str, limit: u32, offset: u32) -> Result<Vec<ResourceRow>> {
+        self.inner.sync_rows(sync_id, limit, offset).await
+    }
+    async fn expire_sync_events(
+        &self,
+        started_before: Millis,
+        now: Millis,
+        deadline_secs: u64,
+    ) -> Result<Vec<SyncEvent>> {
+        self.inner.expire_sync_events(started_before, now, deadline_secs).await
+    }
+    async fn sync_event(&self, sync_id: &str) -> Result<Option<SyncEvent>> {
+        self.inner.sync_event(sync_id).await
+    }
+    async fn schedule_deletions(&self, connection_id: &str, object_keys: &[String], due_at: Millis) -> Result<()> {
+        self.inner.schedule_deletions(connection_id, object_keys, due_at).await
+    }
+    async fn due_deletions(&self, connection_id: &str, now: Millis, limit: u32) -> Result<Vec<String>> {
+        self.inner.due_deletions(connection_id, now, limit).await
+    }
+    async fn forget_deletions(&self, connection_id: &str, object_keys: &[String]) -> Result<()> {
+        self.inner.forget_deletions(connection_id, object_keys).await
+    }
+    async fn sync_events(
+        &self,
+        connection_id: &str,
+        with_updates_only: bool,
+        limit: u32,
+        offset: u32,
+    ) -> Result<Vec<SyncEvent>> {
+        self.inner.sync_events(connection_id, with_updates_only, limit, offset).await
     }
 }
 

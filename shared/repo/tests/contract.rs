@@ -14,6 +14,7 @@ async fn suite(repo: &SqlRepository) -> anyhow::Result<()> {
     // Twice, as on a long-lived database: the suite must not trip over its own leftovers.
     contract::run_all(repo).await?;
     contract::concurrent_writes(Arc::new(repo.clone()) as DynRepository).await?;
+    contract::racing_leases(Arc::new(repo.clone()) as DynRepository).await?;
     Ok(())
 }
 

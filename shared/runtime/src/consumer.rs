@@ -10,6 +10,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use tracing::Instrument;
 
+/// How long a stage keeps trying to hand a status report to a bus that is away.
+const STATUS_SEND_PATIENCE: Duration = Duration::from_secs(300);
+
 /// Where a message came from and how often it was tried.
 #[derive(Clone, Debug)]
 pub struct MessageMeta {
@@ -26,13 +29,16 @@ impl MessageMeta {
 }
 
 /// How a handler failed: a retryable failure (a store or database briefly away) is
-/// delivered again; a permanent one (bad input) is not.
+/// delivered again; a permanent one (bad input) is not; a deferred one (the work is
+/// already running elsewhere) is delivered again later without using up its attempts.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum HandlerError {
     #[error("{0}")]
     Retryable(String),
     #[error("{0}")]
     Permanent(String),
+    #[error("{0}")]
+    Deferred(String),
 }
 
 impl HandlerError {
@@ -54,6 +60,13 @@ pub trait Handler: Send + Sync + 'static {
     const TOPIC: Topic;
 
     async fn handle(&self, message: &Self::Message, meta: &MessageMeta) -> Result<(), HandlerError>;
+
+    /// Deliveries of one message before giving up on a retryable failure; `configured` is
+    /// the platform's `AIRLOCK_MAX_ATTEMPTS`. A handler whose work must never be dropped
+    /// while the cause is transient (the status-recorder) asks for many more.
+    fn max_attempts(&self, configured: u32) -> u32 {
+        configured
+    }
 
     /// Called once when a message is dropped for good (a permanent failure, or the last
     /// attempt of a retryable one), so that the failure reaches the sync history.
@@ -78,8 +91,9 @@ pub async fn publish_json<T: Serialize>(
 impl Context {
     /// Sends one status report of a sync to the status-recorder. `dedupe_key` names what is
     /// reported (a stage, a resource), so a retried report of the same thing is a duplicate
-    /// the bus drops. A report that cannot be sent is logged: the sync then shows as running,
-    /// which is what an operator should see when the recorder is unreachable.
+    /// the bus drops. A bus briefly away is waited for (with backoff, up to
+    /// `STATUS_SEND_PATIENCE`); a report still unsent then, or too large for the bus, is
+    /// logged: the sync then shows as running until its deadline fails it.
     pub async fn send_status(
         &self,
         trace: &TraceContext,
@@ -95,15 +109,50 @@ impl Context {
             at: airlock_domain::now_millis(),
             event,
         };
-        if let Err(e) = self.report(trace, &report, dedupe_key).await {
-            tracing::error!(error = %e, sync_id, "status report lost");
+        let give_up_at = tokio::time::Instant::now() + STATUS_SEND_PATIENCE;
+        let mut delay = Duration::from_millis(100);
+        loop {
+            match self.report(trace, &report, dedupe_key).await {
+                Ok(()) => return,
+                Err(e @ BusError::TooLarge { .. }) => {
+                    tracing::error!(error = %e, sync_id, "status report lost");
+                    return;
+                }
+                Err(e) if tokio::time::Instant::now() + delay > give_up_at => {
+                    tracing::error!(error = %e, sync_id, "status report lost");
+                    return;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, sync_id, retry_in_ms = delay.as_millis() as u64, "sending a status report failed");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+    }
+
+    /// Reports a stage's end with its own rows, in as many messages as keep each well under
+    /// the bus's limits (`split_stage_end`), the end last.
+    pub async fn send_stage_end(
+        &self,
+        trace: &TraceContext,
+        sync: (&str, &str, ConnectionKind),
+        end: (bool, String, u32),
+        rows: Vec<airlock_domain::pipeline::ResourceRow>,
+        dedupe_key: &str,
+    ) {
+        let (failed, message, pending) = end;
+        let events = airlock_domain::pipeline::split_stage_end(failed, message, pending, rows);
+        let last = events.len() - 1;
+        for (i, event) in events.into_iter().enumerate() {
+            let key = if i == last { dedupe_key.to_owned() } else { format!("{dedupe_key}:rows:{i}") };
+            self.send_status(trace, sync, event, &key).await;
         }
     }
 
     /// Sends a prepared status report.
     pub async fn report(&self, trace: &TraceContext, report: &StatusReport, dedupe_key: &str) -> Result<(), BusError> {
-        let id = format!("status:{}:{}", report.sync_id, dedupe_key);
-        publish_json(self.bus.as_ref(), Topic::Status, &id, trace, report).await
+        publish_json(self.bus.as_ref(), Topic::Status, &report.message_id(dedupe_key), trace, report).await
     }
 }
 
@@ -161,6 +210,7 @@ pub async fn settle_with<H: Handler>(
         .or_else(|| delivery.headers.get(TRACEPARENT).and_then(|t| TraceContext::parse(t)))
         .unwrap_or_else(TraceContext::new_root);
     span.record("trace_id", trace.trace_id.as_str());
+    let max_attempts = handler.max_attempts(max_attempts);
     let meta = MessageMeta { id: delivery.id.clone(), attempt: delivery.attempt, max_attempts, trace };
     let settled = async move {
         let message: H::Message = match serde_json::from_slice(&delivery.payload) {
@@ -173,6 +223,10 @@ pub async fn settle_with<H: Handler>(
         };
         match handle_keeping_alive(handler, &message, &meta, &delivery, keep_alive).await {
             Ok(()) => delivery.ack().await,
+            Err(error @ HandlerError::Deferred(_)) => {
+                tracing::info!(function = H::NAME, reason = %error, retry_in_ms = DEFERRED_DELAY.as_millis() as u64, "deferred");
+                delivery.nack(DEFERRED_DELAY).await
+            }
             Err(error @ HandlerError::Retryable(_)) if !meta.is_last_attempt() => {
                 let delay = backoff(meta.attempt);
                 tracing::warn!(function = H::NAME, error = %error, retry_in_ms = delay.as_millis() as u64, "handler failed, will retry");
@@ -216,6 +270,10 @@ async fn handle_keeping_alive<H: Handler>(
         }
     }
 }
+
+/// How long deferred work waits before it is tried again: about as long as a short run of
+/// the work it waits for.
+const DEFERRED_DELAY: Duration = Duration::from_secs(2);
 
 fn backoff(attempt: u32) -> Duration {
     let ms = 250u64.saturating_mul(1 << attempt.min(7));

@@ -8,6 +8,8 @@ use airlock_store::object_store::ObjectStore;
 use airlock_store::{StoreError, StoreRegistry};
 use secrecy::ExposeSecret;
 use std::sync::Arc;
+use std::time::Duration;
+
 
 /// The ports and settings one platform's functions work with.
 pub struct Context {
@@ -49,5 +51,58 @@ impl Context {
     pub fn channel_keys(&self, connection: &Connection) -> Result<ChannelKeys, &'static str> {
         let secret = self.master.unwrap(&connection.wrapped_secret).map_err(|_| messages::SECRET_UNAVAILABLE)?;
         Ok(ChannelKeys::derive(secret.expose_secret(), &connection.shared_id))
+    }
+
+    /// Takes the lease `key` for this run, renewed in the background until released or
+    /// dropped. `None` while another process holds it.
+    pub async fn take_lease(&self, key: &str) -> Result<Option<Lease>, RepoError> {
+        let holder = airlock_domain::new_id();
+        let ttl = self.settings.lease_ttl;
+        let now = airlock_domain::now_millis();
+        if !self.repo.take_lease(key, &holder, now, now + ttl.as_millis() as i64).await? {
+            return Ok(None);
+        }
+        let (repo, renewed_key, renewing_holder) = (self.repo.clone(), key.to_owned(), holder.clone());
+        let renew = tokio::spawn(async move {
+            let mut interval = tokio::time::interval(ttl / 3);
+            interval.tick().await;
+            loop {
+                interval.tick().await;
+                let now = airlock_domain::now_millis();
+                match repo.take_lease(&renewed_key, &renewing_holder, now, now + ttl.as_millis() as i64).await {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        tracing::warn!(lease = %renewed_key, "lease lost to another process while still working");
+                        return;
+                    }
+                    Err(e) => tracing::warn!(lease = %renewed_key, error = %e, "renewing a lease failed"),
+                }
+            }
+        });
+        Ok(Some(Lease { repo: self.repo.clone(), key: key.to_owned(), holder, renew }))
+    }
+}
+
+/// A held lease (see `Context::take_lease`). Dropping it stops the renewal and lets the
+/// lease expire; `release` frees it at once.
+pub struct Lease {
+    repo: DynRepository,
+    key: String,
+    holder: String,
+    renew: tokio::task::JoinHandle<()>,
+}
+
+impl Lease {
+    pub async fn release(self) {
+        self.renew.abort();
+        if let Err(e) = self.repo.release_lease(&self.key, &self.holder).await {
+            tracing::warn!(lease = %self.key, error = %e, "releasing a lease failed; it expires on its own");
+        }
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        self.renew.abort();
     }
 }

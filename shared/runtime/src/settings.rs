@@ -16,6 +16,19 @@ pub struct Settings {
     pub schedule_interval: Duration,
     /// Deliveries of one message before a handler gives up on a retryable failure.
     pub max_attempts: u32,
+    /// The same for status reports: at the backoff's 30 s ceiling, the default keeps
+    /// retrying for about a day, so an outage of the database or bus loses no history.
+    pub status_max_attempts: u32,
+    /// How long a validation or publish holds its connection's lease before another
+    /// process may take over (renewed while it runs).
+    pub lease_ttl: Duration,
+    /// A sync event still running this long after it started finishes as failed.
+    pub sync_deadline: Duration,
+    /// How long superseded outbox objects stay after a later manifest is out, so a
+    /// receiver working from the previous manifest can finish.
+    pub object_grace: Duration,
+    /// Interrupted uploads (staging files, multipart uploads) older than this are swept.
+    pub staging_max_age: Duration,
     pub host: String,
     pub port: u16,
 }
@@ -32,6 +45,11 @@ impl Default for Settings {
             chunk_size: airlock_protocol::DEFAULT_CHUNK_SIZE,
             schedule_interval: Duration::from_secs(60),
             max_attempts: 5,
+            status_max_attempts: 3000,
+            lease_ttl: Duration::from_secs(120),
+            sync_deadline: Duration::from_secs(6 * 3600),
+            object_grace: Duration::from_secs(3600),
+            staging_max_age: Duration::from_secs(24 * 3600),
             host: "0.0.0.0".into(),
             port: 8000,
         }
@@ -79,11 +97,25 @@ impl Settings {
                 1..=86400,
             )?),
             max_attempts: number(&get, "AIRLOCK_MAX_ATTEMPTS", d.max_attempts, 1..=100)?,
+            status_max_attempts: number(&get, "AIRLOCK_STATUS_MAX_ATTEMPTS", d.status_max_attempts, 1..=1_000_000)?,
+            lease_ttl: secs(&get, "AIRLOCK_LEASE_SECS", d.lease_ttl, 5..=86400)?,
+            sync_deadline: secs(&get, "AIRLOCK_SYNC_DEADLINE_SECS", d.sync_deadline, 10..=30 * 86400)?,
+            object_grace: secs(&get, "AIRLOCK_OBJECT_GRACE_SECS", d.object_grace, 0..=30 * 86400)?,
+            staging_max_age: secs(&get, "AIRLOCK_STAGING_MAX_AGE_SECS", d.staging_max_age, 60..=30 * 86400)?,
             host: text("AIRLOCK_HOST", d.host),
             port: number(&get, "AIRLOCK_PORT", d.port, 0..=65535)?,
         };
         Ok((settings, master))
     }
+}
+
+fn secs(
+    get: &impl Fn(&str) -> Option<String>,
+    name: &str,
+    default: Duration,
+    range: std::ops::RangeInclusive<u64>,
+) -> Result<Duration, SettingsError> {
+    Ok(Duration::from_secs(number(get, name, default.as_secs(), range)?))
 }
 
 fn number<T>(

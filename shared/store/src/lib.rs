@@ -17,7 +17,10 @@ use std::sync::Arc;
 pub use object_store;
 
 pub mod contract;
+mod sweep;
 pub mod testing;
+
+pub use sweep::sweep_staging_files;
 
 const PREFIX: &str = "FILE_SERVICE_OBJECT_STORES__";
 

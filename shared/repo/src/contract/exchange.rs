@@ -1,8 +1,12 @@
 //! Sending and receiving state.
 
+use super::{connection, resource};
 use super::{new_id, tags};
-use crate::{AppliedEntry, ManifestState, PublishedEntry, RepoError, Repository, Result, Share};
+use crate::{
+    AppliedEntry, ApplyOutcome, LocalChange, ManifestState, PublishedEntry, RepoError, Repository, Result, Share,
+};
 use airlock_domain::TagSet;
+use airlock_domain::{ConnectionKind, Revision};
 
 pub async fn shares(repo: &dyn Repository) -> Result<()> {
     let (connection_id, alice, bob) = (new_id(), new_id(), new_id());
@@ -88,12 +92,13 @@ pub async fn receiving_state(repo: &dyn Repository) -> Result<()> {
     assert_eq!(repo.manifest_state(&connection_id, 0).await?, None, "no manifest applied yet");
     let mut state =
         ManifestState { connection_id: connection_id.clone(), shard: 2, sequence: 7, digest: "ab".repeat(32) };
-    repo.put_manifest_state(&state).await?;
+    assert_eq!(repo.put_manifest_state(&state).await?, ApplyOutcome::Applied);
     assert_eq!(repo.manifest_state(&connection_id, 2).await?, Some(state.clone()), "manifest state round trip");
     assert_eq!(repo.manifest_state(&connection_id, 1).await?, None, "each shard on its own");
+    assert_eq!(repo.put_manifest_state(&state).await?, ApplyOutcome::Current, "the same manifest again");
     state.sequence = 1 << 40;
     state.digest = "cd".repeat(32);
-    repo.put_manifest_state(&state).await?;
+    assert_eq!(repo.put_manifest_state(&state).await?, ApplyOutcome::Applied);
     assert_eq!(repo.manifest_state(&connection_id, 2).await?, Some(state.clone()), "a newer manifest replaces");
     let too_large = ManifestState { sequence: u64::MAX, ..state.clone() };
     assert!(
@@ -107,30 +112,68 @@ pub async fn receiving_state(repo: &dyn Repository) -> Result<()> {
         shard: 1,
         entry_digest: "11".repeat(32),
         local_resource_id: new_id(),
+        sequence: 3,
+        withdrawn: false,
     };
     let mut remotes = [new_id(), new_id()];
     remotes.sort();
     let (mut first, second) = (entry(&remotes[0]), entry(&remotes[1]));
-    repo.put_applied(&second).await?;
-    repo.put_applied(&first).await?;
+    for e in [&second, &first] {
+        let change = upsert(&e.local_resource_id, "a.txt", &new_id());
+        assert_eq!(repo.apply_change(e, &change).await?, ApplyOutcome::Applied);
+    }
     assert_eq!(repo.applied(&connection_id).await?, vec![first.clone(), second.clone()], "by remote id");
     first.entry_digest = "22".repeat(32);
     first.shard = 3;
-    repo.put_applied(&first).await?;
-    assert_eq!(
-        repo.applied_entry(&connection_id, &first.remote_resource_id).await?,
-        Some(first.clone()),
-        "put replaces"
-    );
+    first.sequence = 4;
+    let change = upsert(&first.local_resource_id, "a.txt", &new_id());
+    assert_eq!(repo.apply_change(&first, &change).await?, ApplyOutcome::Applied, "a newer change replaces");
+    assert_eq!(repo.applied_entry(&connection_id, &first.remote_resource_id).await?, Some(first.clone()));
     assert_eq!(repo.applied_entry(&connection_id, &new_id()).await?, None, "unknown remote resource");
-    repo.delete_applied(&connection_id, &second.remote_resource_id).await?;
-    assert_eq!(repo.applied(&connection_id).await?, vec![first], "deleted");
+    let gone = AppliedEntry { entry_digest: String::new(), sequence: 4, withdrawn: true, ..second.clone() };
+    assert_eq!(repo.apply_change(&gone, &LocalChange::Withdraw { at: 9 }).await?, ApplyOutcome::Applied);
+    assert_eq!(repo.applied(&connection_id).await?, vec![first], "a withdrawn entry is no longer listed");
+    assert_eq!(
+        repo.applied_entry(&connection_id, &second.remote_resource_id).await?,
+        Some(gone),
+        "but stays as a tombstone"
+    );
 
     assert_eq!(repo.incoming_tags(&connection_id).await?, TagSet::new(), "no incoming tags seen yet");
     repo.set_incoming_tags(&connection_id, &tags(&["THEIR-ITAR", "INTERNAL"])).await?;
     assert_eq!(repo.incoming_tags(&connection_id).await?, tags(&["INTERNAL", "THEIR-ITAR"]));
     repo.set_incoming_tags(&connection_id, &tags(&["NEW"])).await?;
     assert_eq!(repo.incoming_tags(&connection_id).await?, tags(&["NEW"]), "the last tags seen replace the earlier");
+    Ok(())
+}
+
+/// Superseded objects wait for their due time, and one published again is never removed.
+pub async fn pending_deletions(repo: &dyn Repository) -> Result<()> {
+    let connection_id = new_id();
+    let (old, older, again) = ("s/shard0/objects/r/v2".to_owned(), "s/shard0/objects/r/v1".to_owned(), new_id());
+    repo.schedule_deletions(&connection_id, &[older.clone()], 1_000).await?;
+    repo.schedule_deletions(&connection_id, &[old.clone(), again.clone()], 5_000).await?;
+    repo.schedule_deletions(&connection_id, &[older.clone()], 500).await?;
+    assert!(repo.due_deletions(&connection_id, 999, 10).await?.is_empty(), "nothing due yet");
+    assert_eq!(repo.due_deletions(&connection_id, 1_000, 10).await?, vec![older.clone()], "a later due time kept");
+    let republished = PublishedEntry {
+        connection_id: connection_id.clone(),
+        resource_id: new_id(),
+        revision_id: new_id(),
+        shard: 0,
+        object_key: again.clone(),
+        entry_json: "{}".to_owned(),
+    };
+    repo.put_published(&republished).await?;
+    assert_eq!(
+        repo.due_deletions(&connection_id, 9_000, 10).await?,
+        vec![older.clone(), old.clone()],
+        "by due time; a key published again is kept"
+    );
+    assert_eq!(repo.due_deletions(&connection_id, 9_000, 1).await?, vec![older.clone()], "a bounded batch");
+    repo.forget_deletions(&connection_id, &[older, old]).await?;
+    assert!(repo.due_deletions(&connection_id, 9_000, 10).await?.is_empty(), "forgotten once done");
+    assert!(repo.due_deletions(&new_id(), 9_000, 10).await?.is_empty(), "another connection");
     Ok(())
 }
 
@@ -142,5 +185,115 @@ pub async fn processed_work(repo: &dyn Repository) -> Result<()> {
     repo.mark_processed(&key, 20).await?;
     assert!(repo.is_processed(&key).await?);
     assert!(!repo.is_processed(&format!("{key}-other")).await?, "keys are not prefixes of each other");
+    Ok(())
+}
+
+fn upsert(local_id: &str, name: &str, revision_id: &str) -> LocalChange {
+    let mut local = resource(name, "connection:partner");
+    local.id = local_id.to_owned();
+    LocalChange::Upsert { resource: local, revision_id: revision_id.to_owned() }
+}
+
+/// Per resource the newest sequence wins whatever order ingests finish in, per shard the
+/// manifest state only moves forward, and a lease keeps a second taker out until it expires.
+pub async fn ordering(repo: &dyn Repository) -> Result<()> {
+    let c = connection(ConnectionKind::Receiving, 1_000);
+    repo.create_connection(&c).await?;
+    let (remote, local_id) = (new_id(), new_id());
+    let revision = |id: &str, size: u64, created_at: i64| Revision {
+        id: id.to_owned(),
+        resource_id: local_id.clone(),
+        size,
+        sha256: "00".repeat(32),
+        blob_key: format!("blobs/{id}"),
+        created_at,
+    };
+    let entry = |sequence: u64, digest: &str| AppliedEntry {
+        connection_id: c.id.clone(),
+        remote_resource_id: remote.clone(),
+        shard: 0,
+        entry_digest: digest.to_owned(),
+        local_resource_id: local_id.clone(),
+        sequence,
+        withdrawn: false,
+    };
+
+    // The small newer revision (sequence 6) is applied first; the large older one
+    // (sequence 5) finishes its download later, and its revision is stored last.
+    let (small, large) = (revision(&new_id(), 32 << 10, 2_000), revision(&new_id(), 160 << 20, 3_000));
+    repo.add_revision(&small).await?;
+    assert_eq!(
+        repo.apply_change(&entry(6, "new"), &upsert(&local_id, "v2.bin", &small.id)).await?,
+        ApplyOutcome::Applied
+    );
+    repo.add_revision(&large).await?;
+    let late = repo.apply_change(&entry(5, "old"), &upsert(&local_id, "v1.bin", &large.id)).await?;
+    assert_eq!(late, ApplyOutcome::Superseded { by: 6 }, "the older ingest loses");
+    assert_eq!(repo.applied_entry(&c.id, &remote).await?, Some(entry(6, "new")), "the newer entry stays");
+    assert_eq!(repo.resource(&local_id).await?.map(|r| r.name), Some("v2.bin".to_owned()), "and its metadata");
+    assert_eq!(
+        repo.latest_revision(&local_id).await?,
+        Some(small.clone()),
+        "the current revision is the newest applied entry's, not the last stored"
+    );
+    let again = repo.apply_change(&entry(6, "new"), &upsert(&local_id, "v2.bin", &small.id)).await?;
+    assert_eq!(again, ApplyOutcome::Current, "a redelivered change writes nothing");
+
+    // A removal at 7 leaves a tombstone that an upsert from 6 finishing late can't undo.
+    let removal = AppliedEntry { entry_digest: String::new(), withdrawn: true, ..entry(7, "") };
+    assert_eq!(repo.apply_change(&removal, &LocalChange::Withdraw { at: 4_000 }).await?, ApplyOutcome::Applied);
+    let undo = repo.apply_change(&entry(6, "new"), &upsert(&local_id, "v2.bin", &small.id)).await?;
+    assert_eq!(undo, ApplyOutcome::Superseded { by: 7 });
+    assert_eq!(repo.resource(&local_id).await?.and_then(|r| r.withdrawn_at), Some(4_000), "still withdrawn");
+    let mut later = upsert(&local_id, "v3.bin", &large.id);
+    if let LocalChange::Upsert { resource, .. } = &mut later {
+        resource.created_at = 9_999;
+    }
+    let back = repo.apply_change(&entry(8, "back"), &later).await?;
+    assert_eq!(back, ApplyOutcome::Applied, "a newer upsert brings it back");
+    let resource = repo.resource(&local_id).await?.expect("the received resource");
+    assert_eq!((resource.withdrawn_at, resource.created_at), (None, 1_000), "back, with its first creation time");
+    assert_eq!(repo.latest_revision(&local_id).await?, Some(large), "now the large one is current");
+
+    // Two validations finishing in either order: the manifest state only moves forward.
+    let state = |sequence: u64| ManifestState {
+        connection_id: c.id.clone(),
+        shard: 0,
+        sequence,
+        digest: format!("{sequence:064}"),
+    };
+    assert_eq!(repo.put_manifest_state(&state(9)).await?, ApplyOutcome::Applied);
+    assert_eq!(repo.put_manifest_state(&state(8)).await?, ApplyOutcome::Superseded { by: 9 });
+    assert_eq!(repo.manifest_state(&c.id, 0).await?, Some(state(9)), "the older validation did not move it back");
+
+    // Leases: one holder at a time until expiry; the holder may renew; release frees it.
+    let key = format!("validate:{}", c.id);
+    let (first, second) = (new_id(), new_id());
+    assert!(repo.take_lease(&key, &first, 10_000, 20_000).await?, "a free lease is taken");
+    assert!(!repo.take_lease(&key, &second, 15_000, 25_000).await?, "a held lease is refused");
+    assert!(repo.take_lease(&key, &first, 15_000, 30_000).await?, "the holder renews");
+    assert!(!repo.take_lease(&key, &second, 25_000, 35_000).await?, "the renewal counts");
+    repo.release_lease(&key, &second).await?;
+    assert!(!repo.take_lease(&key, &second, 25_000, 35_000).await?, "only the holder releases");
+    assert!(repo.take_lease(&key, &second, 30_000, 40_000).await?, "an expired lease is taken over");
+    repo.release_lease(&key, &second).await?;
+    assert!(repo.take_lease(&key, &first, 31_000, 41_000).await?, "a released lease is free");
+    repo.release_lease(&key, &first).await?;
+    Ok(())
+}
+
+/// Takers racing for one lease: exactly one gets it.
+pub async fn racing_leases(repo: crate::DynRepository) -> Result<()> {
+    let key = format!("publish:{}", new_id());
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        let (repo, key) = (repo.clone(), key.clone());
+        tasks.spawn(async move { repo.take_lease(&key, &new_id(), 1_000, 60_000).await });
+    }
+    let mut taken = 0;
+    while let Some(joined) = tasks.join_next().await {
+        taken += usize::from(joined.expect("a lease task panicked")?);
+    }
+    assert_eq!(taken, 1, "exactly one of the racing takers holds the lease");
     Ok(())
 }

@@ -7,9 +7,12 @@ mod exchange;
 mod platform;
 mod sync;
 
-pub use exchange::{manifest_sequences, processed_work, published_entries, receiving_state, shares};
+pub use exchange::{
+    manifest_sequences, ordering, pending_deletions, processed_work, published_entries, racing_leases, receiving_state,
+    shares,
+};
 pub use platform::run_all as platform_administration;
-pub use sync::{concurrent_writes, sync_history};
+pub use sync::{concurrent_writes, sync_deadline, sync_history};
 
 use crate::{visible_resources, RepoError, Repository, Result};
 use airlock_domain::{
@@ -27,9 +30,12 @@ pub async fn run_all(repo: &dyn Repository) -> Result<()> {
     transforms_and_owners(repo).await?;
     shares(repo).await?;
     published_entries(repo).await?;
+    pending_deletions(repo).await?;
     manifest_sequences(repo).await?;
     receiving_state(repo).await?;
+    ordering(repo).await?;
     sync_history(repo).await?;
+    sync_deadline(repo).await?;
     processed_work(repo).await?;
     platform::run_all(repo).await?;
     Ok(())

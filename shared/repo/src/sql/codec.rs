@@ -168,6 +168,8 @@ pub(super) fn applied(row: &AnyRow) -> Result<AppliedEntry> {
         shard: to_u32(row.try_get("shard")?, &format!("shard of applied resource '{remote_resource_id}'"))?,
         entry_digest: row.try_get("entry_digest")?,
         local_resource_id: row.try_get("local_resource_id")?,
+        sequence: to_u64(row.try_get("sequence")?, &format!("sequence of applied resource '{remote_resource_id}'"))?,
+        withdrawn: row.try_get::<i64, _>("withdrawn")? != 0,
         remote_resource_id,
     })
 }

@@ -3,9 +3,9 @@
 
 use super::codec::{self, tags_from_json, tags_to_json, to_i64, to_u64};
 use super::SqlRepository;
-use crate::{AppliedEntry, ManifestState, PublishedEntry, Result, Share};
+use crate::{AppliedEntry, ApplyOutcome, LocalChange, ManifestState, PublishedEntry, Result, Share};
 use airlock_domain::{Millis, TagSet};
-use sqlx::Row;
+use sqlx::{AnyConnection, Row};
 
 pub(super) async fn share(
     repo: &SqlRepository,
@@ -128,26 +128,53 @@ pub(super) async fn manifest_state(
     row.as_ref().map(codec::manifest_state).transpose()
 }
 
-pub(super) async fn put_manifest_state(repo: &SqlRepository, state: &ManifestState) -> Result<()> {
-    sqlx::query(
+pub(super) async fn put_manifest_state(repo: &SqlRepository, state: &ManifestState) -> Result<ApplyOutcome> {
+    let mut tx = repo.begin().await?;
+    // One conditional upsert: two validations finishing in either order leave the newer
+    // manifest's state, so an older manifest can never be taken for 'unchanged' later.
+    let written = sqlx::query(
         "INSERT INTO manifest_state (connection_id, shard, sequence, digest) VALUES ($1, $2, $3, $4) \
-         ON CONFLICT (connection_id, shard) DO UPDATE SET sequence = excluded.sequence, digest = excluded.digest",
+         ON CONFLICT (connection_id, shard) DO UPDATE SET sequence = excluded.sequence, digest = excluded.digest \
+         WHERE manifest_state.sequence < excluded.sequence",
     )
     .bind(&state.connection_id)
     .bind(i64::from(state.shard))
     .bind(to_i64(state.sequence, "manifest sequence")?)
     .bind(&state.digest)
-    .execute(&repo.pool)
-    .await?;
-    Ok(())
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    let outcome = if written > 0 {
+        ApplyOutcome::Applied
+    } else {
+        let row = sqlx::query("SELECT sequence FROM manifest_state WHERE connection_id = $1 AND shard = $2")
+            .bind(&state.connection_id)
+            .bind(i64::from(state.shard))
+            .fetch_one(&mut *tx)
+            .await?;
+        let stored = to_u64(row.try_get("sequence")?, "stored manifest sequence")?;
+        compare(stored, state.sequence)
+    };
+    tx.commit().await?;
+    Ok(outcome)
+}
+
+/// What a write of `ours` that found `stored` in place (and so wrote nothing) means.
+fn compare(stored: u64, ours: u64) -> ApplyOutcome {
+    if stored > ours {
+        ApplyOutcome::Superseded { by: stored }
+    } else {
+        ApplyOutcome::Current
+    }
 }
 
 /// Applied entries ordered by remote resource id.
 pub(super) async fn applied(repo: &SqlRepository, connection_id: &str) -> Result<Vec<AppliedEntry>> {
-    let rows = sqlx::query("SELECT * FROM applied WHERE connection_id = $1 ORDER BY remote_resource_id")
-        .bind(connection_id)
-        .fetch_all(&repo.pool)
-        .await?;
+    let rows =
+        sqlx::query("SELECT * FROM applied WHERE connection_id = $1 AND withdrawn = 0 ORDER BY remote_resource_id")
+            .bind(connection_id)
+            .fetch_all(&repo.pool)
+            .await?;
     rows.iter().map(codec::applied).collect()
 }
 
@@ -164,28 +191,59 @@ pub(super) async fn applied_entry(
     row.as_ref().map(codec::applied).transpose()
 }
 
-pub(super) async fn put_applied(repo: &SqlRepository, entry: &AppliedEntry) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO applied (connection_id, remote_resource_id, shard, entry_digest, local_resource_id) \
-         VALUES ($1, $2, $3, $4, $5) \
+pub(super) async fn apply_change(
+    repo: &SqlRepository,
+    entry: &AppliedEntry,
+    change: &LocalChange,
+) -> Result<ApplyOutcome> {
+    let sequence = to_i64(entry.sequence, "manifest sequence")?;
+    let mut tx = repo.begin().await?;
+    // The conditional upsert locks the entry's row (PostgreSQL) or the database (SQLite,
+    // BEGIN IMMEDIATE) until commit, so two ingests of one resource decide one after the
+    // other, each against what the other wrote.
+    let written = sqlx::query(
+        "INSERT INTO applied (connection_id, remote_resource_id, shard, entry_digest, local_resource_id, \
+         sequence, withdrawn) VALUES ($1, $2, $3, $4, $5, $6, $7) \
          ON CONFLICT (connection_id, remote_resource_id) DO UPDATE SET shard = excluded.shard, \
-         entry_digest = excluded.entry_digest, local_resource_id = excluded.local_resource_id",
+         entry_digest = excluded.entry_digest, local_resource_id = excluded.local_resource_id, \
+         sequence = excluded.sequence, withdrawn = excluded.withdrawn \
+         WHERE applied.sequence < excluded.sequence",
     )
     .bind(&entry.connection_id)
     .bind(&entry.remote_resource_id)
     .bind(i64::from(entry.shard))
     .bind(&entry.entry_digest)
     .bind(&entry.local_resource_id)
-    .execute(&repo.pool)
-    .await?;
-    Ok(())
+    .bind(sequence)
+    .bind(codec::flag(entry.withdrawn))
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if written == 0 {
+        let row = sqlx::query("SELECT sequence FROM applied WHERE connection_id = $1 AND remote_resource_id = $2")
+            .bind(&entry.connection_id)
+            .bind(&entry.remote_resource_id)
+            .fetch_one(&mut *tx)
+            .await?;
+        let stored = to_u64(row.try_get("sequence")?, "stored applied sequence")?;
+        tx.commit().await?;
+        return Ok(compare(stored, entry.sequence));
+    }
+    match change {
+        LocalChange::Upsert { resource, revision_id } => {
+            super::registry::upsert_received(&mut tx, resource, revision_id).await?
+        }
+        LocalChange::Withdraw { at } => withdraw_local(&mut tx, &entry.local_resource_id, *at).await?,
+    }
+    tx.commit().await?;
+    Ok(ApplyOutcome::Applied)
 }
 
-pub(super) async fn delete_applied(repo: &SqlRepository, connection_id: &str, remote_resource_id: &str) -> Result<()> {
-    sqlx::query("DELETE FROM applied WHERE connection_id = $1 AND remote_resource_id = $2")
-        .bind(connection_id)
-        .bind(remote_resource_id)
-        .execute(&repo.pool)
+async fn withdraw_local(conn: &mut AnyConnection, resource_id: &str, at: Millis) -> Result<()> {
+    sqlx::query("UPDATE resources SET withdrawn_at = $2 WHERE id = $1 AND withdrawn_at IS NULL")
+        .bind(resource_id)
+        .bind(at)
+        .execute(conn)
         .await?;
     Ok(())
 }
@@ -231,5 +289,95 @@ pub(super) async fn mark_processed(repo: &SqlRepository, key: &str, at: Millis) 
         .bind(at)
         .execute(&repo.pool)
         .await?;
+    Ok(())
+}
+
+pub(super) async fn take_lease(
+    repo: &SqlRepository,
+    key: &str,
+    holder: &str,
+    now: Millis,
+    expires_at: Millis,
+) -> Result<bool> {
+    // One statement, atomic on both engines: of two takers racing for a free or expired
+    // lease, the upsert of one finds the other's row unexpired and writes nothing.
+    let taken = sqlx::query(
+        "INSERT INTO leases (lease_key, holder, expires_at) VALUES ($1, $2, $3) \
+         ON CONFLICT (lease_key) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at \
+         WHERE leases.holder = excluded.holder OR leases.expires_at <= $4",
+    )
+    .bind(key)
+    .bind(holder)
+    .bind(expires_at)
+    .bind(now)
+    .execute(&repo.pool)
+    .await?
+    .rows_affected();
+    Ok(taken > 0)
+}
+
+pub(super) async fn release_lease(repo: &SqlRepository, key: &str, holder: &str) -> Result<()> {
+    sqlx::query("DELETE FROM leases WHERE lease_key = $1 AND holder = $2")
+        .bind(key)
+        .bind(holder)
+        .execute(&repo.pool)
+        .await?;
+    Ok(())
+}
+
+/// Keys per statement, well under both engines' parameter limits.
+const KEYS_PER_STATEMENT: usize = 200;
+
+pub(super) async fn schedule_deletions(
+    repo: &SqlRepository,
+    connection_id: &str,
+    object_keys: &[String],
+    due_at: Millis,
+) -> Result<()> {
+    for chunk in object_keys.chunks(KEYS_PER_STATEMENT) {
+        let values = (0..chunk.len()).map(|i| format!("($1, ${}, $2)", i + 3)).collect::<Vec<_>>().join(", ");
+        let sql = format!(
+            "INSERT INTO pending_deletions (connection_id, object_key, due_at) VALUES {values} \
+             ON CONFLICT (connection_id, object_key) DO UPDATE SET due_at = excluded.due_at \
+             WHERE pending_deletions.due_at < excluded.due_at"
+        );
+        let mut query = sqlx::query(&sql).bind(connection_id).bind(due_at);
+        for key in chunk {
+            query = query.bind(key);
+        }
+        query.execute(&repo.pool).await?;
+    }
+    Ok(())
+}
+
+pub(super) async fn due_deletions(
+    repo: &SqlRepository,
+    connection_id: &str,
+    now: Millis,
+    limit: u32,
+) -> Result<Vec<String>> {
+    let rows = sqlx::query(
+        "SELECT d.object_key FROM pending_deletions d WHERE d.connection_id = $1 AND d.due_at <= $2 \
+         AND NOT EXISTS (SELECT 1 FROM published p WHERE p.connection_id = $1 AND p.object_key = d.object_key) \
+         ORDER BY d.due_at, d.object_key LIMIT $3",
+    )
+    .bind(connection_id)
+    .bind(now)
+    .bind(i64::from(limit))
+    .fetch_all(&repo.pool)
+    .await?;
+    Ok(rows.iter().map(|r| r.try_get::<String, _>("object_key")).collect::<sqlx::Result<_>>()?)
+}
+
+pub(super) async fn forget_deletions(repo: &SqlRepository, connection_id: &str, object_keys: &[String]) -> Result<()> {
+    for chunk in object_keys.chunks(KEYS_PER_STATEMENT) {
+        let placeholders = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect::<Vec<_>>().join(", ");
+        let sql = format!("DELETE FROM pending_deletions WHERE connection_id = $1 AND object_key IN ({placeholders})");
+        let mut query = sqlx::query(&sql).bind(connection_id);
+        for key in chunk {
+            query = query.bind(key);
+        }
+        query.execute(&repo.pool).await?;
+    }
     Ok(())
 }

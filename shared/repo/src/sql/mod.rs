@@ -11,10 +11,10 @@ mod registry;
 mod sync;
 
 use crate::{
-    AppliedEntry, AuditEntry, ControlTag, LevelUsage, ManifestState, Page, PublishedEntry, RepoError, Repository,
-    Result, Share, SignIn, SignedIn, SyncEvent, UserAccount,
+    AppliedEntry, ApplyOutcome, AuditEntry, ControlTag, LevelUsage, LocalChange, ManifestState, Page, PublishedEntry,
+    RepoError, Repository, Result, Share, SignIn, SignedIn, SyncEvent, UserAccount,
 };
-use airlock_domain::pipeline::StatusReport;
+use airlock_domain::pipeline::{ResourceRow, StatusReport};
 use airlock_domain::{
     Clearance, Connection, Health, Millis, PlatformSettings, Resource, Revision, TagSet, TransformRule, User,
 };
@@ -257,11 +257,26 @@ impl Repository for SqlRepository {
     async fn delete_published(&self, connection_id: &str, resource_id: &str) -> Result<()> {
         exchange::delete_published(self, connection_id, resource_id).await
     }
+    async fn schedule_deletions(&self, connection_id: &str, object_keys: &[String], due_at: Millis) -> Result<()> {
+        exchange::schedule_deletions(self, connection_id, object_keys, due_at).await
+    }
+    async fn due_deletions(&self, connection_id: &str, now: Millis, limit: u32) -> Result<Vec<String>> {
+        exchange::due_deletions(self, connection_id, now, limit).await
+    }
+    async fn forget_deletions(&self, connection_id: &str, object_keys: &[String]) -> Result<()> {
+        exchange::forget_deletions(self, connection_id, object_keys).await
+    }
     async fn is_processed(&self, key: &str) -> Result<bool> {
         exchange::is_processed(self, key).await
     }
     async fn mark_processed(&self, key: &str, at: Millis) -> Result<()> {
         exchange::mark_processed(self, key, at).await
+    }
+    async fn take_lease(&self, key: &str, holder: &str, now: Millis, expires_at: Millis) -> Result<bool> {
+        exchange::take_lease(self, key, holder, now, expires_at).await
+    }
+    async fn release_lease(&self, key: &str, holder: &str) -> Result<()> {
+        exchange::release_lease(self, key, holder).await
     }
     async fn next_manifest_sequence(&self, connection_id: &str) -> Result<u64> {
         exchange::next_manifest_sequence(self, connection_id).await
@@ -270,7 +285,7 @@ impl Repository for SqlRepository {
     async fn manifest_state(&self, connection_id: &str, shard: u32) -> Result<Option<ManifestState>> {
         exchange::manifest_state(self, connection_id, shard).await
     }
-    async fn put_manifest_state(&self, state: &ManifestState) -> Result<()> {
+    async fn put_manifest_state(&self, state: &ManifestState) -> Result<ApplyOutcome> {
         exchange::put_manifest_state(self, state).await
     }
     async fn applied(&self, connection_id: &str) -> Result<Vec<AppliedEntry>> {
@@ -279,11 +294,8 @@ impl Repository for SqlRepository {
     async fn applied_entry(&self, connection_id: &str, remote_resource_id: &str) -> Result<Option<AppliedEntry>> {
         exchange::applied_entry(self, connection_id, remote_resource_id).await
     }
-    async fn put_applied(&self, entry: &AppliedEntry) -> Result<()> {
-        exchange::put_applied(self, entry).await
-    }
-    async fn delete_applied(&self, connection_id: &str, remote_resource_id: &str) -> Result<()> {
-        exchange::delete_applied(self, connection_id, remote_resource_id).await
+    async fn apply_change(&self, entry: &AppliedEntry, change: &LocalChange) -> Result<ApplyOutcome> {
+        exchange::apply_change(self, entry, change).await
     }
     async fn set_incoming_tags(&self, connection_id: &str, tags: &TagSet) -> Result<()> {
         exchange::set_incoming_tags(self, connection_id, tags).await
@@ -292,8 +304,19 @@ impl Repository for SqlRepository {
         exchange::incoming_tags(self, connection_id).await
     }
 
-    async fn record_status(&self, report: &StatusReport) -> Result<SyncEvent> {
-        sync::record_status(self, report).await
+    async fn record_status(&self, report: &StatusReport, now: Millis) -> Result<SyncEvent> {
+        sync::record_status(self, report, now).await
+    }
+    async fn sync_rows(&self, sync_id: &str, limit: u32, offset: u32) -> Result<Vec<ResourceRow>> {
+        sync::sync_rows(self, sync_id, limit, offset).await
+    }
+    async fn expire_sync_events(
+        &self,
+        started_before: Millis,
+        now: Millis,
+        deadline_secs: u64,
+    ) -> Result<Vec<SyncEvent>> {
+        sync::expire(self, started_before, now, deadline_secs).await
     }
     async fn sync_event(&self, sync_id: &str) -> Result<Option<SyncEvent>> {
         sync::sync_event(self, sync_id).await

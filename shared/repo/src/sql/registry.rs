@@ -4,7 +4,7 @@ use super::codec::{self, flag, tags_to_json, to_i64};
 use super::SqlRepository;
 use crate::Result;
 use airlock_domain::{InfosecLevel, PlatformSettings, Resource, Revision, TagSet, User};
-use sqlx::Row;
+use sqlx::{AnyConnection, Row};
 
 const DEFAULT_LEVEL: &str = "UNCLASSIFIED";
 
@@ -160,11 +160,44 @@ pub(super) async fn revision(repo: &SqlRepository, id: &str) -> Result<Option<Re
 }
 
 pub(super) async fn latest_revision(repo: &SqlRepository, resource_id: &str) -> Result<Option<Revision>> {
-    let row = sqlx::query("SELECT * FROM revisions WHERE resource_id = $1 ORDER BY created_at DESC, id DESC LIMIT 1")
-        .bind(resource_id)
-        .fetch_optional(&repo.pool)
-        .await?;
+    // A received file's current revision is the one of its newest applied entry, which a
+    // late older ingest may have stored after it: the time a revision was stored says
+    // nothing about which is newer. Local files have no pointer; their newest upload wins.
+    let row = sqlx::query(
+        "SELECT v.* FROM revisions v WHERE v.resource_id = $1 ORDER BY \
+         CASE WHEN v.id = (SELECT current_revision_id FROM resources WHERE id = $1) THEN 0 ELSE 1 END, \
+         v.created_at DESC, v.id DESC LIMIT 1",
+    )
+    .bind(resource_id)
+    .fetch_optional(&repo.pool)
+    .await?;
     row.as_ref().map(codec::revision).transpose()
+}
+
+/// The local copy of a received resource, as the newest applied change left it. An
+/// existing row keeps its creation time.
+pub(super) async fn upsert_received(conn: &mut AnyConnection, resource: &Resource, revision_id: &str) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO resources (id, name, owner_id, level_name, level_order, tags, origin_connection_id, \
+         created_at, withdrawn_at, current_revision_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+         ON CONFLICT (id) DO UPDATE SET name = excluded.name, owner_id = excluded.owner_id, \
+         level_name = excluded.level_name, level_order = excluded.level_order, tags = excluded.tags, \
+         origin_connection_id = excluded.origin_connection_id, withdrawn_at = excluded.withdrawn_at, \
+         current_revision_id = excluded.current_revision_id",
+    )
+    .bind(&resource.id)
+    .bind(&resource.name)
+    .bind(&resource.owner_id)
+    .bind(&resource.level.name)
+    .bind(resource.level.order)
+    .bind(tags_to_json(&resource.tags))
+    .bind(&resource.origin_connection_id)
+    .bind(resource.created_at)
+    .bind(resource.withdrawn_at)
+    .bind(revision_id)
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 pub(super) async fn grant_view(repo: &SqlRepository, resource_id: &str, user_id: &str) -> Result<()> {
