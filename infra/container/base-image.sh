@@ -2,8 +2,8 @@
 # Makes the base image Airlock's image is built FROM without pulling from an image
 # registry: a minimal Debian made with debootstrap (--variant=minbase plus
 # ca-certificates, which TLS to S3, Azure Blob, the OIDC issuer and PostgreSQL needs)
-# and loaded with `docker import`. The binaries are statically linked against nothing but
-# glibc, so nothing else is installed. Documentation, locales, apt's package lists and
+# and loaded with `docker import`. The binaries link only glibc and libgcc_s, both in
+# minbase, so nothing else is installed. Documentation, locales, apt's package lists and
 # caches are removed, and dpkg is told to leave them out of any later install.
 #
 #   infra/container/base-image.sh [--force] [--tag NAME]
