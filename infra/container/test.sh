@@ -158,7 +158,7 @@ uid=$(docker run --rm "$IMAGE" id -u)
 
 # Containers run as the chart runs pods: read-only root, no capabilities.
 HARDENED=(--read-only --tmpfs /tmp --cap-drop ALL --security-opt no-new-privileges)
-start() { # name [docker run args…] -- image command…
+start() { # name docker-run-arguments… (image and command last)
   local name=$1
   shift
   docker run -d --name "$name" "${HARDENED[@]}" "$@" >/dev/null
@@ -199,7 +199,8 @@ for i in 0 1; do
   side=$([ "$i" = 0 ] && echo a || echo b)
   for d in registry issuer; do writable_dir "$state/$side/$d"; done
   ports+=("$(free_port)")
-  # A's exchange store is its OUTBOX, B's the same directory as INBOX.
+  # A's exchange store is its OUTBOX, B's the same directory as INBOX. The test starts
+  # each sync through the api; the scheduler runs but ticks too rarely to start others.
   label=$([ "$i" = 0 ] && echo OUTBOX || echo INBOX)
   cat >"$state/$side.env" <<EOF
 AIRLOCK_MASTER_SECRET=$(secret)
