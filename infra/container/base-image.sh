@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # Makes the base image Airlock's image is built FROM without pulling from an image
 # registry: a minimal Debian made with debootstrap (--variant=minbase plus
-# ca-certificates, which TLS to S3, Azure Blob, the OIDC issuer and PostgreSQL needs)
-# and loaded with `docker import`. The binaries link only glibc and libgcc_s, both in
+# ca-certificates, which TLS to S3, Azure Blob, the OIDC issuer and PostgreSQL needs, and
+# tini, the init that forwards `docker stop`'s signal: a binary running as PID 1 gets no
+# default signal handling, so it would wait out the stop timeout) and loaded with
+# `docker import`. The binaries link only glibc and libgcc_s, both in
 # minbase, so nothing else is installed. Documentation, locales, apt's package lists and
 # caches are removed, and dpkg is told to leave them out of any later install.
 #
 #   infra/container/base-image.sh [--force] [--tag NAME]
 #
-# Does nothing when the image already exists, unless --force.
+# Does nothing when the image already exists and was made by this version of the script
+# (its airlock.base.version label), unless --force.
 # Environment: AIRLOCK_BASE_IMAGE (default airlock-base:bookworm), DEBIAN_SUITE (default
 # bookworm), DEBIAN_MIRROR (default http://deb.debian.org/debian). Needs root, debootstrap
 # and a running Docker engine.
@@ -18,6 +21,9 @@ TAG=${AIRLOCK_BASE_IMAGE:-airlock-base:bookworm}
 SUITE=${DEBIAN_SUITE:-bookworm}
 MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 FORCE=0
+# Raise when the image's contents change, so existing base images are made again.
+VERSION=2
+PACKAGES=ca-certificates,tini
 
 say() { printf '==> %s\n' "$*"; }
 fail() { printf 'base-image: %s\n' "$*" >&2; exit 1; }
@@ -35,8 +41,12 @@ done
 command -v docker >/dev/null || fail "docker is not installed (apt-get install docker.io)"
 docker info >/dev/null 2>&1 || fail "the Docker engine does not answer (start dockerd)"
 if [ "$FORCE" = 0 ] && docker image inspect "$TAG" >/dev/null 2>&1; then
-  say "$TAG exists; leaving it (--force rebuilds it)"
-  exit 0
+  existing=$(docker image inspect --format '{{index .Config.Labels "airlock.base.version"}}' "$TAG")
+  if [ "$existing" = "$VERSION" ]; then
+    say "$TAG exists; leaving it (--force rebuilds it)"
+    exit 0
+  fi
+  say "$TAG is of version '${existing:-none}', not $VERSION: making it again"
 fi
 [ "$(id -u)" = 0 ] || fail "debootstrap needs root (running as uid $(id -u))"
 command -v debootstrap >/dev/null || fail "debootstrap is not installed (apt-get install debootstrap)"
@@ -51,8 +61,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-say "debootstrap $SUITE (minbase + ca-certificates) from $MIRROR"
-debootstrap --variant=minbase --include=ca-certificates "$SUITE" "$rootfs" "$MIRROR" \
+say "debootstrap $SUITE (minbase + $PACKAGES) from $MIRROR"
+debootstrap --variant=minbase --include="$PACKAGES" "$SUITE" "$rootfs" "$MIRROR" \
   >"$rootfs.log" 2>&1 || { tail -n 20 "$rootfs.log" >&2; rm -f "$rootfs.log"; fail "debootstrap $SUITE failed"; }
 rm -f "$rootfs.log"
 
@@ -92,8 +102,9 @@ say "importing as $TAG"
 tar --numeric-owner -C "$rootfs" -c . | docker import \
   --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
   --change 'CMD ["/bin/bash"]' \
-  --change "LABEL org.opencontainers.image.description=\"Debian $SUITE minbase with ca-certificates, made by debootstrap\"" \
-  --message "debootstrap --variant=minbase --include=ca-certificates $SUITE $MIRROR" \
+  --change "LABEL airlock.base.version=$VERSION" \
+  --change "LABEL org.opencontainers.image.description=\"Debian $SUITE minbase with $PACKAGES, made by debootstrap\"" \
+  --message "debootstrap --variant=minbase --include=$PACKAGES $SUITE $MIRROR" \
   - "$TAG" >/dev/null
 size=$(docker image inspect --format '{{.Size}}' "$TAG")
 say "$TAG: $((size / 1024 / 1024)) MiB"

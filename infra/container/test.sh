@@ -183,7 +183,19 @@ expect 200 GET "$serve_url/healthz" ""
 [ "$(json 'd["status"]')" = ok ] || fail "/healthz answered $(cat "$BODY")"
 expect 200 GET "$serve_url/admin/secure-connections" ""
 grep -qi '<html' "$BODY" || fail "GET /admin/secure-connections is not an HTML page: $(head -c 200 "$BODY")"
+if [ "$default_command" = "airlock serve" ]; then
+  # The sign-in link it prints carries the first admin's token.
+  admin_token=$(docker logs "airlock-$RUN-serve" 2>&1 | sed -n 's/.*#token=\([A-Za-z0-9._-]*\).*/\1/p' | head -n 1)
+  [ -n "$admin_token" ] || fail "airlock serve printed no sign-in link: $(docker logs "airlock-$RUN-serve" 2>&1 | head -c 600)"
+  expect 200 GET "$serve_url/api/v1/platform" "$admin_token"
+  say "airlock serve: the printed sign-in token is accepted (GET /api/v1/platform)"
+fi
 say "default command ($default_command): /healthz ok, panel page served"
+started=$(date +%s)
+docker stop -t 20 "airlock-$RUN-serve" >/dev/null
+stop_secs=$(( $(date +%s) - started ))
+[ "$stop_secs" -lt 5 ] || fail "docker stop took $stop_secs s: the stop signal did not reach the process"
+say "docker stop: stopped in ${stop_secs} s"
 docker rm -f "airlock-$RUN-serve" >/dev/null
 containers=()
 
