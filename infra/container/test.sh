@@ -227,23 +227,50 @@ FILE_SERVICE_OBJECT_STORES__${label}__SCHEME=file
 FILE_SERVICE_OBJECT_STORES__${label}__NAME=/exchange
 EOF
 done
-run_side() { # side name command…
-  local side=$1 name=$2
+run_side() { # side name [docker-run-arguments… --] command…
+  local side=$1 name=$2 extra=()
   shift 2
+  if [[ " $* " == *" -- "* ]]; then
+    while [ "$1" != -- ]; do extra+=("$1"); shift; done
+    shift
+  fi
   start "airlock-$RUN-$side-$name" --network host --env-file "$state/$side.env" \
     -v "$state/$side/registry:/data/registry" -v "$state/$side/issuer:/data/issuer" -v "$state/exchange:/exchange" \
-    "$IMAGE" "$@"
+    "${extra[@]}" "$IMAGE" "$@"
 }
 token() { # side sub
   docker run --rm "${HARDENED[@]}" --network host --env-file "$state/$1.env" -v "$state/$1/issuer:/data/issuer" \
     "$IMAGE" airlock-api mint-token --sub "$2" --role airlock_admin --ttl-secs 900
 }
 
+# B's platform comes from a platform file, as the chart's ConfigMap gives it: its levels
+# and its admin, cleared and with the Secure Connections feature flag on.
+cat >"$state/platform-b.toml" <<'EOF'
+[infosec]
+enabled = true
+max = "CONFIDENTIAL"
+levels = [
+  { name = "UNCLASSIFIED", order = 0 },
+  { name = "CONFIDENTIAL", order = 10 },
+]
+
+[[users]]
+id = "admin-b"
+name = "Admin of B"
+level = "UNCLASSIFIED"
+tags = []
+secure_connections = true
+EOF
+chmod 644 "$state/platform-b.toml"
+
 step="starting the api containers"
 for i in 0 1; do
   side=$([ "$i" = 0 ] && echo a || echo b)
+  platform_file=()
+  [ "$side" = b ] && platform_file=(-v "$state/platform-b.toml:/etc/airlock/platform.toml:ro"
+    -e AIRLOCK_PLATFORM_FILE=/etc/airlock/platform.toml)
   # The api first: it migrates the database before the functions connect.
-  run_side "$side" api airlock-api
+  run_side "$side" api "${platform_file[@]}" -- airlock-api
   wait_healthy "http://127.0.0.1:${ports[$i]}" "airlock-$RUN-$side-api"
 done
 step="starting the function containers"
@@ -261,28 +288,22 @@ B=http://127.0.0.1:${ports[1]}
 step="signing in"
 TOKEN_A=$(token a admin-a)
 TOKEN_B=$(token b admin-b)
-# Admins need the Secure Connections feature flag where the api has it (a 404 where not),
-# and must be registry users: created on first sight where the api does so, else here.
-sign_in() { # url token sub database → sets LEVEL, the platform's lowest level
-  local got
-  got=$(http PUT "$1/api/v1/me/features" "$2" -H 'Content-Type: application/json' -d '{"secure_connections": true}')
-  case "$got" in 200|404) ;; *) fail "PUT /api/v1/me/features answered $got: $(cat "$BODY")" ;; esac
-  http GET "$1/api/v1/me" "$2" >/dev/null
-  expect 200 GET "$1/api/v1/platform" "$2"
-  LEVEL=$(json 'd["levels"][0]["name"]')
-  local order inserted
-  order=$(json 'd["levels"][0]["order"]')
-  inserted=$(psql -qAt -v ON_ERROR_STOP=1 -d "$4" -c "INSERT INTO users (id, name, level_name, level_order, tags)
-    SELECT '$3', '$3', '$LEVEL', $order, '[]' WHERE NOT EXISTS (SELECT 1 FROM users WHERE id = '$3') RETURNING id")
-  if [ -n "$inserted" ]; then
-    say "$3: added to the registry's users at $LEVEL (this api does not create users on first sign-in)"
-  else
-    say "$3: a registry user since sign-in"
-  fi
-}
-sign_in "$A" "$TOKEN_A" admin-a "${DATABASES[0]}"
-LEVEL_A=$LEVEL
-sign_in "$B" "$TOKEN_B" admin-b "${DATABASES[1]}"
+# A's admin signs in as in the panel: a registry user from the first call, refused on
+# admin routes until they turn the Secure Connections feature flag on themselves.
+expect 403 GET "$A/api/v1/connections" "$TOKEN_A"
+grep -q 'secure connections is not enabled' "$BODY" || fail "the refusal does not name the feature flag: $(cat "$BODY")"
+expect 200 PUT "$A/api/v1/me/features" "$TOKEN_A" -H 'Content-Type: application/json' -d '{"secure_connections": true}'
+[ "$(json 'd["secure_connections"]')" = true ] || fail "PUT /api/v1/me/features left the flag off: $(cat "$BODY")"
+expect 200 GET "$A/api/v1/platform" "$TOKEN_A"
+LEVEL_A=$(json 'd["levels"][0]["name"]')
+say "admin-a: refused before the feature flag, admin after PUT /api/v1/me/features; A's lowest level $LEVEL_A"
+# B's admin is an admin from the platform file, which also set B's levels.
+expect 200 GET "$B/api/v1/me" "$TOKEN_B"
+[ "$(json 'd["secure_connections"]')" = true ] || fail "the platform file did not turn admin-b's feature flag on: $(cat "$BODY")"
+expect 200 GET "$B/api/v1/platform" "$TOKEN_B"
+levels_b=$(json '",".join(l["name"] for l in d["levels"])')
+[ "$levels_b" = UNCLASSIFIED,CONFIDENTIAL ] || fail "B's levels are $levels_b, not the platform file's"
+say "admin-b: admin from the platform file; B's levels $levels_b"
 
 step="creating the sending connection at A"
 SHARED_SECRET=$(secret)
