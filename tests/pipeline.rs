@@ -53,7 +53,7 @@ async fn exchange(pair: &Pair) -> anyhow::Result<()> {
     assert_eq!(count_objects(pair).await, object_count);
 
     // A new revision moves; then a reclassification makes the file ineligible.
-    airlock_runtime::registry::upload_revision(&pair.a.ctx, "alice", &readme.id, &b"hello partner, v2\n"[..]).await?;
+    airlock_services::registry::upload_revision(&pair.a.ctx, "alice", &readme.id, &b"hello partner, v2\n"[..]).await?;
     let mut spar_secret = spar.clone();
     spar_secret.level = InfosecLevel::new("SECRET", 2);
     pair.a.ctx.repo.put_resource(&spar_secret).await?;

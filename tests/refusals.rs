@@ -219,7 +219,7 @@ async fn uncovered_incoming_tag_fails_the_sync() -> anyhow::Result<()> {
     published(&pair).await?;
     let event = poll_b(&pair).await;
     assert_refused(&pair, &event, "manifest control tag(s) uncovered by any transformation predicate: ITAR").await;
-    let uncovered = airlock_runtime::connections::uncovered_incoming_tags(&pair.b.ctx, &pair.receiving.id).await?;
+    let uncovered = airlock_services::connections::uncovered_incoming_tags(&pair.b.ctx, &pair.receiving.id).await?;
     assert_eq!(uncovered.into_iter().collect::<Vec<_>>(), ["ITAR"], "the transform editor's warning lists it");
     Ok(())
 }
@@ -304,9 +304,10 @@ async fn sharing_is_refused_without_certification_or_eligibility() -> anyhow::Re
     let dir = tempfile::tempdir()?;
     let pair = pair_with(&dir, |_| {}).await;
     let file = pair.upload("plan.pdf", "SECRET", &[], b"x").await?;
-    let err = airlock_runtime::registry::share_with_connection(&pair.a.ctx, "alice", &file.id, &pair.sending.id, false)
-        .await
-        .unwrap_err();
+    let err =
+        airlock_services::registry::share_with_connection(&pair.a.ctx, "alice", &file.id, &pair.sending.id, false)
+            .await
+            .unwrap_err();
     assert!(err.to_string().contains("certification"), "{err}");
     let err = pair.share(&file.id).await.unwrap_err();
     assert!(err.to_string().contains("exceeds the connection's permitted level"), "{err}");

@@ -8,8 +8,9 @@ use airlock_domain::{
     new_id, Clearance, Connection, InfosecLevel, PlatformSettings, Resource, RuleKind, TagSet, TransformRule, User,
 };
 use airlock_repo::SyncEvent;
-use airlock_runtime::connections::{self, NewReceivingConnection, NewSendingConnection};
-use airlock_runtime::{registry, Context, Settings};
+use airlock_runtime::{Context, Settings};
+use airlock_services::connections::{self, NewReceivingConnection, NewSendingConnection};
+use airlock_services::registry;
 use airlock_store::object_store::local::LocalFileSystem;
 use airlock_store::object_store::ObjectStore;
 use airlock_store::StoreRegistry;

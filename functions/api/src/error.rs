@@ -2,8 +2,8 @@
 //! body is `{"error": "<what failed, why, the value>"}`.
 
 use airlock_repo::RepoError;
-use airlock_runtime::connections::ConnectionError;
-use airlock_runtime::registry::RegistryError;
+use airlock_services::connections::ConnectionError;
+use airlock_services::registry::RegistryError;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;

@@ -436,7 +436,7 @@ async fn run_airlock(args: &Args, input: &Path, input_sha: &str, state: &Path) -
     let clock = PhaseClock::start(peak_resets);
     let file = tokio::fs::File::open(input).await.with_context(|| format!("opening {}", input.display()))?;
     let (resource, revision) =
-        airlock_runtime::registry::upload(&pair.a.ctx, "alice", "large.bin", "INTERNAL", Default::default(), file)
+        airlock_services::registry::upload(&pair.a.ctx, "alice", "large.bin", "INTERNAL", Default::default(), file)
             .await
             .context("uploading the input into A's registry")?;
     let upload = clock.stop();
@@ -471,7 +471,7 @@ async fn run_airlock(args: &Args, input: &Path, input_sha: &str, state: &Path) -
     warn_leftover("B's receive", "registry", &receive_leftover);
 
     // Verified outside the pipeline: hash B's stored copy ourselves rather than trust its checks.
-    let at_b = airlock_runtime::registry::files_visible_to(&pair.b.ctx, BOB).await.context("listing B's files")?;
+    let at_b = airlock_services::registry::files_visible_to(&pair.b.ctx, BOB).await.context("listing B's files")?;
     let arrived =
         at_b.iter().find(|r| r.name == "large.bin").ok_or_else(|| anyhow!("large.bin is not visible at B"))?;
     let stored =

@@ -1,13 +1,14 @@
-use crate::trace::TraceContext;
+use crate::context::Context;
+use crate::trace::{TraceContext, TRACEPARENT};
 use airlock_bus::{BusError, Delivery, MessageBus, OutgoingMessage, Topic};
+use airlock_domain::pipeline::{StatusEvent, StatusReport};
+use airlock_domain::ConnectionKind;
 use async_trait::async_trait;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::sync::Arc;
 use std::time::Duration;
 use tracing::Instrument;
-
-pub const TRACEPARENT: &str = "traceparent";
 
 /// Where a message came from and how often it was tried.
 #[derive(Clone, Debug)]
@@ -70,6 +71,40 @@ pub async fn publish_json<T: Serialize>(
     let mut outgoing = OutgoingMessage::new(id, payload);
     outgoing.headers.extend(crate::trace::outgoing_headers(trace));
     bus.publish(topic, outgoing).await
+}
+
+// Status reports are messages like any other, so they live beside `publish_json` rather
+// than in `context`, which stays below tracing and the bus messages in the layering.
+impl Context {
+    /// Sends one status report of a sync to the status-recorder. `dedupe_key` names what is
+    /// reported (a stage, a resource), so a retried report of the same thing is a duplicate
+    /// the bus drops. A report that cannot be sent is logged: the sync then shows as running,
+    /// which is what an operator should see when the recorder is unreachable.
+    pub async fn send_status(
+        &self,
+        trace: &TraceContext,
+        sync: (&str, &str, ConnectionKind),
+        event: StatusEvent,
+        dedupe_key: &str,
+    ) {
+        let (sync_id, connection_id, kind) = sync;
+        let report = StatusReport {
+            sync_id: sync_id.into(),
+            connection_id: connection_id.into(),
+            kind,
+            at: airlock_domain::now_millis(),
+            event,
+        };
+        if let Err(e) = self.report(trace, &report, dedupe_key).await {
+            tracing::error!(error = %e, sync_id, "status report lost");
+        }
+    }
+
+    /// Sends a prepared status report.
+    pub async fn report(&self, trace: &TraceContext, report: &StatusReport, dedupe_key: &str) -> Result<(), BusError> {
+        let id = format!("status:{}:{}", report.sync_id, dedupe_key);
+        publish_json(self.bus.as_ref(), Topic::Status, &id, trace, report).await
+    }
 }
 
 /// Runs `concurrency` competing consumers of the handler's topic until the bus closes.
@@ -185,24 +220,4 @@ async fn handle_keeping_alive<H: Handler>(
 fn backoff(attempt: u32) -> Duration {
     let ms = 250u64.saturating_mul(1 << attempt.min(7));
     Duration::from_millis(ms.min(30_000))
-}
-
-/// The whole `main` of a consumer function: logging, context from the environment, and
-/// `concurrency` competing consumers of the handler's topic — or, under Lambda, the
-/// handler serving the function's SQS batches.
-pub async fn serve<H: Handler>(
-    make: impl FnOnce(Arc<crate::Context>) -> H,
-    concurrency: usize,
-) -> Result<(), crate::lambda::ServeError> {
-    // Under Lambda the same handler serves the function's SQS batches instead.
-    if crate::lambda::is_lambda() {
-        return crate::lambda::serve_sqs(make).await;
-    }
-    crate::telemetry::init_function(H::NAME);
-    let ctx = crate::Context::from_env().await?;
-    tracing::info!(function = H::NAME, topic = H::TOPIC.as_str(), "consuming");
-    run_consumer(Arc::new(make(ctx.clone())), ctx.bus.clone(), ctx.settings.max_attempts, concurrency)
-        .await
-        .map_err(crate::context::StartupError::from)?;
-    Ok(())
 }

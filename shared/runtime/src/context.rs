@@ -1,10 +1,7 @@
-use crate::consumer::publish_json;
 use crate::settings::{Settings, SettingsError};
-use crate::trace::TraceContext;
-use airlock_bus::{BusError, DynBus, Topic};
+use airlock_bus::{BusError, DynBus};
 use airlock_domain::messages;
-use airlock_domain::pipeline::{StatusEvent, StatusReport};
-use airlock_domain::{Connection, ConnectionKind};
+use airlock_domain::Connection;
 use airlock_protocol::{ChannelKeys, MasterKey};
 use airlock_repo::{DynRepository, RepoError};
 use airlock_store::object_store::ObjectStore;
@@ -52,35 +49,5 @@ impl Context {
     pub fn channel_keys(&self, connection: &Connection) -> Result<ChannelKeys, &'static str> {
         let secret = self.master.unwrap(&connection.wrapped_secret).map_err(|_| messages::SECRET_UNAVAILABLE)?;
         Ok(ChannelKeys::derive(secret.expose_secret(), &connection.shared_id))
-    }
-
-    /// Sends one status report of a sync to the status-recorder. `dedupe_key` names what is
-    /// reported (a stage, a resource), so a retried report of the same thing is a duplicate
-    /// the bus drops. A report that cannot be sent is logged: the sync then shows as running,
-    /// which is what an operator should see when the recorder is unreachable.
-    pub async fn send_status(
-        &self,
-        trace: &TraceContext,
-        sync: (&str, &str, ConnectionKind),
-        event: StatusEvent,
-        dedupe_key: &str,
-    ) {
-        let (sync_id, connection_id, kind) = sync;
-        let report = StatusReport {
-            sync_id: sync_id.into(),
-            connection_id: connection_id.into(),
-            kind,
-            at: airlock_domain::now_millis(),
-            event,
-        };
-        if let Err(e) = self.report(trace, &report, dedupe_key).await {
-            tracing::error!(error = %e, sync_id, "status report lost");
-        }
-    }
-
-    /// Sends a prepared status report.
-    pub async fn report(&self, trace: &TraceContext, report: &StatusReport, dedupe_key: &str) -> Result<(), BusError> {
-        let id = format!("status:{}:{}", report.sync_id, dedupe_key);
-        publish_json(self.bus.as_ref(), Topic::Status, &id, trace, report).await
     }
 }

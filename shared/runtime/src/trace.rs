@@ -5,6 +5,9 @@ use rand::RngCore;
 use std::collections::BTreeMap;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
+/// The W3C header carrying a message's trace.
+pub const TRACEPARENT: &str = "traceparent";
+
 /// W3C trace context (`traceparent`), carried in every message so one sync is one trace.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TraceContext {
@@ -68,7 +71,7 @@ pub fn outgoing_headers(trace: &TraceContext) -> BTreeMap<String, String> {
             TraceContextPropagator::new().inject_context(&current.context(), &mut HeadersMut(&mut headers));
         }
         _ => {
-            headers.insert(crate::consumer::TRACEPARENT.to_owned(), trace.child().traceparent());
+            headers.insert(TRACEPARENT.to_owned(), trace.child().traceparent());
         }
     }
     headers

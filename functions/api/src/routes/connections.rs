@@ -6,10 +6,10 @@ use crate::views::ConnectionView;
 use crate::AppState;
 use airlock_domain::classification::validate_tag;
 use airlock_domain::{now_millis, Connection, ConnectionKind, TagSet};
-use airlock_runtime::connections::{
+use airlock_runtime::Context;
+use airlock_services::connections::{
     self, ConnectionError, NewReceivingConnection, NewSendingConnection, MIN_SHARED_SECRET_LEN,
 };
-use airlock_runtime::Context;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;

@@ -1,14 +1,14 @@
 //! The registry API: any registry user uploads, lists what they may see, reads, shares
 //! with a sending connection, and reshares to a viewer. Classification rules live in the
-//! runtime's registry service; this module only adapts HTTP to it.
+//! registry service of airlock-services; this module only adapts HTTP to it.
 
 use crate::error::ApiError;
 use crate::extract::{Body, Query, RegistryUser};
 use crate::views::{FileView, NamedRef};
 use crate::AppState;
 use airlock_domain::{ConnectionKind, Resource, TagSet};
-use airlock_runtime::registry::{self, RegistryError};
 use airlock_runtime::Context;
+use airlock_services::registry::{self, RegistryError};
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};

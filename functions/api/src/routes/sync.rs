@@ -5,7 +5,7 @@ use crate::error::ApiError;
 use crate::extract::{Admin, Query, SyncCaller};
 use crate::views::SyncEventView;
 use crate::AppState;
-use airlock_runtime::connections;
+use airlock_services::connections;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;

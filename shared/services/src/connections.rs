@@ -1,9 +1,9 @@
 //! Creating and configuring connections, with the checks the admin panel relies on.
 
-use crate::context::Context;
 use airlock_domain::transform::{self, TransformError};
 use airlock_domain::{new_id, now_millis, Connection, ConnectionKind, SharedId, SharedIdError, TagSet, TransformRule};
 use airlock_repo::RepoError;
+use airlock_runtime::Context;
 
 pub const MIN_SHARED_SECRET_LEN: usize = 12;
 

@@ -1,10 +1,10 @@
 //! The built-in registry: files with revisions, owners, levels and tags, sharing with a
 //! sending connection, and what each user may see. It lets a platform run on its own.
 
-use crate::context::Context;
 use airlock_domain::policy::Ineligible;
 use airlock_domain::{new_id, now_millis, ConnectionKind, InfosecLevel, Resource, Revision, TagSet, User};
 use airlock_repo::{visible_resources, RepoError};
+use airlock_runtime::Context;
 use airlock_store::StoreError;
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
