@@ -3,7 +3,7 @@
 
 mod common;
 
-use airlock_runtime::connections::{self, NewReceivingConnection, NewSendingConnection};
+use airlock_services::connections::{self, NewReceivingConnection, NewSendingConnection};
 use common::{options, secret, start};
 use std::path::{Path, PathBuf};
 use std::process::Command;
