@@ -204,3 +204,31 @@ async fn a_deployment_from_the_environment_passes_and_an_unreachable_or_unmigrat
     assert_eq!(run.code, 1, "{}", run.stdout);
     assert!(run.line("FAIL database migrations:").contains("has no migration history"));
 }
+
+#[tokio::test]
+async fn an_external_issuer_is_checked_for_discovery_and_keys() {
+    let temp = tempfile::tempdir().unwrap();
+    let migrated = format!("sqlite://{}", temp.path().join("airlock.db").display());
+    drop(airlock_repo::connect(&migrated).await.unwrap());
+    // A served platform stands in for the IdP: its JWKS is real, but its discovery
+    // document names the issuer 'airlock-local', not its address.
+    let idp = start(options(&temp.path().join("idp"))).await;
+    let env = |jwks_url: String| {
+        let mut env = deployment_env(temp.path(), &migrated);
+        env.retain(|(name, _)| *name != "AIRLOCK_LOCAL_ISSUER_DIR");
+        env.push(("AIRLOCK_OIDC_ISSUER", idp.url.clone()));
+        env.push(("AIRLOCK_OIDC_JWKS_URL", jwks_url));
+        env
+    };
+    let reachable = env(format!("{}/oauth/v2/keys", idp.url));
+    // The doctor is a child process; keep this runtime free to answer it.
+    let run = tokio::task::spawn_blocking(move || doctor(&[], &reachable)).await.unwrap();
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    run.line("PASS oidc jwks:");
+    let line = run.line("FAIL oidc discovery:");
+    assert!(line.contains("names issuer \"airlock-local\""), "{line}");
+
+    let unreachable = env("http://127.0.0.1:1/oauth/v2/keys".into());
+    let run = tokio::task::spawn_blocking(move || doctor(&[], &unreachable)).await.unwrap();
+    assert!(run.line("FAIL oidc jwks: 'http://127.0.0.1:1/oauth/v2/keys'").contains("-> check AIRLOCK_OIDC_ISSUER"));
+}
