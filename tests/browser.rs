@@ -243,6 +243,7 @@ async fn start_api(pair_ctx: Arc<airlock_runtime::Context>, dir: &Path, name: &s
         },
         admin_role: ADMIN_ROLE.into(),
         service_role: "rss_service_user".into(),
+        clearance_claims: Default::default(),
     };
     airlock_api::start(pair_ctx, config).await.map_err(|e| anyhow!("api {name} did not start: {e}"))
 }

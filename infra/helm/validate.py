@@ -41,6 +41,11 @@ EVERYTHING_ON = {
     "ingress": {"enabled": True, "className": "nginx", "tls": [{"secretName": "t", "hosts": ["a.example.com"]}]},
     "serviceAccount": {"annotations": {"eks.amazonaws.com/role-arn": "arn:aws:iam::1:role/airlock"}},
     "podLabels": {"azure.workload.identity/use": "true"},
+    "platform": {
+        "infosec": {"enabled": True, "max": "SECRET", "levels": [{"name": "UNCLASSIFIED", "order": 0}, {"name": "SECRET", "order": 20}]},
+        "tags": [{"name": "ITAR"}],
+        "users": [{"id": "alice", "level": "SECRET", "tags": ["ITAR"], "secure_connections": True}],
+    },
 }
 
 failures = []
@@ -104,6 +109,30 @@ def rendered_checks(helm):
     check(api["livenessProbe"]["httpGet"]["path"] == "/healthz", "api: liveness probe on /healthz")
     kinds = sorted(d["kind"] for d in defaults)
     check(kinds.count("Service") == 1 and "Ingress" not in kinds, f"defaults: one Service, no Ingress: {kinds}")
+    check("ConfigMap" not in kinds, "defaults: no platform file, so no ConfigMap")
+    check(all(e["name"] != "AIRLOCK_PLATFORM_FILE" for e in api["env"]), "defaults: no AIRLOCK_PLATFORM_FILE")
+
+    platform_maps = [d for d in full if d["kind"] == "ConfigMap" and d["metadata"]["name"] == "scs-airlock-platform"]
+    check(len(platform_maps) == 1, "platform values: one platform ConfigMap expected")
+    if platform_maps:
+        rendered = yaml.safe_load(platform_maps[0]["data"]["platform.yaml"])
+        check(rendered == EVERYTHING_ON["platform"], f"platform ConfigMap holds the values as given: {rendered}")
+    for d in full:
+        if d["kind"] != "Deployment":
+            continue
+        pod = d["spec"]["template"]["spec"]
+        container = pod["containers"][0]
+        is_api = container["command"][0] == "airlock-api"
+        env = {e["name"]: e.get("value") for e in container["env"]}
+        mounts = {m["name"]: m["mountPath"] for m in container.get("volumeMounts", [])}
+        if is_api:
+            check(env.get("AIRLOCK_PLATFORM_FILE") == "/etc/airlock/platform/platform.yaml", "api: AIRLOCK_PLATFORM_FILE")
+            check(mounts.get("platform") == "/etc/airlock/platform", "api: the platform file is mounted")
+            volumes = {v["name"]: v for v in pod["volumes"]}
+            check(volumes.get("platform", {}).get("configMap", {}).get("name") == "scs-airlock-platform", "api: volume")
+            check("checksum/platform" in d["spec"]["template"]["metadata"].get("annotations", {}), "api: checksum")
+        else:
+            check("AIRLOCK_PLATFORM_FILE" not in env and "platform" not in mounts, f"{container['command'][0]}: no platform file")
 
     kinds = sorted(d["kind"] for d in full)
     check("Ingress" in kinds and "HorizontalPodAutoscaler" in kinds, f"everything on: Ingress and HPA expected: {kinds}")

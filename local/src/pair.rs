@@ -73,6 +73,9 @@ pub struct Pair {
 pub const ALICE: &str = "alice";
 pub const BOB: &str = "bob";
 pub const CAROL: &str = "carol";
+/// A's administrator: not a registry user of files, but with the Secure Connections feature
+/// flag on, as admin routes need. B's administrator is Bob.
+pub const ADMIN_A: &str = "admin-a";
 
 pub fn random_secret(len: usize) -> String {
     rand::thread_rng().sample_iter(&Alphanumeric).take(len).map(char::from).collect()
@@ -261,6 +264,14 @@ async fn seed_a(ctx: &Context) -> Result<(), LocalError> {
             },
         })
         .await?;
+    ctx.repo
+        .put_user(&User {
+            id: ADMIN_A.into(),
+            name: "A's administrator".into(),
+            clearance: Clearance { level: InfosecLevel::new("PUBLIC", 0), tags: TagSet::new() },
+        })
+        .await?;
+    ctx.repo.set_secure_connections(ADMIN_A, true).await?;
     Ok(())
 }
 
@@ -283,5 +294,6 @@ async fn seed_b(ctx: &Context) -> Result<(), LocalError> {
             .put_user(&User { id: id.into(), name: name.into(), clearance: Clearance { level, tags: user_tags } })
             .await?;
     }
+    ctx.repo.set_secure_connections(BOB, true).await?;
     Ok(())
 }

@@ -34,11 +34,27 @@ const ACCEPTED: &[Algorithm] = &[
 pub struct Caller {
     pub sub: String,
     pub roles: BTreeSet<String>,
+    /// Every claim of the verified token, for the profile (name, email) and clearance claims.
+    pub claims: Map<String, Value>,
 }
 
 impl Caller {
     pub fn has_role(&self, role: &str) -> bool {
         self.roles.contains(role)
+    }
+
+    /// The display name: `name`, `preferred_username` or `email`, whichever comes first.
+    pub fn name(&self) -> Option<String> {
+        ["name", "preferred_username", "email"].iter().find_map(|claim| self.text_claim(claim))
+    }
+
+    pub fn email(&self) -> Option<String> {
+        self.text_claim("email")
+    }
+
+    /// A non-empty string claim, trimmed.
+    pub fn text_claim(&self, claim: &str) -> Option<String> {
+        self.claims.get(claim).and_then(Value::as_str).map(str::trim).filter(|v| !v.is_empty()).map(String::from)
     }
 
     pub fn roles_text(&self) -> String {
@@ -176,7 +192,7 @@ impl Verifier {
             .and_then(Value::as_str)
             .filter(|s| !s.is_empty())
             .ok_or_else(|| rejected("no subject ('sub' claim)"))?;
-        Ok(Caller { sub: sub.into(), roles: roles_from_claims(claims) })
+        Ok(Caller { sub: sub.into(), roles: roles_from_claims(claims), claims: claims.clone() })
     }
 
     async fn key_for(&self, kid: Option<&str>, alg: Algorithm) -> Result<Jwk, ApiError> {

@@ -24,6 +24,18 @@ pub struct ApiConfig {
     pub auth: AuthConfig,
     pub admin_role: String,
     pub service_role: String,
+    pub clearance_claims: ClearanceClaims,
+}
+
+/// Token claims that carry a user's clearance, for organizations that keep it in their IdP
+/// (`AIRLOCK_OIDC_CLEARANCE_LEVEL_CLAIM`, `AIRLOCK_OIDC_CLEARANCE_TAGS_CLAIM`). Unset, or
+/// absent from a token, the clearance an admin set stands.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ClearanceClaims {
+    /// A string claim naming a platform level.
+    pub level: Option<String>,
+    /// An array of tag names, or one comma-separated string.
+    pub tags: Option<String>,
 }
 
 impl ApiConfig {
@@ -38,6 +50,7 @@ impl ApiConfig {
             },
             admin_role: DEFAULT_ADMIN_ROLE.into(),
             service_role: DEFAULT_SERVICE_ROLE.into(),
+            clearance_claims: ClearanceClaims::default(),
         }
     }
 
@@ -62,6 +75,10 @@ impl ApiConfig {
             auth: AuthConfig::from_lookup(get)?,
             admin_role: get("AIRLOCK_OIDC_ADMIN_ROLE").unwrap_or_else(|| DEFAULT_ADMIN_ROLE.into()),
             service_role: get("AIRLOCK_OIDC_SERVICE_ROLE").unwrap_or_else(|| DEFAULT_SERVICE_ROLE.into()),
+            clearance_claims: ClearanceClaims {
+                level: get("AIRLOCK_OIDC_CLEARANCE_LEVEL_CLAIM"),
+                tags: get("AIRLOCK_OIDC_CLEARANCE_TAGS_CLAIM"),
+            },
         })
     }
 }
@@ -172,5 +189,17 @@ mod tests {
         assert_eq!(config.bind, "127.0.0.1:8123".parse().unwrap());
         assert_eq!(config.admin_role, "ops");
         assert_eq!(config.service_role, "rss_service_user");
+        assert_eq!(config.clearance_claims, ClearanceClaims::default(), "no clearance claims unless configured");
+        let claims = ApiConfig::from_lookup(
+            &settings,
+            lookup(&[
+                ("AIRLOCK_LOCAL_ISSUER_DIR", "/k"),
+                ("AIRLOCK_OIDC_CLEARANCE_LEVEL_CLAIM", "clearance"),
+                ("AIRLOCK_OIDC_CLEARANCE_TAGS_CLAIM", " caveats "),
+            ]),
+        )
+        .unwrap()
+        .clearance_claims;
+        assert_eq!(claims, ClearanceClaims { level: Some("clearance".into()), tags: Some("caveats".into()) });
     }
 }

@@ -3,6 +3,7 @@
 
 use airlock_repo::RepoError;
 use airlock_services::connections::ConnectionError;
+use airlock_services::platform::PlatformError;
 use airlock_services::registry::RegistryError;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -110,13 +111,26 @@ impl From<RegistryError> for ApiError {
                 Self::Internal(error.to_string())
             }
             RegistryError::Forbidden { .. } => Self::Forbidden(error.to_string()),
-            RegistryError::UnknownFile(_) => Self::NotFound(error.to_string()),
+            RegistryError::UnknownFile(_) | RegistryError::NotShared { .. } => Self::NotFound(error.to_string()),
             RegistryError::UnknownUser(_)
             | RegistryError::UnknownLevel(_)
             | RegistryError::UnknownTags(_)
             | RegistryError::NotSending(_)
             | RegistryError::NotCertified
-            | RegistryError::Ineligible { .. } => Self::BadRequest(error.to_string()),
+            | RegistryError::Ineligible { .. }
+            | RegistryError::NothingToChange(_) => Self::BadRequest(error.to_string()),
+        }
+    }
+}
+
+impl From<PlatformError> for ApiError {
+    fn from(error: PlatformError) -> Self {
+        match error {
+            PlatformError::Repo(e) => e.into(),
+            PlatformError::Invalid(message) => Self::BadRequest(message),
+            PlatformError::NotFound(message) => Self::NotFound(message),
+            PlatformError::Conflict(message) => Self::Conflict(message),
+            PlatformError::Forbidden(message) => Self::Forbidden(message),
         }
     }
 }

@@ -13,7 +13,7 @@ pub mod views;
 pub mod web;
 
 pub use auth::{Caller, Verifier};
-pub use config::{ApiConfig, AuthConfig};
+pub use config::{ApiConfig, AuthConfig, ClearanceClaims};
 pub use error::ApiError;
 pub use issuer::LocalIssuer;
 pub use routes::route_list;
@@ -36,6 +36,7 @@ struct Shared {
     issuer: Option<Arc<LocalIssuer>>,
     admin_role: String,
     service_role: String,
+    clearance_claims: ClearanceClaims,
 }
 
 impl AppState {
@@ -60,6 +61,7 @@ impl AppState {
                 issuer,
                 admin_role: config.admin_role.clone(),
                 service_role: config.service_role.clone(),
+                clearance_claims: config.clearance_claims.clone(),
             }),
         })
     }
@@ -83,6 +85,10 @@ impl AppState {
 
     pub fn service_role(&self) -> &str {
         &self.inner.service_role
+    }
+
+    pub fn clearance_claims(&self) -> &ClearanceClaims {
+        &self.inner.clearance_claims
     }
 }
 

@@ -1,8 +1,10 @@
-//! `airlock-api [serve]` runs the api from the environment;
+//! `airlock-api [serve]` runs the api from the environment, applying the platform file
+//! `AIRLOCK_PLATFORM_FILE` first when one is named;
 //! `airlock-api mint-token --sub X --role R [--role R2] [--ttl-secs N]` prints a token of
 //! the embedded issuer (`AIRLOCK_LOCAL_ISSUER_DIR`).
 
 use airlock_api::{ApiConfig, AuthConfig, LocalIssuer};
+use airlock_services::platform_file;
 use anyhow::{bail, Context as _};
 use std::time::Duration;
 
@@ -28,8 +30,17 @@ async fn serve() -> anyhow::Result<()> {
     // The issuer settings first: refusing to run without authentication shouldn't wait
     // for a database to answer.
     AuthConfig::from_env()?;
+    // Likewise a bad platform file: read and checked before the database is opened.
+    let platform_file = platform_file::load_from_env()?;
     let ctx = airlock_runtime::Context::from_env().await?;
     let config = ApiConfig::from_env(&ctx.settings)?;
+    if let Some(file) = &platform_file {
+        let summary = platform_file::apply(&ctx, file, platform_file::FILE_ACTOR).await?;
+        tracing::info!(changes = summary.changes.len(), "platform file applied");
+        for change in &summary.changes {
+            tracing::info!(change, "platform file");
+        }
+    }
     let api = airlock_api::start(ctx, config).await?;
     tokio::select! {
         result = api.wait() => result.context("api server stopped")?,

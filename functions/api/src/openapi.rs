@@ -1,6 +1,7 @@
 //! The OpenAPI 3.1 description of README.md's routes, written by hand so it stays a
 //! readable mirror of the contract; a test checks it names every route the router serves.
 
+mod admin;
 mod schemas;
 
 use serde_json::{json, Map, Value};
@@ -31,7 +32,8 @@ fn query(name: &str, schema: Value, description: &str) -> Value {
     json!({ "name": name, "in": "query", "required": false, "schema": schema, "description": description })
 }
 
-/// Who may call: "admin", "sync" (service or admin role), "user" (a registry user), or "none".
+/// Who may call: "admin", "sync" (service or admin role), "user" (a registry user),
+/// "signed-in" (any valid token), or "none".
 struct Op {
     summary: &'static str,
     access: &'static str,
@@ -65,9 +67,10 @@ impl Op {
             responses
                 .insert("401".into(), error("missing or invalid bearer token; the message names the failed check"));
             let why = match self.access {
-                "admin" => "the token lacks the admin role",
-                "sync" => "the token lacks the service and admin roles",
-                _ => "the token's subject is not a registry user, or the file is not theirs to use",
+                "admin" => "the token lacks the admin role, or the caller's Secure Connections feature flag is off",
+                "signed-in" => "the token's clearance claims name no level or tag of this platform",
+                "sync" => "the token lacks the service and admin roles (an admin also needs the feature flag)",
+                _ => "the file is not theirs to use, or the token's clearance claims are unusable",
             };
             responses.insert("403".into(), error(why));
         }
@@ -189,6 +192,16 @@ pub fn document() -> Value {
         "/api/v1/sharing-targets": { "get": Op::new("active sending connections a file can be shared with", "user")
             .answer("200", ok("targets", array(schema("NamedRef")))).build() },
     });
+    let mut paths = paths;
+    let table = paths.as_object_mut().expect("paths is an object");
+    for (path, ops) in admin::paths() {
+        match (table.get_mut(&path), ops) {
+            (Some(Value::Object(existing)), Value::Object(more)) => existing.extend(more),
+            (_, ops) => {
+                table.insert(path, ops);
+            }
+        }
+    }
     json!({
         "openapi": "3.1.0",
         "info": { "title": "Airlock api", "version": env!("CARGO_PKG_VERSION"),

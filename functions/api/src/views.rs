@@ -2,9 +2,10 @@
 //! response that carries one is built by hand in the create-sending route.
 
 use airlock_domain::pipeline::ResourceRow;
-use airlock_domain::{Connection, InfosecLevel, Millis, Resource, RuleKind, TransformRule, User};
-use airlock_repo::{SyncEvent, SyncState};
+use airlock_domain::{Clearance, Connection, InfosecLevel, Millis, Resource, Revision, RuleKind, TransformRule, User};
+use airlock_repo::{AuditEntry, SyncEvent, SyncState, UserAccount};
 use serde::Serialize;
+use serde_json::Value;
 
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 pub struct LevelView {
@@ -182,4 +183,123 @@ impl From<&User> for NamedRef {
     fn from(user: &User) -> Self {
         Self { id: user.id.clone(), name: user.name.clone() }
     }
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct ClearanceView {
+    pub level: LevelView,
+    pub tags: Vec<String>,
+}
+
+impl From<&Clearance> for ClearanceView {
+    fn from(clearance: &Clearance) -> Self {
+        Self { level: LevelView::from(&clearance.level), tags: clearance.tags.iter().cloned().collect() }
+    }
+}
+
+/// `GET /api/v1/me`: the caller as the platform knows them.
+#[derive(Clone, Debug, Serialize)]
+pub struct MeView {
+    pub id: String,
+    pub name: String,
+    pub email: String,
+    pub roles: Vec<String>,
+    pub is_admin: bool,
+    pub clearance: ClearanceView,
+    pub secure_connections: bool,
+}
+
+/// A user in the platform administration's list.
+#[derive(Clone, Debug, Serialize)]
+pub struct UserView {
+    pub id: String,
+    pub name: String,
+    pub email: String,
+    pub clearance: ClearanceView,
+    pub secure_connections: bool,
+    pub created_at: Millis,
+    pub last_seen_at: Millis,
+}
+
+impl From<&UserAccount> for UserView {
+    fn from(account: &UserAccount) -> Self {
+        Self {
+            id: account.user.id.clone(),
+            name: account.user.name.clone(),
+            email: account.email.clone(),
+            clearance: ClearanceView::from(&account.user.clearance),
+            secure_connections: account.secure_connections,
+            created_at: account.created_at,
+            last_seen_at: account.last_seen_at,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct UsersPage {
+    pub total: u64,
+    pub users: Vec<UserView>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct AuditView {
+    pub id: String,
+    pub at: Millis,
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    pub before: Value,
+    pub after: Value,
+}
+
+impl From<&AuditEntry> for AuditView {
+    fn from(entry: &AuditEntry) -> Self {
+        // Stored by this server as JSON; text that isn't (written by hand) is shown as a string.
+        let parse = |text: &Option<String>| match text {
+            Some(text) => serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.clone())),
+            None => Value::Null,
+        };
+        Self {
+            id: entry.id.clone(),
+            at: entry.at,
+            actor: entry.actor.clone(),
+            action: entry.action.clone(),
+            target: entry.target.clone(),
+            before: parse(&entry.before),
+            after: parse(&entry.after),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct AuditPage {
+    pub total: u64,
+    pub entries: Vec<AuditView>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct RevisionView {
+    pub id: String,
+    pub size: u64,
+    pub sha256: String,
+    pub created_at: Millis,
+}
+
+impl From<&Revision> for RevisionView {
+    fn from(revision: &Revision) -> Self {
+        Self {
+            id: revision.id.clone(),
+            size: revision.size,
+            sha256: revision.sha256.clone(),
+            created_at: revision.created_at,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ShareView {
+    pub connection_id: String,
+    pub connection_name: String,
+    pub shared_by: String,
+    pub shared_at: Millis,
 }

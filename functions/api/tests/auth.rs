@@ -114,9 +114,19 @@ async fn roles_and_registry_membership_are_enforced() {
         .await
         .refused(403, "service role 'rss_service_user' or admin role 'airlock_admin' required");
 
+    // A stranger with the admin role becomes a registry user on first sight, with the
+    // lowest clearance and the feature flag off, so admin routes still refuse them.
     let stranger = s.api.mint("mallory", &[ADMIN], HOUR);
-    s.http.get("/api/v1/files", &stranger).await.refused(403, "user 'mallory' is not a registry user");
-    s.http.get("/api/v1/sharing-targets", &stranger).await.refused(403, "user 'mallory' is not a registry user");
+    assert_eq!(s.http.get("/api/v1/files", &stranger).await.ok(200), json!([]), "sees nothing yet");
+    assert_eq!(s.http.get("/api/v1/sharing-targets", &stranger).await.status, 200);
+    s.http.get(ADMIN_ROUTE, &stranger).await.refused(
+        403,
+        "secure connections is not enabled for user 'mallory': enable it in Settings > Experimental Features > \
+         Secure Connections (PUT /api/v1/me/features)",
+    );
+    let me = s.http.get("/api/v1/me", &stranger).await.ok(200);
+    assert_eq!(me["clearance"], json!({"level": {"name": "PUBLIC", "order": 0}, "tags": []}), "the lowest level");
+    assert_eq!((me["is_admin"].clone(), me["secure_connections"].clone()), (json!(true), json!(false)));
     assert_eq!(s.http.get("/api/v1/files", &user).await.status, 200);
 }
 

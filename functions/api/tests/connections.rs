@@ -92,12 +92,18 @@ async fn create_receiving_makes_the_caller_its_first_owner() {
     let owners = s.http.get(&format!("/api/v1/connections/{id}/owners"), &s.admin).await.ok(200);
     assert_eq!(owners, json!([{"id": "alice", "name": "Alice Admin"}]));
 
-    let outsider = s.api.mint("ops-robot", &[ADMIN], HOUR);
+    // A new admin is a registry user from their first request, but without the feature flag.
+    let newcomer = s.api.mint("ops-robot", &[ADMIN], HOUR);
     let body = json!({"name": "x", "inbox": "INBOX", "shared_id": "acme-1", "secret": SECRET});
     s.http
-        .post("/api/v1/connections/receiving", &outsider, body)
+        .post("/api/v1/connections/receiving", &newcomer, body.clone())
         .await
-        .refused(400, "admin 'ops-robot' is not a registry user");
+        .refused(403, "secure connections is not enabled for user 'ops-robot'");
+    s.http.put("/api/v1/me/features", &newcomer, json!({"secure_connections": true})).await.ok(200);
+    let created = s.http.post("/api/v1/connections/receiving", &newcomer, body).await.ok(201);
+    let id = created["connection"]["id"].as_str().unwrap();
+    let owners = s.http.get(&format!("/api/v1/connections/{id}/owners"), &s.admin).await.ok(200);
+    assert_eq!(owners, json!([{"id": "ops-robot", "name": "ops-robot"}]), "the newcomer owns what they created");
 }
 
 #[tokio::test]

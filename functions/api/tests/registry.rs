@@ -155,3 +155,90 @@ async fn received_files_are_gated_by_clearance_and_reshared_to_viewers_only() {
     let reply = d.b.send(Method::GET, "/api/v1/files", None, None).await;
     reply.refused(401, "missing bearer token");
 }
+
+/// Uploads a new revision of `id` as a streamed body.
+async fn revise(http: &Http, token: &str, id: &str, bytes: &'static [u8]) -> Reply {
+    let response = http
+        .client
+        .post(format!("{}/api/v1/files/{id}/revisions", http.base))
+        .bearer_auth(token)
+        .body(bytes)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    Reply { status, text: response.text().await.unwrap() }
+}
+
+#[tokio::test]
+async fn owners_revise_reclassify_and_unshare_their_files() {
+    let d = duo().await;
+    let alice = d.api_a.mint(ALICE, &[], HOUR);
+    let mallory = d.api_a.mint("mallory", &[], HOUR);
+    let file = upload(&d.a, &alice, "name=spec.txt&level=PUBLIC", vec![b"v1"]).await.ok(201);
+    let id = file["id"].as_str().unwrap().to_owned();
+
+    let revised = revise(&d.a, &alice, &id, b"version 2").await.ok(201);
+    assert_eq!((revised["id"].clone(), revised["size"].clone()), (json!(id), json!(9)));
+    revise(&d.a, &mallory, &id, b"x").await.refused(403, &format!("user 'mallory' may not revise file '{id}'"));
+    revise(&d.a, &alice, "no-such-file", b"x").await.refused(404, "file 'no-such-file' not found");
+    let revisions = d.a.get(&format!("/api/v1/files/{id}/revisions"), &alice).await.ok(200);
+    let sizes: Vec<u64> = revisions.as_array().unwrap().iter().map(|r| r["size"].as_u64().unwrap()).collect();
+    assert_eq!(sizes, [9, 2], "newest first");
+    d.a.get(&format!("/api/v1/files/{id}/revisions"), &mallory)
+        .await
+        .refused(403, &format!("user 'mallory' may not list revisions of file '{id}'"));
+
+    let patch = format!("/api/v1/files/{id}");
+    let changed = d.a.patch(&patch, &alice, json!({"level": "INTERNAL", "tags": ["ITAR"]})).await.ok(200);
+    assert_eq!((changed["level"]["name"].clone(), changed["tags"].clone()), (json!("INTERNAL"), json!(["ITAR"])));
+    assert_eq!(changed["size"], json!(9));
+    d.a.patch(&patch, &alice, json!({"level": "TOP"})).await.refused(400, "infosec level 'TOP' is not one of");
+    d.a.patch(&patch, &alice, json!({"tags": ["NOPE"]}))
+        .await
+        .refused(400, "control tag(s) not active on this platform: NOPE");
+    d.a.patch(&patch, &alice, json!({})).await.refused(400, &format!("nothing to change for file '{id}'"));
+    d.a.patch(&patch, &alice, json!({"level": 3})).await.refused(400, "request body refused");
+    d.a.patch(&patch, &mallory, json!({"level": "PUBLIC"}))
+        .await
+        .refused(403, &format!("user 'mallory' may not reclassify file '{id}'"));
+    let low = upload(&d.a, &mallory, "name=note.txt&level=PUBLIC", vec![b"n"]).await.ok(201);
+    d.a.patch(&format!("/api/v1/files/{}", low["id"].as_str().unwrap()), &mallory, json!({"level": "SECRET"}))
+        .await
+        .refused(403, "user 'mallory' may not reclassify file");
+    let unchanged = d.a.get("/api/v1/files", &alice).await.ok(200);
+    let stored = unchanged.as_array().unwrap().iter().find(|f| f["id"] == json!(id)).unwrap().clone();
+    assert_eq!(stored["level"]["name"], json!("INTERNAL"), "refusals changed nothing");
+
+    d.a.post(
+        &format!("/api/v1/files/{id}/shares"),
+        &alice,
+        json!({"connection_id": d.pair.sending.id, "certified": true}),
+    )
+    .await
+    .ok(204);
+    let shares = d.a.get(&format!("/api/v1/files/{id}/shares"), &alice).await.ok(200);
+    assert_eq!(shares[0]["connection_id"], json!(d.pair.sending.id));
+    assert_eq!(
+        (shares[0]["connection_name"].clone(), shares[0]["shared_by"].clone()),
+        (json!("To partner B"), json!(ALICE))
+    );
+    d.a.get(&format!("/api/v1/files/{id}/shares"), &mallory)
+        .await
+        .refused(403, "user 'mallory' may not list the shares of");
+    d.pair.sync().await.unwrap();
+    let at_b: Vec<String> = d.pair.files_at_b(BOB).await.unwrap().into_iter().map(|(r, _)| r.name).collect();
+    assert_eq!(at_b, ["spec.txt"], "the shared file arrived");
+
+    let unshare = format!("/api/v1/files/{id}/shares/{}", d.pair.sending.id);
+    d.a.send(Method::DELETE, &unshare, Some(&mallory), None).await.refused(403, "user 'mallory' may not unshare file");
+    assert_eq!(d.a.send(Method::DELETE, &unshare, Some(&alice), None).await.status, 204);
+    d.a.send(Method::DELETE, &unshare, Some(&alice), None)
+        .await
+        .refused(404, &format!("file '{id}' is not shared with connection '{}'", d.pair.sending.id));
+    assert_eq!(d.a.get(&format!("/api/v1/files/{id}/shares"), &alice).await.ok(200), json!([]));
+    let all = d.pair.a.ctx.repo.all_shares(&d.pair.sending.id).await.unwrap();
+    assert_eq!(all[0].removed_reason.as_deref(), Some("unshared by its owner 'alice'"));
+    d.pair.sync().await.unwrap();
+    assert!(d.pair.files_at_b(BOB).await.unwrap().is_empty(), "the unshared file left the next manifest");
+}

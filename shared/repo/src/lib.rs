@@ -4,7 +4,9 @@
 //! suite (`contract::run_all`).
 
 use airlock_domain::pipeline::{ResourceRow, StatusReport};
-use airlock_domain::{Connection, Health, Millis, PlatformSettings, Resource, Revision, TagSet, TransformRule, User};
+use airlock_domain::{
+    Clearance, Connection, Health, Millis, PlatformSettings, Resource, Revision, TagSet, TransformRule, User,
+};
 use async_trait::async_trait;
 use std::sync::Arc;
 
@@ -104,6 +106,81 @@ pub struct SyncEvent {
     pub resources: Vec<ResourceRow>,
 }
 
+// --- platform administration ------------------------------------------------------------
+
+/// A registry user with what platform administration keeps about them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UserAccount {
+    pub user: User,
+    pub email: String,
+    /// The per-user Secure Connections feature flag: admin routes need it on.
+    pub secure_connections: bool,
+    pub created_at: Millis,
+    pub last_seen_at: Millis,
+}
+
+/// Who signed in, as the token says, for `Repository::sign_in`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SignIn {
+    pub id: String,
+    pub name: String,
+    pub email: String,
+    /// The clearance a user created by this sign-in starts with.
+    pub initial_clearance: Clearance,
+    pub at: Millis,
+}
+
+/// A control tag and whether it is active.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ControlTag {
+    pub tag: String,
+    pub active: bool,
+}
+
+/// One administrative change. `before` and `after` are JSON text, `None` when there is none.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditEntry {
+    pub id: String,
+    pub at: Millis,
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    pub before: Option<String>,
+    pub after: Option<String>,
+}
+
+/// One page of a longer list, with the length of the whole list.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Page<T> {
+    pub total: u64,
+    pub items: Vec<T>,
+}
+
+/// Which rows name a level, or lie above an order: counts and up to `USAGE_EXAMPLES` names
+/// of each kind, for refusals that say what depends on the level.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LevelUsage {
+    pub users: u64,
+    pub user_examples: Vec<String>,
+    /// Files of this platform's users.
+    pub files: u64,
+    pub file_examples: Vec<String>,
+    /// Files received through a receiving connection (their level was mapped onto this one).
+    pub received: u64,
+    pub received_examples: Vec<String>,
+    /// Sending connections whose permitted level it is.
+    pub connections: u64,
+    pub connection_examples: Vec<String>,
+}
+
+pub const USAGE_EXAMPLES: usize = 3;
+
+impl LevelUsage {
+    pub fn is_empty(&self) -> bool {
+        self.users + self.files + self.received + self.connections == 0
+    }
+}
+
 #[async_trait]
 pub trait Repository: Send + Sync + 'static {
     // --- platform -----------------------------------------------------------------
@@ -193,6 +270,37 @@ pub trait Repository: Send + Sync + 'static {
         limit: u32,
         offset: u32,
     ) -> Result<Vec<SyncEvent>>;
+
+    // --- platform administration --------------------------------------------------------
+    /// Every control tag, active or not, in byte order.
+    async fn control_tags(&self) -> Result<Vec<ControlTag>>;
+    /// Creates the user on first sight (the initial clearance, the feature flag off) or
+    /// refreshes their name, email and last-seen time; returns the account as stored.
+    async fn sign_in(&self, sign_in: &SignIn) -> Result<UserAccount>;
+    async fn user_account(&self, id: &str) -> Result<Option<UserAccount>>;
+    /// Accounts whose id, name or email contains `search` (any case), by name then id in
+    /// byte order, one page of them.
+    async fn search_users(&self, search: &str, limit: u32, offset: u32) -> Result<Page<UserAccount>>;
+    async fn set_user_clearance(&self, id: &str, clearance: &Clearance) -> Result<()>;
+    async fn set_secure_connections(&self, id: &str, enabled: bool) -> Result<()>;
+    /// Users, files and sending connections that name the level.
+    async fn level_usage(&self, name: &str) -> Result<LevelUsage>;
+    /// Users and files above the order (connections are not counted).
+    async fn usage_above(&self, order: i64) -> Result<LevelUsage>;
+    /// Renames a level in one transaction: the scale, the max level, users, files and
+    /// sending connections. Fails with `Conflict` when `to` is already a level.
+    async fn rename_level(&self, from: &str, to: &str) -> Result<()>;
+    /// Withdraws every active share of a sending connection whose file carries `tag`, with
+    /// the reason recorded, and returns the shares withdrawn.
+    async fn remove_shares_with_tag(&self, tag: &str, reason: &str, at: Millis) -> Result<Vec<Share>>;
+    /// Active shares of one file with sending connections.
+    async fn resource_shares(&self, resource_id: &str) -> Result<Vec<Share>>;
+    /// Every revision of a file, newest first.
+    async fn revisions(&self, resource_id: &str) -> Result<Vec<Revision>>;
+    /// Appends an entry to the audit log.
+    async fn record_audit(&self, entry: &AuditEntry) -> Result<()>;
+    /// Newest first.
+    async fn audit_entries(&self, limit: u32, offset: u32) -> Result<Page<AuditEntry>>;
 }
 
 pub type DynRepository = Arc<dyn Repository>;

@@ -3,7 +3,7 @@
 
 use airlock_domain::policy::Ineligible;
 use airlock_domain::{new_id, now_millis, ConnectionKind, InfosecLevel, Resource, Revision, TagSet, User};
-use airlock_repo::{visible_resources, RepoError};
+use airlock_repo::{visible_resources, RepoError, Share};
 use airlock_runtime::Context;
 use airlock_store::StoreError;
 use sha2::{Digest, Sha256};
@@ -37,6 +37,10 @@ pub enum RegistryError {
     NotCertified,
     #[error("file '{file}' is not eligible for this connection: {why}")]
     Ineligible { file: String, why: Ineligible },
+    #[error("file '{file}' is not shared with connection '{connection}'")]
+    NotShared { file: String, connection: String },
+    #[error("nothing to change for file '{0}': send \"level\" and/or \"tags\"")]
+    NothingToChange(String),
 }
 
 /// Stores a new file with its first revision. The level is a platform level by name.
@@ -205,6 +209,96 @@ pub async fn read_file(ctx: &Context, user_id: &str, resource_id: &str) -> Resul
     let mut out = Vec::with_capacity(revision.size as usize);
     reader.read_to_end(&mut out).await.map_err(|e| RegistryError::Read(e.to_string()))?;
     Ok(out)
+}
+
+/// Every revision of a file the user can see, newest first.
+pub async fn revisions(ctx: &Context, user_id: &str, resource_id: &str) -> Result<Vec<Revision>, RegistryError> {
+    if !files_visible_to(ctx, user_id).await?.iter().any(|r| r.id == resource_id) {
+        return Err(forbidden(
+            user_id,
+            "list revisions of",
+            resource_id,
+            "not visible to this user (ownership, level or tags)",
+        ));
+    }
+    Ok(ctx.repo.revisions(resource_id).await?)
+}
+
+/// A file its owner holds: the check the owner-only operations share.
+async fn owned(
+    ctx: &Context,
+    user_id: &str,
+    resource_id: &str,
+    action: &'static str,
+) -> Result<Resource, RegistryError> {
+    let resource =
+        ctx.repo.resource(resource_id).await?.ok_or_else(|| RegistryError::UnknownFile(resource_id.into()))?;
+    if resource.owner_id != user_id {
+        return Err(forbidden(user_id, action, resource_id, "only the file's owner may"));
+    }
+    Ok(resource)
+}
+
+/// Changes a file's level and/or tags: the owner only, within their own clearance, with
+/// active tags. A shared file that no longer fits a connection leaves it at its next
+/// publish, with the reason recorded, as the publisher's rules say.
+pub async fn reclassify(
+    ctx: &Context,
+    user_id: &str,
+    resource_id: &str,
+    level_name: Option<&str>,
+    tags: Option<TagSet>,
+) -> Result<Resource, RegistryError> {
+    if level_name.is_none() && tags.is_none() {
+        return Err(RegistryError::NothingToChange(resource_id.into()));
+    }
+    let mut resource = owned(ctx, user_id, resource_id, "reclassify").await?;
+    let owner = known_user(ctx, user_id).await?;
+    if let Some(name) = level_name {
+        resource.level = platform_level(ctx, name).await?;
+    }
+    if let Some(tags) = tags {
+        if let Some(unknown) = inactive_tags(ctx, &tags).await? {
+            return Err(RegistryError::UnknownTags(unknown));
+        }
+        resource.tags = tags;
+    }
+    if !owner.clearance.permits(&resource.level, &resource.tags) {
+        return Err(forbidden(
+            user_id,
+            "reclassify",
+            resource_id,
+            "a user cannot classify a file above their own level or with tags they do not hold",
+        ));
+    }
+    ctx.repo.put_resource(&resource).await?;
+    Ok(resource)
+}
+
+/// The reason recorded when an owner withdraws a file from a connection.
+pub fn unshared_reason(user_id: &str) -> String {
+    format!("unshared by its owner '{user_id}'")
+}
+
+/// Withdraws a file from a sending connection: it leaves the next manifest (removed list).
+pub async fn unshare(
+    ctx: &Context,
+    user_id: &str,
+    resource_id: &str,
+    connection_id: &str,
+) -> Result<(), RegistryError> {
+    owned(ctx, user_id, resource_id, "unshare").await?;
+    if !ctx.repo.resource_shares(resource_id).await?.iter().any(|s| s.connection_id == connection_id) {
+        return Err(RegistryError::NotShared { file: resource_id.into(), connection: connection_id.into() });
+    }
+    ctx.repo.remove_share(connection_id, resource_id, &unshared_reason(user_id), now_millis()).await?;
+    Ok(())
+}
+
+/// The active shares of a file its owner holds.
+pub async fn shares(ctx: &Context, user_id: &str, resource_id: &str) -> Result<Vec<Share>, RegistryError> {
+    owned(ctx, user_id, resource_id, "list the shares of").await?;
+    Ok(ctx.repo.resource_shares(resource_id).await?)
 }
 
 /// The given tags that are not active control tags of this platform, joined for a message.

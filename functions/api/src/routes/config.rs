@@ -1,6 +1,6 @@
 //! A connection's transform rules and a receiving connection's owners (admin only).
 
-use super::connections::load;
+use super::connections::{audit, load};
 use crate::error::ApiError;
 use crate::extract::{Admin, Body};
 use crate::views::{NamedRef, RuleView};
@@ -98,15 +98,19 @@ fn to_rule(position: usize, input: RuleInput) -> Result<TransformRule, ApiError>
 }
 
 pub async fn put_transforms(
-    _: Admin,
+    Admin(caller): Admin,
     State(state): State<AppState>,
     Path(id): Path<String>,
     Body(body): Body<RulesInput>,
 ) -> Result<Json<TransformsView>, ApiError> {
     let ctx = state.ctx();
     let rules = body.rules.into_iter().enumerate().map(|(i, r)| to_rule(i + 1, r)).collect::<Result<Vec<_>, _>>()?;
+    let shown = |rules: &[TransformRule]| rules.iter().map(RuleView::from).collect::<Vec<_>>();
+    let before = shown(&ctx.repo.transforms(&id).await?);
     connections::set_transforms(ctx, &id, rules).await?;
     tracing::info!(connection_id = %id, "transform rules replaced");
+    let after = shown(&ctx.repo.transforms(&id).await?);
+    audit(ctx, &caller.sub, "connection.transforms", &id, Some(&before), Some(&after)).await?;
     let connection = load(ctx, &id).await?;
     Ok(Json(transforms_view(ctx, &connection).await?))
 }
@@ -145,7 +149,7 @@ pub struct OwnersInput {
 }
 
 pub async fn put_owners(
-    _: Admin,
+    Admin(caller): Admin,
     State(state): State<AppState>,
     Path(id): Path<String>,
     Body(body): Body<OwnersInput>,
@@ -162,7 +166,10 @@ pub async fn put_owners(
             user_ids.push(user_id);
         }
     }
+    let before = ctx.repo.owners(&id).await?;
     ctx.repo.set_owners(&id, &user_ids).await?;
     tracing::info!(connection_id = %id, owners = user_ids.len(), "owners replaced");
+    let after = ctx.repo.owners(&id).await?;
+    audit(ctx, &caller.sub, "connection.owners", &id, Some(&before), Some(&after)).await?;
     Ok(Json(owners_view(ctx, &id).await?))
 }

@@ -10,6 +10,7 @@ use airlock_runtime::Context;
 use airlock_services::connections::{
     self, ConnectionError, NewReceivingConnection, NewSendingConnection, MIN_SHARED_SECRET_LEN,
 };
+use airlock_services::platform;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
@@ -24,6 +25,20 @@ pub(crate) async fn view(ctx: &Context, connection: &Connection) -> Result<Conne
     let all = ctx.repo.connections(true).await?;
     let rules = ctx.repo.transforms(&connection.id).await?.len();
     Ok(ConnectionView::new(connection, rules, &all))
+}
+
+/// Records a connection change with the views before and after (views carry no secret).
+pub(crate) async fn audit<T: serde::Serialize>(
+    ctx: &Context,
+    actor: &str,
+    action: &str,
+    target: &str,
+    before: Option<&T>,
+    after: Option<&T>,
+) -> Result<(), ApiError> {
+    let value = |v: Option<&T>| v.map(|v| serde_json::to_value(v).expect("views serialize"));
+    platform::record(ctx, actor, action, target, value(before), value(after)).await?;
+    Ok(())
 }
 
 /// The registry's own store holds users' plaintext files: never an inbox or outbox.
@@ -105,7 +120,7 @@ pub struct NewSending {
 /// The one response that carries a shared secret: the credentials screen, which shows the
 /// admin the secret they have just typed so they can pass it to the partner.
 pub async fn create_sending(
-    _: Admin,
+    Admin(caller): Admin,
     State(state): State<AppState>,
     Body(body): Body<NewSending>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
@@ -129,6 +144,7 @@ pub async fn create_sending(
     .await?;
     tracing::info!(connection_id = %connection.id, shared_id = %connection.shared_id, "sending connection created");
     let view = view(ctx, &connection).await?;
+    audit(ctx, &caller.sub, "connection.create", &connection.id, None, Some(&view)).await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({
@@ -169,12 +185,14 @@ pub async fn create_receiving(
             inbox: body.inbox.trim().into(),
             shared_id: body.shared_id,
             secret: body.secret,
-            creator_id: caller.sub,
+            creator_id: caller.sub.clone(),
         },
     )
     .await?;
     tracing::info!(connection_id = %connection.id, shared_id = %connection.shared_id, "receiving connection created");
-    Ok((StatusCode::CREATED, Json(json!({ "connection": view(ctx, &connection).await? }))))
+    let view = view(ctx, &connection).await?;
+    audit(ctx, &caller.sub, "connection.create", &connection.id, None, Some(&view)).await?;
+    Ok((StatusCode::CREATED, Json(json!({ "connection": view }))))
 }
 
 pub async fn get(
@@ -201,13 +219,15 @@ pub struct Patch {
 }
 
 pub async fn patch(
-    _: Admin,
+    Admin(caller): Admin,
     State(state): State<AppState>,
     Path(id): Path<String>,
     Body(body): Body<Patch>,
 ) -> Result<Json<ConnectionView>, ApiError> {
     let ctx = state.ctx();
     let mut connection = connections::active_connection(ctx, &id).await?;
+    let before = view(ctx, &connection).await?;
+    let secret_replaced = body.secret.is_some();
     if let Some(name) = body.name {
         if name.trim().is_empty() {
             return Err(ConnectionError::EmptyName.into());
@@ -267,7 +287,13 @@ pub async fn patch(
         connection.permitted_tags = tags;
     }
     ctx.repo.update_connection(&connection).await?;
-    Ok(Json(view(ctx, &connection).await?))
+    let after = view(ctx, &connection).await?;
+    // The secret itself is never recorded, only that it was replaced.
+    let mut shown = serde_json::to_value(&after).expect("views serialize");
+    shown["secret_replaced"] = json!(secret_replaced);
+    let before_value = serde_json::to_value(&before).expect("views serialize");
+    platform::record(ctx, &caller.sub, "connection.update", &id, Some(before_value), Some(shown)).await?;
+    Ok(Json(after))
 }
 
 #[derive(Deserialize)]
@@ -277,7 +303,7 @@ pub struct ArchiveBody {
 }
 
 pub async fn archive(
-    _: Admin,
+    Admin(caller): Admin,
     State(state): State<AppState>,
     Path(id): Path<String>,
     Body(body): Body<ArchiveBody>,
@@ -295,8 +321,11 @@ pub async fn archive(
             connection.name
         )));
     }
+    let before = view(ctx, &connection).await?;
     ctx.repo.archive_connection(&id, now_millis()).await?;
     tracing::info!(connection_id = %id, "connection archived");
     let connection = load(ctx, &id).await?;
-    Ok(Json(view(ctx, &connection).await?))
+    let after = view(ctx, &connection).await?;
+    audit(ctx, &caller.sub, "connection.archive", &id, Some(&before), Some(&after)).await?;
+    Ok(Json(after))
 }

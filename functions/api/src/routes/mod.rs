@@ -1,9 +1,12 @@
 //! The route table. Routes are added through `Table`, which records each method and path,
 //! so that the OpenAPI test can compare the document with what the router really serves.
 
+mod admin;
 mod config;
 mod connections;
+mod file_changes;
 mod files;
+mod me;
 mod platform;
 mod sync;
 
@@ -49,6 +52,17 @@ fn table(local_issuer: bool) -> Table {
         .add("GET", "/openapi.json", platform::openapi)
         .add("GET", "/api/v1/platform", platform::platform)
         .add("GET", "/api/v1/users", platform::users)
+        .add("GET", "/api/v1/me", me::me)
+        .add("PUT", "/api/v1/me/features", me::set_features)
+        .add("PUT", "/api/v1/platform/infosec", admin::set_infosec)
+        .add("POST", "/api/v1/platform/levels", admin::add_level)
+        .add("PATCH", "/api/v1/platform/levels/{name}", admin::update_level)
+        .add("PUT", "/api/v1/platform/max-level", admin::set_max_level)
+        .add("POST", "/api/v1/platform/tags", admin::add_tag)
+        .add("PATCH", "/api/v1/platform/tags/{tag}", admin::set_tag)
+        .add("GET", "/api/v1/platform/users", admin::users)
+        .add("PATCH", "/api/v1/platform/users/{id}", admin::update_user)
+        .add("GET", "/api/v1/platform/audit", admin::audit)
         .add("GET", "/api/v1/connections", connections::list)
         .add("POST", "/api/v1/connections/sending", connections::create_sending)
         .add("POST", "/api/v1/connections/receiving", connections::create_receiving)
@@ -64,7 +78,12 @@ fn table(local_issuer: bool) -> Table {
         .add("POST", "/api/v1/files", files::upload)
         .add("GET", "/api/v1/files", files::list)
         .add("GET", "/api/v1/files/{id}/content", files::content)
+        .add("PATCH", "/api/v1/files/{id}", file_changes::reclassify)
+        .add("POST", "/api/v1/files/{id}/revisions", file_changes::upload_revision)
+        .add("GET", "/api/v1/files/{id}/revisions", file_changes::revisions)
         .add("POST", "/api/v1/files/{id}/shares", files::share)
+        .add("GET", "/api/v1/files/{id}/shares", file_changes::shares)
+        .add("DELETE", "/api/v1/files/{id}/shares/{connection_id}", file_changes::unshare)
         .add("POST", "/api/v1/files/{id}/viewers", files::add_viewer)
         .add("GET", "/api/v1/sharing-targets", files::sharing_targets);
     if local_issuer {

@@ -5,6 +5,7 @@ use crate::error::ApiError;
 use crate::extract::{Admin, Query};
 use crate::views::{LevelView, NamedRef};
 use crate::AppState;
+use airlock_runtime::Context;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::Json;
@@ -47,23 +48,35 @@ pub struct PlatformView {
     levels: Vec<LevelView>,
     max_level: LevelView,
     control_tags: Vec<String>,
+    tags: Vec<TagView>,
     stores: Vec<String>,
 }
 
-pub async fn platform(_: Admin, State(state): State<AppState>) -> Result<Json<PlatformView>, ApiError> {
-    let ctx = state.ctx();
+#[derive(Serialize)]
+pub struct TagView {
+    tag: String,
+    active: bool,
+}
+
+pub(crate) async fn platform_view(ctx: &Context) -> Result<PlatformView, ApiError> {
     let settings = ctx.repo.platform().await?;
     let mut levels = settings.levels.clone();
     levels.sort();
     let registry_store = ctx.settings.registry_store.to_ascii_uppercase();
-    Ok(Json(PlatformView {
+    let tags = ctx.repo.control_tags().await?;
+    Ok(PlatformView {
         infosec_enabled: settings.infosec_enabled,
         levels: levels.iter().map(LevelView::from).collect(),
         max_level: LevelView::from(&settings.max_level),
-        control_tags: ctx.repo.active_control_tags().await?.into_iter().collect(),
+        control_tags: tags.iter().filter(|t| t.active).map(|t| t.tag.clone()).collect(),
+        tags: tags.into_iter().map(|t| TagView { tag: t.tag, active: t.active }).collect(),
         // The registry's own store holds users' files; it is never an inbox or outbox.
         stores: ctx.stores.labels().into_iter().filter(|label| *label != registry_store).collect(),
-    }))
+    })
+}
+
+pub async fn platform(_: Admin, State(state): State<AppState>) -> Result<Json<PlatformView>, ApiError> {
+    Ok(Json(platform_view(state.ctx()).await?))
 }
 
 #[derive(Deserialize)]

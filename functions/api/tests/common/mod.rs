@@ -72,6 +72,8 @@ pub async fn single() -> Single {
     {
         ctx.repo.put_user(&User { id: id.into(), name: name.into(), clearance }).await.unwrap();
     }
+    // Admin routes need the Secure Connections feature flag of their caller.
+    ctx.repo.set_secure_connections("alice", true).await.unwrap();
     let api = start_api(ctx.clone(), &dir.path().join("keys")).await;
     let admin = api.mint("alice", &[ADMIN], HOUR);
     let http = Http::new(&api.url);

@@ -4,9 +4,11 @@
 //! message on a wrong answer; repository errors are returned.
 
 mod exchange;
+mod platform;
 mod sync;
 
 pub use exchange::{manifest_sequences, processed_work, published_entries, receiving_state, shares};
+pub use platform::run_all as platform_administration;
 pub use sync::{concurrent_writes, sync_history};
 
 use crate::{visible_resources, RepoError, Repository, Result};
@@ -29,6 +31,7 @@ pub async fn run_all(repo: &dyn Repository) -> Result<()> {
     receiving_state(repo).await?;
     sync_history(repo).await?;
     processed_work(repo).await?;
+    platform::run_all(repo).await?;
     Ok(())
 }
 

@@ -6,12 +6,18 @@
 mod codec;
 mod connections;
 mod exchange;
+mod platform;
 mod registry;
 mod sync;
 
-use crate::{AppliedEntry, ManifestState, PublishedEntry, RepoError, Repository, Result, Share, SyncEvent};
+use crate::{
+    AppliedEntry, AuditEntry, ControlTag, LevelUsage, ManifestState, Page, PublishedEntry, RepoError, Repository,
+    Result, Share, SignIn, SyncEvent, UserAccount,
+};
 use airlock_domain::pipeline::StatusReport;
-use airlock_domain::{Connection, Health, Millis, PlatformSettings, Resource, Revision, TagSet, TransformRule, User};
+use airlock_domain::{
+    Clearance, Connection, Health, Millis, PlatformSettings, Resource, Revision, TagSet, TransformRule, User,
+};
 use async_trait::async_trait;
 use sqlx::any::AnyPoolOptions;
 use sqlx::{Any, AnyConnection, AnyPool, Connection as _, Executor as _, Transaction};
@@ -300,5 +306,48 @@ impl Repository for SqlRepository {
         offset: u32,
     ) -> Result<Vec<SyncEvent>> {
         sync::sync_events(self, connection_id, with_updates_only, limit, offset).await
+    }
+
+    async fn control_tags(&self) -> Result<Vec<ControlTag>> {
+        platform::control_tags(self).await
+    }
+    async fn sign_in(&self, sign_in: &SignIn) -> Result<UserAccount> {
+        platform::sign_in(self, sign_in).await
+    }
+    async fn user_account(&self, id: &str) -> Result<Option<UserAccount>> {
+        platform::user_account(self, id).await
+    }
+    async fn search_users(&self, search: &str, limit: u32, offset: u32) -> Result<Page<UserAccount>> {
+        platform::search_users(self, search, limit, offset).await
+    }
+    async fn set_user_clearance(&self, id: &str, clearance: &Clearance) -> Result<()> {
+        platform::set_user_clearance(self, id, clearance).await
+    }
+    async fn set_secure_connections(&self, id: &str, enabled: bool) -> Result<()> {
+        platform::set_secure_connections(self, id, enabled).await
+    }
+    async fn level_usage(&self, name: &str) -> Result<LevelUsage> {
+        platform::level_usage(self, name).await
+    }
+    async fn usage_above(&self, order: i64) -> Result<LevelUsage> {
+        platform::usage_above(self, order).await
+    }
+    async fn rename_level(&self, from: &str, to: &str) -> Result<()> {
+        platform::rename_level(self, from, to).await
+    }
+    async fn remove_shares_with_tag(&self, tag: &str, reason: &str, at: Millis) -> Result<Vec<Share>> {
+        platform::remove_shares_with_tag(self, tag, reason, at).await
+    }
+    async fn resource_shares(&self, resource_id: &str) -> Result<Vec<Share>> {
+        platform::resource_shares(self, resource_id).await
+    }
+    async fn revisions(&self, resource_id: &str) -> Result<Vec<Revision>> {
+        platform::revisions(self, resource_id).await
+    }
+    async fn record_audit(&self, entry: &AuditEntry) -> Result<()> {
+        platform::record_audit(self, entry).await
+    }
+    async fn audit_entries(&self, limit: u32, offset: u32) -> Result<Page<AuditEntry>> {
+        platform::audit_entries(self, limit, offset).await
     }
 }
