@@ -6,8 +6,8 @@ use crate::data_dir::{DataDir, DataDirError, SecretSource, REGISTRY_STORE};
 use crate::{context, LocalError, Platform};
 use airlock_api::{ApiConfig, ApiError, RunningApi};
 use airlock_bus::InProcessBus;
-use airlock_domain::{Clearance, TagSet, User};
 use airlock_runtime::{Context, Settings};
+use airlock_services::platform_file::{self, PlatformFile, PlatformFileError};
 use airlock_store::object_store::local::LocalFileSystem;
 use airlock_store::StoreRegistry;
 use std::collections::BTreeMap;
@@ -58,8 +58,8 @@ pub enum ServeError {
     Address { host: String, port: u16 },
     #[error("store '{label}' at '{dir}' could not be opened: {why}")]
     Store { label: String, dir: String, why: String },
-    #[error("--platform-file '{0}': platform files are not supported by this build yet")]
-    PlatformFileUnsupported(String),
+    #[error(transparent)]
+    PlatformFile(#[from] PlatformFileError),
     #[error(transparent)]
     Platform(#[from] LocalError),
     #[error(transparent)]
@@ -75,6 +75,9 @@ pub struct Served {
     pub master_secret_source: SecretSource,
     /// A token for the first admin (`ADMIN_SUB`, admin role), valid for `SIGN_IN_TTL`.
     pub admin_token: String,
+    /// What the platform file changed at this start (empty without one, or when it was
+    /// already applied).
+    pub platform_file_changes: Vec<String>,
     // Fields drop in order: the api stops taking requests before the pipeline stops.
     api: RunningApi,
     platform: Platform,
@@ -109,11 +112,8 @@ impl Served {
 }
 
 pub async fn start(options: ServeOptions) -> Result<Served, ServeError> {
-    if let Some(path) = &options.platform_file {
-        // TODO(platform-file): apply it with airlock_services::platform_file once that crate
-        // is on main; until then refuse rather than start a platform that ignores the file.
-        return Err(ServeError::PlatformFileUnsupported(path.display().to_string()));
-    }
+    // A bad platform file refuses the start before anything is created.
+    let platform_file = options.platform_file.as_ref().map(PlatformFile::load).transpose()?;
     let bind = bind_address(&options.host, options.port)?;
     let data_dir = DataDir::create(&options.data_dir)?;
     let (secret, master_secret_source) = data_dir.master_secret(options.master_secret.clone())?;
@@ -132,12 +132,24 @@ pub async fn start(options: ServeOptions) -> Result<Served, ServeError> {
         ..Settings::default()
     };
     let ctx = context(settings, &secret, Arc::new(InProcessBus::new()), registry).await?;
-    ensure_admin_user(&ctx).await?;
+    let platform_file_changes = match &platform_file {
+        Some(file) => platform_file::apply(&ctx, file, platform_file::FILE_ACTOR).await?.changes,
+        None => Vec::new(),
+    };
     let mut platform = Platform::start("serve", ctx.clone());
     platform.run_scheduler();
     let api = airlock_api::start(ctx, ApiConfig::local(bind, data_dir.issuer_dir())).await?;
     let admin_token = api.mint(ADMIN_SUB, &[airlock_api::config::DEFAULT_ADMIN_ROLE], SIGN_IN_TTL);
-    Ok(Served { url: api.url.clone(), data_dir, stores, master_secret_source, admin_token, api, platform })
+    Ok(Served {
+        url: api.url.clone(),
+        data_dir,
+        stores,
+        master_secret_source,
+        admin_token,
+        platform_file_changes,
+        api,
+        platform,
+    })
 }
 
 fn bind_address(host: &str, port: u16) -> Result<SocketAddr, ServeError> {
@@ -164,20 +176,4 @@ fn open_stores(stores: &BTreeMap<String, PathBuf>) -> Result<StoreRegistry, Serv
 /// Paths as remembered: absolute, so a restart from another working directory finds them.
 fn canonical(stores: BTreeMap<String, PathBuf>) -> BTreeMap<String, PathBuf> {
     stores.into_iter().map(|(label, dir)| (label, dir.canonicalize().unwrap_or(dir))).collect()
-}
-
-/// The first admin must be a registry user to own receiving connections and upload files.
-async fn ensure_admin_user(ctx: &Context) -> Result<(), LocalError> {
-    if ctx.repo.user(ADMIN_SUB).await?.is_some() {
-        return Ok(());
-    }
-    let platform = ctx.repo.platform().await?;
-    let lowest = platform.levels.iter().min().cloned().unwrap_or(platform.max_level);
-    let admin = User {
-        id: ADMIN_SUB.into(),
-        name: "Administrator".into(),
-        clearance: Clearance { level: lowest, tags: TagSet::new() },
-    };
-    ctx.repo.put_user(&admin).await?;
-    Ok(())
 }

@@ -139,6 +139,15 @@ async fn a_receiving_connection_without_its_first_manifest_fails() {
     let temp = tempfile::tempdir().unwrap();
     let dir = temp.path().join("data");
     let served = start(options(&dir)).await;
+    // The first admin's account, as their first request to the api creates it.
+    let admin = airlock_services::platform::Identity {
+        id: airlock_local::serve::ADMIN_SUB.into(),
+        name: None,
+        email: None,
+        claimed_level: None,
+        claimed_tags: None,
+    };
+    airlock_services::platform::sign_in(served.ctx(), &admin).await.unwrap();
     let new = NewReceivingConnection {
         name: "From A".into(),
         description: String::new(),

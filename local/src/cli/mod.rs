@@ -124,8 +124,12 @@ fn print_started(served: &Served) {
     for (label, path) in &served.stores {
         println!("  store {label}: {}", path.display());
     }
+    if !served.platform_file_changes.is_empty() {
+        println!("  platform file applied: {}", served.platform_file_changes.join("; "));
+    }
     println!("\nAdmin panel: {}", served.panel_url());
     println!("Sign in as the first admin ('{ADMIN_SUB}', valid 12 h):\n  {}\n", served.sign_in_url());
+    println!("Admin pages need the Secure Connections feature: turn it on under Settings > Experimental Features.");
     println!("More tokens: airlock token --data-dir {dir} --sub <user> [--role airlock_admin]");
     println!("Ctrl-C stops every function.");
 }

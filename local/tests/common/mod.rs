@@ -28,6 +28,17 @@ impl Api {
         Self { url: served.url.clone(), token: served.admin_token.clone(), client: reqwest::Client::new() }
     }
 
+    /// The first admin, with the Secure Connections feature turned on as they would in
+    /// Settings > Experimental Features (admin routes refuse them without it).
+    pub async fn admin(served: &Served) -> Self {
+        let api = Self::new(served);
+        let (status, me) =
+            api.send(reqwest::Method::PUT, "/api/v1/me/features", Some(json!({"secure_connections": true}))).await;
+        assert_eq!(status, StatusCode::OK, "{me}");
+        assert_eq!(me["secure_connections"], true, "{me}");
+        api
+    }
+
     /// The same api, called with another token.
     pub fn with_token(mut self, token: &str) -> Self {
         self.token = token.into();
