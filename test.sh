@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the tests on a fresh machine: installs what they talk to when it is missing (a
-# NATS server, moto's S3/SQS server, Azurite, headless Chromium with chromedriver, and a
+# NATS server, moto's S3/SQS server, Azurite, the OpenID provider the sign-in tests run
+# (node's oidc-provider), headless Chromium with chromedriver, and a
 # PostgreSQL they can create databases in), then runs `cargo test`. Debian packages, PyPI
 # and npm are used; run as root (or with sudo) on the first run.
 #
@@ -37,6 +38,8 @@ if ! command -v azurite-blob >/dev/null 2>&1; then
   command -v npm >/dev/null 2>&1 || apt_install nodejs npm
   npm install -g --silent azurite
 fi
+# The real OpenID provider of functions/api/tests/idp.rs, pinned by tests/idp/package-lock.json.
+npm ci --prefix tests/idp --no-audit --no-fund --silent
 
 # The browser test (tests/browser.rs) drives Debian's headless Chromium over chromedriver.
 if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then

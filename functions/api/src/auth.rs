@@ -8,13 +8,14 @@ use jsonwebtoken::jwk::{AlgorithmParameters, Jwk};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::{Map, Value};
 use std::collections::BTreeSet;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+#[path = "jwks.rs"]
+mod jwks;
+pub use jwks::{JwksTiming, DEFAULT_JWKS_AGE, MAX_JWKS_AGE, MIN_JWKS_AGE, MIN_REFETCH_INTERVAL};
 
 /// Clocks of the issuer and this server may disagree by this much.
 pub const LEEWAY_SECS: u64 = 30;
-/// An unknown key id triggers a JWKS refetch at most this often, so that a flood of
-/// tokens with made-up key ids can't turn into a flood of requests to the issuer.
-pub const MIN_REFETCH_INTERVAL: Duration = Duration::from_secs(30);
 
 /// Asymmetric algorithms only: with HS*, whoever can read the public JWKS could sign.
 const ACCEPTED: &[Algorithm] = &[
@@ -69,28 +70,14 @@ impl Caller {
 pub struct Verifier {
     issuer: String,
     audience: String,
+    roles: RoleClaims,
     keys: KeySource,
 }
 
 enum KeySource {
     /// The embedded issuer's own keys: nothing to fetch.
     Fixed(Vec<Jwk>),
-    Remote(RemoteJwks),
-}
-
-struct RemoteJwks {
-    url: String,
-    client: reqwest::Client,
-    min_refetch: Duration,
-    cache: tokio::sync::Mutex<JwksCache>,
-}
-
-#[derive(Default)]
-struct JwksCache {
-    keys: Vec<Jwk>,
-    fetched: bool,
-    last_attempt: Option<Instant>,
-    last_error: Option<String>,
+    Remote(jwks::RemoteJwks),
 }
 
 fn rejected(why: impl std::fmt::Display) -> ApiError {
@@ -98,23 +85,49 @@ fn rejected(why: impl std::fmt::Display) -> ApiError {
 }
 
 impl Verifier {
-    /// Trusts the given JWKS document (the embedded issuer's).
+    /// Trusts the given JWKS document (the embedded issuer's), with roles from its claim.
     pub fn fixed(issuer: &str, audience: &str, jwks: &Value) -> Self {
-        Self { issuer: issuer.into(), audience: audience.into(), keys: KeySource::Fixed(parse_jwks(jwks)) }
+        Self {
+            issuer: issuer.into(),
+            audience: audience.into(),
+            roles: RoleClaims::local(),
+            keys: KeySource::Fixed(parse_jwks(jwks)),
+        }
     }
 
-    /// Fetches the issuer's keys from `jwks_url` when first needed, and again on an unknown key id.
+    /// Fetches the issuer's keys from `jwks_url` when first needed, again when they are older
+    /// than the response's Cache-Control allows (at most an hour), and on an unknown key id.
+    /// Roles are read from the Zitadel project claim of `audience` unless `with_roles` says otherwise.
     pub fn remote(issuer: &str, audience: &str, jwks_url: &str) -> Self {
-        Self::remote_with_interval(issuer, audience, jwks_url, MIN_REFETCH_INTERVAL)
+        Self::remote_with(issuer, audience, jwks_url, JwksTiming::default())
     }
 
+    #[cfg(test)]
     pub(crate) fn remote_with_interval(issuer: &str, audience: &str, jwks_url: &str, min_refetch: Duration) -> Self {
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .build()
-            .expect("a client with only a timeout set always builds");
-        let remote = RemoteJwks { url: jwks_url.into(), client, min_refetch, cache: Default::default() };
-        Self { issuer: issuer.into(), audience: audience.into(), keys: KeySource::Remote(remote) }
+        Self::remote_with(issuer, audience, jwks_url, JwksTiming { min_refetch, ..JwksTiming::default() })
+    }
+
+    pub(crate) fn remote_with(issuer: &str, audience: &str, jwks_url: &str, timing: JwksTiming) -> Self {
+        Self {
+            issuer: issuer.into(),
+            audience: audience.into(),
+            roles: RoleClaims::zitadel_project(audience),
+            keys: KeySource::Remote(jwks::RemoteJwks::new(jwks_url, timing)),
+        }
+    }
+
+    /// Reads roles from these claims only.
+    pub fn with_roles(mut self, roles: RoleClaims) -> Self {
+        self.roles = roles;
+        self
+    }
+
+    /// Refetches a remote issuer's keys at least this often (see `JwksTiming::with_max_age`).
+    pub fn with_jwks_max_age(mut self, max_age: Duration) -> Self {
+        if let KeySource::Remote(remote) = &mut self.keys {
+            remote.set_timing(JwksTiming::with_max_age(max_age));
+        }
+        self
     }
 
     /// Checks a raw `Authorization` header value.
@@ -192,61 +205,14 @@ impl Verifier {
             .and_then(Value::as_str)
             .filter(|s| !s.is_empty())
             .ok_or_else(|| rejected("no subject ('sub' claim)"))?;
-        Ok(Caller { sub: sub.into(), roles: roles_from_claims(claims), claims: claims.clone() })
+        Ok(Caller { sub: sub.into(), roles: self.roles.read(claims), claims: claims.clone() })
     }
 
     async fn key_for(&self, kid: Option<&str>, alg: Algorithm) -> Result<Jwk, ApiError> {
         match &self.keys {
             KeySource::Fixed(keys) => pick(keys, kid, alg, "the local issuer"),
-            KeySource::Remote(remote) => {
-                let mut cache = remote.cache.lock().await;
-                if !cache.fetched || pick(&cache.keys, kid, alg, "").is_err() {
-                    remote.refresh(&mut cache).await?;
-                }
-                pick(&cache.keys, kid, alg, &remote.url)
-            }
+            KeySource::Remote(remote) => remote.key_for(kid, alg, &format!("issuer '{}'", self.issuer)).await,
         }
-    }
-}
-
-impl RemoteJwks {
-    /// Refetches unless the last attempt is too recent; a failed first fetch is a 503, not a 401.
-    async fn refresh(&self, cache: &mut JwksCache) -> Result<(), ApiError> {
-        let recent = cache.last_attempt.is_some_and(|at| at.elapsed() < self.min_refetch);
-        if !recent {
-            cache.last_attempt = Some(Instant::now());
-            match self.fetch().await {
-                Ok(keys) => {
-                    tracing::info!(url = %self.url, keys = keys.len(), "fetched token signing keys");
-                    cache.keys = keys;
-                    cache.fetched = true;
-                    cache.last_error = None;
-                }
-                Err(e) => {
-                    tracing::warn!(url = %self.url, error = %e, "fetching token signing keys failed");
-                    cache.last_error = Some(e);
-                }
-            }
-        }
-        match (&cache.last_error, cache.fetched) {
-            (Some(e), false) => {
-                Err(ApiError::Unavailable(format!("token signing keys unavailable: fetching {} failed: {e}", self.url)))
-            }
-            _ => Ok(()),
-        }
-    }
-
-    async fn fetch(&self) -> Result<Vec<Jwk>, String> {
-        let response = self.client.get(&self.url).send().await.map_err(|e| e.to_string())?;
-        let status = response.status();
-        if !status.is_success() {
-            return Err(format!("HTTP status {status}"));
-        }
-        let body: Value = response.json().await.map_err(|e| format!("not a JSON document: {e}"))?;
-        if body.get("keys").and_then(Value::as_array).is_none() {
-            return Err("the document has no 'keys' array".into());
-        }
-        Ok(parse_jwks(&body))
     }
 }
 
@@ -300,25 +266,72 @@ fn key_name(jwk: &Jwk) -> String {
     format!("'{}'", jwk.common.key_id.as_deref().unwrap_or("(no kid)"))
 }
 
-/// Roles from Zitadel's project-roles claims (objects whose keys are role names), in either
-/// the generic or the project-specific form, and from a plain `roles` array.
-pub fn roles_from_claims(claims: &Map<String, Value>) -> BTreeSet<String> {
-    let mut roles = BTreeSet::new();
-    for (name, value) in claims {
-        if is_zitadel_roles_claim(name) {
-            if let Value::Object(map) = value {
-                roles.extend(map.keys().cloned());
-            }
-        } else if name == "roles" {
-            if let Value::Array(list) = value {
-                roles.extend(list.iter().filter_map(Value::as_str).map(String::from));
-            }
-        }
-    }
-    roles
+/// The claims a token's roles are read from: each an object whose keys are the role names
+/// (Zitadel's shape, `{"airlock_admin": {"<org id>": "<org domain>"}}`) or an array of names.
+///
+/// Zitadel asserts the roles of every project a token is for under
+/// `urn:zitadel:iam:org:project:<project id>:roles`, and repeats those of the project the
+/// requesting client belongs to under the plain `urn:zitadel:iam:org:project:roles`. A client
+/// of another project that asks for this project's audience therefore gets a token for us whose
+/// plain claim holds its own project's roles; only the named claim says whose roles they are,
+/// so an external issuer's plain claim is never read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RoleClaims {
+    names: Vec<String>,
 }
 
-fn is_zitadel_roles_claim(name: &str) -> bool {
+impl RoleClaims {
+    /// Zitadel's roles of this one project.
+    pub fn zitadel_project(project_id: &str) -> Self {
+        Self { names: vec![zitadel_project_claim(project_id)] }
+    }
+
+    /// Roles from exactly these claims (for issuers other than Zitadel, e.g. a flat `roles` array).
+    pub fn named<S: Into<String>>(names: impl IntoIterator<Item = S>) -> Self {
+        Self { names: names.into_iter().map(Into::into).collect() }
+    }
+
+    /// The embedded issuer's plain claim: it signs for this platform only, so the claim can't
+    /// belong to anyone else.
+    pub fn local() -> Self {
+        Self::named([ZITADEL_ROLES_CLAIM])
+    }
+
+    /// These claims and `other`'s.
+    pub fn and(mut self, other: RoleClaims) -> Self {
+        for name in other.names {
+            if !self.names.contains(&name) {
+                self.names.push(name);
+            }
+        }
+        self
+    }
+
+    pub fn names(&self) -> &[String] {
+        &self.names
+    }
+
+    /// The roles in the configured claims; any other claim, however role-like, is ignored.
+    pub fn read(&self, claims: &Map<String, Value>) -> BTreeSet<String> {
+        let mut roles = BTreeSet::new();
+        for value in self.names.iter().filter_map(|name| claims.get(name)) {
+            match value {
+                Value::Object(map) => roles.extend(map.keys().cloned()),
+                Value::Array(list) => roles.extend(list.iter().filter_map(Value::as_str).map(String::from)),
+                _ => {}
+            }
+        }
+        roles
+    }
+}
+
+/// `urn:zitadel:iam:org:project:<id>:roles`, the claim of one project's roles.
+pub fn zitadel_project_claim(project_id: &str) -> String {
+    format!("urn:zitadel:iam:org:project:{project_id}:roles")
+}
+
+/// Whether `name` is one of Zitadel's project-roles claims (plain or of some project).
+pub fn is_zitadel_roles_claim(name: &str) -> bool {
     if name == ZITADEL_ROLES_CLAIM {
         return true;
     }

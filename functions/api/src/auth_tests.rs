@@ -12,17 +12,57 @@ fn claims(value: Value) -> Map<String, Value> {
 }
 
 #[test]
-fn roles_come_from_zitadel_claims_and_plain_arrays() {
-    let roles = roles_from_claims(&claims(json!({
+fn roles_come_only_from_the_configured_projects_claim() {
+    let token = claims(json!({
         "urn:zitadel:iam:org:project:roles": {"airlock_admin": {"1": "org"}},
-        "urn:zitadel:iam:org:project:2891:roles": {"rss_service_user": {}},
+        "urn:zitadel:iam:org:project:2891:roles": {"rss_service_user": {"1": "org"}},
+        "urn:zitadel:iam:org:project:7777:roles": {"airlock_admin": {"1": "org"}},
         "roles": ["viewer", 7],
-        "urn:zitadel:iam:org:project:a:b:roles": {"not_a_role": {}},
         "other": {"ignored": {}},
-    })));
-    let expected: BTreeSet<String> =
-        ["airlock_admin", "rss_service_user", "viewer"].into_iter().map(String::from).collect();
-    assert_eq!(roles, expected);
+    }));
+    let only = |names: &[&str]| -> BTreeSet<String> { names.iter().map(|n| n.to_string()).collect() };
+    assert_eq!(RoleClaims::zitadel_project("2891").read(&token), only(&["rss_service_user"]));
+    assert_eq!(RoleClaims::zitadel_project("7777").read(&token), only(&["airlock_admin"]));
+    assert_eq!(RoleClaims::zitadel_project("1234").read(&token), only(&[]), "no claim of this project: no roles");
+    assert_eq!(RoleClaims::named(["roles"]).read(&token), only(&["viewer"]));
+    assert_eq!(
+        RoleClaims::zitadel_project("2891").and(RoleClaims::named(["roles"])).read(&token),
+        only(&["rss_service_user", "viewer"])
+    );
+    assert_eq!(RoleClaims::local().read(&token), only(&["airlock_admin"]));
+}
+
+#[tokio::test]
+async fn a_role_under_another_projects_claim_is_not_a_role_here() {
+    let (key, jwk) = rsa_fixture();
+    let verifier = Verifier::fixed("https://idp.example", "2891", &json!({"keys": [jwk]}))
+        .with_roles(RoleClaims::zitadel_project("2891"));
+    let now = unix_now();
+    let token = |extra: Value| {
+        let mut c = json!({"iss": "https://idp.example", "aud": ["2891", "client-1"], "sub": "svc", "exp": now + 300});
+        for (k, v) in extra.as_object().unwrap() {
+            c[k] = v.clone();
+        }
+        rs256_token(&key, "test-rsa-1", &c)
+    };
+    let ours = verifier
+        .verify(&token(json!({"urn:zitadel:iam:org:project:2891:roles": {"airlock_admin": {"1": "org"}}})))
+        .await
+        .unwrap();
+    assert!(ours.has_role("airlock_admin"));
+    // Admin of another project, in a token for our audience: Zitadel's shape when a client of
+    // project 7777 asks for project 2891's audience. Neither its project claim nor the plain
+    // claim (the requesting client's project) makes it an admin here.
+    let theirs = verifier
+        .verify(&token(json!({
+            "urn:zitadel:iam:org:project:7777:roles": {"airlock_admin": {"1": "org"}},
+            "urn:zitadel:iam:org:project:roles": {"airlock_admin": {"1": "org"}},
+            "roles": ["airlock_admin"],
+        })))
+        .await
+        .unwrap();
+    assert_eq!(theirs.sub, "svc");
+    assert!(theirs.roles.is_empty(), "roles of another project were accepted: {:?}", theirs.roles);
 }
 
 #[test]
@@ -32,6 +72,7 @@ fn project_role_claim_names_are_recognised_exactly() {
     assert!(!is_zitadel_roles_claim("urn:zitadel:iam:org:project::roles"));
     assert!(!is_zitadel_roles_claim("urn:zitadel:iam:org:project:1:roles:x"));
     assert!(!is_zitadel_roles_claim("urn:zitadel:iam:org:projects:roles"));
+    assert_eq!(zitadel_project_claim("12345"), "urn:zitadel:iam:org:project:12345:roles");
 }
 
 fn rsa_fixture() -> (jsonwebtoken::EncodingKey, Value) {
@@ -131,28 +172,38 @@ async fn bearer_header_must_be_present_and_bearer() {
 struct JwksServer {
     url: String,
     keys: Arc<Mutex<Value>>,
+    cache_control: Arc<Mutex<Option<&'static str>>>,
+    delay: Arc<Mutex<Duration>>,
     fetches: Arc<AtomicUsize>,
     task: tokio::task::JoinHandle<()>,
 }
 
 async fn jwks_server(initial: Value) -> JwksServer {
     let keys = Arc::new(Mutex::new(initial));
+    let cache_control: Arc<Mutex<Option<&'static str>>> = Default::default();
+    let delay: Arc<Mutex<Duration>> = Default::default();
     let fetches = Arc::new(AtomicUsize::new(0));
-    let (k, f) = (keys.clone(), fetches.clone());
+    let (k, c, d, f) = (keys.clone(), cache_control.clone(), delay.clone(), fetches.clone());
     let app = Router::new().route(
         "/keys",
         get(move || {
-            let (k, f) = (k.clone(), f.clone());
+            let (k, c, d, f) = (k.clone(), c.clone(), d.clone(), f.clone());
             async move {
                 f.fetch_add(1, Ordering::SeqCst);
-                Json(k.lock().unwrap().clone())
+                let delay = *d.lock().unwrap();
+                tokio::time::sleep(delay).await;
+                let mut headers = axum::http::HeaderMap::new();
+                if let Some(value) = *c.lock().unwrap() {
+                    headers.insert(axum::http::header::CACHE_CONTROL, value.parse().unwrap());
+                }
+                (headers, Json(k.lock().unwrap().clone()))
             }
         }),
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/keys", listener.local_addr().unwrap());
     let task = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    JwksServer { url, keys, fetches, task }
+    JwksServer { url, keys, cache_control, delay, fetches, task }
 }
 
 #[tokio::test]
@@ -170,7 +221,7 @@ async fn unknown_key_ids_refetch_the_jwks_at_most_once_per_interval() {
     assert_eq!(server.fetches.load(Ordering::SeqCst), 1, "known keys are cached");
     *server.keys.lock().unwrap() = both.clone();
     let err = slow.verify(&two.mint("a", &[], ttl)).await.unwrap_err().to_string();
-    assert!(err.starts_with(&format!("token rejected: signing key '{}' is not one of the keys of", two.kid())));
+    assert_eq!(err, format!("token rejected: signing key '{}' is not one of the keys of issuer 'iss'", two.kid()));
     assert_eq!(server.fetches.load(Ordering::SeqCst), 1, "a refetch within the interval is skipped");
 
     *server.keys.lock().unwrap() = one.jwks();
@@ -186,4 +237,102 @@ async fn unknown_key_ids_refetch_the_jwks_at_most_once_per_interval() {
     let err = down.verify(&one.mint("a", &[], ttl)).await.unwrap_err();
     assert_eq!(err.status(), axum::http::StatusCode::SERVICE_UNAVAILABLE);
     assert!(err.to_string().starts_with("token signing keys unavailable: fetching http://"), "{err}");
+}
+
+#[test]
+fn jwks_freshness_follows_cache_control_within_bounds() {
+    let timing = JwksTiming::default();
+    assert_eq!(timing.freshness(Some("public, max-age=900")), Duration::from_secs(900));
+    assert_eq!(timing.freshness(Some("max-age=86400, must-revalidate")), MAX_JWKS_AGE, "capped at an hour");
+    assert_eq!(timing.freshness(Some("max-age=5")), MIN_JWKS_AGE, "no refetch storm on a tiny max-age");
+    assert_eq!(timing.freshness(Some("no-store")), MIN_JWKS_AGE);
+    assert_eq!(timing.freshness(Some("max-age=soon")), DEFAULT_JWKS_AGE);
+    assert_eq!(timing.freshness(None), DEFAULT_JWKS_AGE);
+    let short = JwksTiming::with_max_age(Duration::from_secs(2));
+    assert_eq!(short.freshness(Some("max-age=300")), Duration::from_secs(2));
+    assert_eq!(short.freshness(None), Duration::from_secs(2));
+}
+
+fn quick(max_age: Duration) -> JwksTiming {
+    JwksTiming { min_refetch: Duration::from_secs(30), max_age, min_age: Duration::ZERO }
+}
+
+#[tokio::test]
+async fn a_known_key_the_issuer_removed_stops_working_when_the_keys_expire() {
+    let dir = tempfile::tempdir().unwrap();
+    let one = LocalIssuer::open(&dir.path().join("1"), "iss", "airlock").unwrap();
+    let two = LocalIssuer::open(&dir.path().join("2"), "iss", "airlock").unwrap();
+    let both = json!({"keys": [one.jwks()["keys"][0].clone(), two.jwks()["keys"][0].clone()]});
+    let server = jwks_server(both).await;
+    *server.cache_control.lock().unwrap() = Some("public, max-age=1");
+    let ttl = Duration::from_secs(60);
+    let (old, new) = (one.mint("a", &[], ttl), two.mint("a", &[], ttl));
+
+    // The response's max-age (1 s) is honoured below the configured hour.
+    let verifier = Verifier::remote_with("iss", "airlock", &server.url, quick(MAX_JWKS_AGE));
+    verifier.verify(&old).await.unwrap();
+    *server.keys.lock().unwrap() = two.jwks();
+    verifier.verify(&old).await.expect("a fresh key set is trusted until it expires");
+    assert_eq!(server.fetches.load(Ordering::SeqCst), 1);
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let err = verifier.verify(&old).await.unwrap_err();
+    assert_eq!(err.status(), axum::http::StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        err.to_string(),
+        format!("token rejected: signing key '{}' is not one of the keys of issuer 'iss'", one.kid())
+    );
+    assert!(!err.to_string().contains(&server.url), "a 401 must not reveal the JWKS URL: {err}");
+    verifier.verify(&new).await.unwrap();
+    assert_eq!(server.fetches.load(Ordering::SeqCst), 2, "one scheduled refetch, no refetch storm");
+
+    // A long max-age is capped by the configured maximum.
+    *server.keys.lock().unwrap() = one.jwks();
+    *server.cache_control.lock().unwrap() = Some("max-age=86400");
+    let capped = Verifier::remote_with("iss", "airlock", &server.url, quick(Duration::from_secs(1)));
+    capped.verify(&old).await.unwrap();
+    *server.keys.lock().unwrap() = two.jwks();
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert!(capped.verify(&old).await.is_err(), "the key outlived the configured maximum age");
+    assert_eq!(server.fetches.load(Ordering::SeqCst), 4);
+
+    // An issuer that can't be reached leaves the stale keys in use, rather than locking everyone out.
+    server.task.abort();
+    let _ = server.task.await;
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    capped.verify(&new).await.expect("stale keys stay in use while the issuer is unreachable");
+}
+
+#[tokio::test]
+async fn fetching_keys_never_holds_up_a_request_whose_key_is_cached() {
+    let dir = tempfile::tempdir().unwrap();
+    let one = LocalIssuer::open(&dir.path().join("1"), "iss", "airlock").unwrap();
+    let two = LocalIssuer::open(&dir.path().join("2"), "iss", "airlock").unwrap();
+    let server = jwks_server(one.jwks()).await;
+    let ttl = Duration::from_secs(60);
+    // No rate limit on unknown key ids: whatever single-flights the waiters is the cache's doing.
+    let verifier = Arc::new(Verifier::remote_with_interval("iss", "airlock", &server.url, Duration::ZERO));
+    verifier.verify(&one.mint("a", &[], ttl)).await.unwrap();
+
+    // The issuer turns slow and rotates in a second key; tokens of that key wait for the fetch,
+    // and all of them for the same one.
+    *server.delay.lock().unwrap() = Duration::from_secs(2);
+    *server.keys.lock().unwrap() = json!({"keys": [one.jwks()["keys"][0].clone(), two.jwks()["keys"][0].clone()]});
+    let started = std::time::Instant::now();
+    let waiting: Vec<_> = (0..4)
+        .map(|_| {
+            let (verifier, token) = (verifier.clone(), two.mint("a", &[], ttl));
+            tokio::spawn(async move { verifier.verify(&token).await })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(server.fetches.load(Ordering::SeqCst), 2, "the refetch is in flight");
+
+    let cached = tokio::time::timeout(Duration::from_millis(500), verifier.verify(&one.mint("b", &[], ttl))).await;
+    assert_eq!(cached.expect("a request with a cached key waited for the fetch").unwrap().sub, "b");
+
+    for task in waiting {
+        task.await.unwrap().expect("the rotated-in key verifies once fetched");
+    }
+    assert!(started.elapsed() >= Duration::from_secs(2));
+    assert_eq!(server.fetches.load(Ordering::SeqCst), 2, "the waiters shared one fetch");
 }

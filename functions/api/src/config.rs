@@ -1,9 +1,11 @@
 //! How the api authenticates and where it listens, from `AIRLOCK_*` variables.
 
+use crate::auth::{is_zitadel_roles_claim, RoleClaims, MAX_JWKS_AGE};
 use crate::error::ApiError;
 use airlock_runtime::Settings;
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
+use std::time::Duration;
 
 pub const DEFAULT_LOCAL_ISSUER: &str = "airlock-local";
 pub const DEFAULT_AUDIENCE: &str = "airlock";
@@ -14,8 +16,9 @@ pub const DEFAULT_SERVICE_ROLE: &str = "rss_service_user";
 pub enum AuthConfig {
     /// The embedded default: an ES256 key kept in `key_dir` (created if missing); tokens it mints are trusted.
     Local { key_dir: PathBuf, issuer: String, audience: String },
-    /// Any OIDC issuer with a JWKS endpoint (Zitadel is the reference).
-    Oidc { issuer: String, jwks_url: String, audience: String },
+    /// Any OIDC issuer with a JWKS endpoint (Zitadel is the reference). Roles are read from
+    /// `roles` only; the keys are refetched at least every `jwks_max_age` (at most an hour).
+    Oidc { issuer: String, jwks_url: String, audience: String, roles: RoleClaims, jwks_max_age: Duration },
 }
 
 #[derive(Clone, Debug)]
@@ -84,6 +87,39 @@ impl ApiConfig {
 }
 
 impl AuthConfig {
+    /// An external issuer whose audience is a Zitadel project id: roles from that project's
+    /// claim, keys refetched at least hourly.
+    pub fn oidc(issuer: &str, jwks_url: &str, audience: &str) -> Self {
+        Self::Oidc {
+            issuer: issuer.into(),
+            jwks_url: jwks_url.into(),
+            audience: audience.into(),
+            roles: RoleClaims::zitadel_project(audience),
+            jwks_max_age: MAX_JWKS_AGE,
+        }
+    }
+
+    /// Refuses what `from_lookup` would refuse in a value built in code.
+    pub fn validate(&self) -> Result<(), ApiError> {
+        match self {
+            Self::Local { .. } => Ok(()),
+            Self::Oidc { jwks_url, jwks_max_age, roles, .. } => {
+                check_jwks_url(jwks_url)?;
+                if jwks_max_age.is_zero() || *jwks_max_age > MAX_JWKS_AGE {
+                    return Err(ApiError::Config(format!(
+                        "the JWKS max age {}s is not between 1 and {} seconds",
+                        jwks_max_age.as_secs_f64(),
+                        MAX_JWKS_AGE.as_secs()
+                    )));
+                }
+                if roles.names().is_empty() {
+                    return Err(ApiError::Config("no claim to read roles from".into()));
+                }
+                Ok(())
+            }
+        }
+    }
+
     pub fn from_env() -> Result<Self, ApiError> {
         Self::from_lookup(|name| std::env::var(name).ok().map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()))
     }
@@ -91,9 +127,9 @@ impl AuthConfig {
     /// `AIRLOCK_LOCAL_ISSUER_DIR` selects the embedded issuer, `AIRLOCK_OIDC_JWKS_URL` an
     /// external one; exactly one must be set, since authentication is never switched off.
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ApiError> {
-        let audience = get("AIRLOCK_OIDC_AUDIENCE")
-            .or_else(|| get("AIRLOCK_OIDC_PROJECT_ID"))
-            .unwrap_or_else(|| DEFAULT_AUDIENCE.into());
+        let project = get("AIRLOCK_OIDC_PROJECT_ID");
+        let audience =
+            get("AIRLOCK_OIDC_AUDIENCE").or_else(|| project.clone()).unwrap_or_else(|| DEFAULT_AUDIENCE.into());
         match (get("AIRLOCK_LOCAL_ISSUER_DIR"), get("AIRLOCK_OIDC_JWKS_URL")) {
             (Some(dir), None) => Ok(Self::Local {
                 key_dir: dir.into(),
@@ -101,16 +137,27 @@ impl AuthConfig {
                 audience,
             }),
             (None, Some(jwks_url)) => {
-                if !(jwks_url.starts_with("https://") || jwks_url.starts_with("http://")) {
-                    return Err(ApiError::Config(format!("AIRLOCK_OIDC_JWKS_URL='{jwks_url}' is not an http(s) URL")));
-                }
+                check_jwks_url(&jwks_url)?;
+                let roles = role_claims(project.as_deref(), get("AIRLOCK_OIDC_ROLES_CLAIM").as_deref(), &audience)?;
+                let jwks_max_age = match get("AIRLOCK_OIDC_JWKS_MAX_AGE_SECS") {
+                    None => MAX_JWKS_AGE,
+                    Some(text) => match text.parse::<u64>() {
+                        Ok(secs) if (1..=MAX_JWKS_AGE.as_secs()).contains(&secs) => Duration::from_secs(secs),
+                        _ => {
+                            return Err(ApiError::Config(format!(
+                                "AIRLOCK_OIDC_JWKS_MAX_AGE_SECS='{text}' is not a number of seconds from 1 to {}",
+                                MAX_JWKS_AGE.as_secs()
+                            )))
+                        }
+                    },
+                };
                 let issuer = get("AIRLOCK_OIDC_ISSUER").ok_or_else(|| {
                     ApiError::Config(
                         "AIRLOCK_OIDC_ISSUER is not set; tokens are checked against it when AIRLOCK_OIDC_JWKS_URL is set"
                             .into(),
                     )
                 })?;
-                Ok(Self::Oidc { issuer, jwks_url, audience })
+                Ok(Self::Oidc { issuer, jwks_url, audience, roles, jwks_max_age })
             }
             (Some(dir), Some(url)) => Err(ApiError::Config(format!(
                 "both AIRLOCK_LOCAL_ISSUER_DIR='{dir}' and AIRLOCK_OIDC_JWKS_URL='{url}' are set; \
@@ -124,6 +171,57 @@ impl AuthConfig {
             )),
         }
     }
+}
+
+/// Only https, except to this machine: keys fetched in the clear from elsewhere could be
+/// anyone's. The URL appears here, in a startup error, and in logs, never in a 401.
+pub fn check_jwks_url(url: &str) -> Result<(), ApiError> {
+    let refuse = |why: &str| Err(ApiError::Config(format!("AIRLOCK_OIDC_JWKS_URL='{url}' {why}")));
+    let parsed = match reqwest::Url::parse(url) {
+        Ok(parsed) => parsed,
+        Err(_) => return refuse("is not an http(s) URL"),
+    };
+    match parsed.scheme() {
+        "https" => Ok(()),
+        "http" => {
+            let host = parsed.host_str().unwrap_or_default();
+            let loopback = match host.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>() {
+                Ok(ip) => ip.is_loopback(),
+                Err(_) => host.eq_ignore_ascii_case("localhost"),
+            };
+            if loopback {
+                Ok(())
+            } else {
+                refuse(
+                    "is plain http to another machine; the signing keys must come over https \
+                     (http is accepted only for a loopback address)",
+                )
+            }
+        }
+        _ => refuse("is not an http(s) URL"),
+    }
+}
+
+/// The project's claim when a project is named, the named claims when asked for, and
+/// otherwise the claim of the project the audience names (with Zitadel, the audience is the
+/// project id). Zitadel claim names are refused in `AIRLOCK_OIDC_ROLES_CLAIM`: the plain one
+/// may hold another project's roles, and a project's own is what the project id selects.
+fn role_claims(project: Option<&str>, named: Option<&str>, audience: &str) -> Result<RoleClaims, ApiError> {
+    let names: Vec<&str> = named.unwrap_or_default().split(',').map(str::trim).filter(|n| !n.is_empty()).collect();
+    if let Some(zitadel) = names.iter().find(|name| is_zitadel_roles_claim(name)) {
+        return Err(ApiError::Config(format!(
+            "AIRLOCK_OIDC_ROLES_CLAIM names Zitadel's claim '{zitadel}'; set AIRLOCK_OIDC_PROJECT_ID instead, so that \
+             roles are read from that project's claim only (the plain claim holds the roles of whichever project \
+             the requesting client belongs to)"
+        )));
+    }
+    let named = (!names.is_empty()).then(|| RoleClaims::named(names));
+    Ok(match (project, named) {
+        (Some(project), Some(named)) => RoleClaims::zitadel_project(project).and(named),
+        (Some(project), None) => RoleClaims::zitadel_project(project),
+        (None, Some(named)) => named,
+        (None, None) => RoleClaims::zitadel_project(audience),
+    })
 }
 
 #[cfg(test)]
@@ -155,6 +253,69 @@ mod tests {
         assert!(AuthConfig::from_lookup(bad_url).unwrap_err().to_string().contains("is not an http(s) URL"));
     }
 
+    fn oidc_with(pairs: &[(&str, &str)]) -> Result<AuthConfig, ApiError> {
+        let mut all =
+            vec![("AIRLOCK_OIDC_JWKS_URL", "https://idp.example/keys"), ("AIRLOCK_OIDC_ISSUER", "https://idp.example")];
+        all.extend_from_slice(pairs);
+        AuthConfig::from_lookup(lookup(&all))
+    }
+
+    #[test]
+    fn plain_http_keys_are_refused_unless_from_this_machine() {
+        for url in ["http://idp.example/keys", "http://10.0.0.5:8080/keys", "http://127.0.0.1.nip.io/keys"] {
+            let err = oidc_with(&[("AIRLOCK_OIDC_JWKS_URL", url)]).unwrap_err().to_string();
+            assert!(err.contains(&format!("AIRLOCK_OIDC_JWKS_URL='{url}' is plain http to another machine")), "{err}");
+        }
+        for url in
+            ["http://127.0.0.1:9000/keys", "http://localhost/keys", "http://[::1]:80/keys", "https://idp.example/k"]
+        {
+            assert!(oidc_with(&[("AIRLOCK_OIDC_JWKS_URL", url)]).is_ok(), "{url} was refused");
+        }
+        let err = oidc_with(&[("AIRLOCK_OIDC_JWKS_URL", "ftp://idp.example/keys")]).unwrap_err().to_string();
+        assert!(err.contains("is not an http(s) URL"), "{err}");
+        // Built in code rather than read from the environment: refused all the same.
+        let err = AuthConfig::oidc("i", "http://idp.example/keys", "a").validate().unwrap_err().to_string();
+        assert!(err.contains("is plain http to another machine"), "{err}");
+        assert!(AuthConfig::oidc("i", "http://127.0.0.1:1/keys", "a").validate().is_ok());
+    }
+
+    #[test]
+    fn roles_come_from_the_configured_project_or_claim() {
+        let roles = |config: AuthConfig| match config {
+            AuthConfig::Oidc { roles, .. } => roles.names().to_vec(),
+            other => panic!("not an external issuer: {other:?}"),
+        };
+        let project = oidc_with(&[("AIRLOCK_OIDC_PROJECT_ID", "2891")]).unwrap();
+        assert_eq!(roles(project), ["urn:zitadel:iam:org:project:2891:roles"]);
+        // The audience is the project id when no project is named (as with Zitadel).
+        let audience = oidc_with(&[("AIRLOCK_OIDC_AUDIENCE", "4242")]).unwrap();
+        assert_eq!(roles(audience), ["urn:zitadel:iam:org:project:4242:roles"]);
+        let flat = oidc_with(&[("AIRLOCK_OIDC_ROLES_CLAIM", "roles")]).unwrap();
+        assert_eq!(roles(flat), ["roles"]);
+        let both = oidc_with(&[("AIRLOCK_OIDC_PROJECT_ID", "2891"), ("AIRLOCK_OIDC_ROLES_CLAIM", "roles, groups")]);
+        assert_eq!(roles(both.unwrap()), ["urn:zitadel:iam:org:project:2891:roles", "roles", "groups"]);
+        for zitadel in ["urn:zitadel:iam:org:project:roles", "urn:zitadel:iam:org:project:77:roles"] {
+            let err = oidc_with(&[("AIRLOCK_OIDC_ROLES_CLAIM", zitadel)]).unwrap_err().to_string();
+            assert!(err.contains("set AIRLOCK_OIDC_PROJECT_ID instead"), "{err}");
+        }
+    }
+
+    #[test]
+    fn jwks_max_age_is_between_a_second_and_an_hour() {
+        let age = |config: AuthConfig| match config {
+            AuthConfig::Oidc { jwks_max_age, .. } => jwks_max_age,
+            other => panic!("not an external issuer: {other:?}"),
+        };
+        assert_eq!(age(oidc_with(&[]).unwrap()), Duration::from_secs(3600));
+        assert_eq!(age(oidc_with(&[("AIRLOCK_OIDC_JWKS_MAX_AGE_SECS", "5")]).unwrap()), Duration::from_secs(5));
+        for bad in ["0", "3601", "soon", "-1"] {
+            let err = oidc_with(&[("AIRLOCK_OIDC_JWKS_MAX_AGE_SECS", bad)]).unwrap_err().to_string();
+            assert!(err.contains(&format!(
+                "AIRLOCK_OIDC_JWKS_MAX_AGE_SECS='{bad}' is not a number of seconds from 1 to 3600"
+            )));
+        }
+    }
+
     #[test]
     fn reads_both_modes_with_defaults_and_the_project_id_alias() {
         let local = AuthConfig::from_lookup(lookup(&[("AIRLOCK_LOCAL_ISSUER_DIR", "/keys")])).unwrap();
@@ -168,14 +329,7 @@ mod tests {
             ("AIRLOCK_OIDC_PROJECT_ID", "2891"),
         ]))
         .unwrap();
-        assert_eq!(
-            oidc,
-            AuthConfig::Oidc {
-                issuer: "https://idp.example".into(),
-                jwks_url: "https://idp.example/oauth/v2/keys".into(),
-                audience: "2891".into()
-            }
-        );
+        assert_eq!(oidc, AuthConfig::oidc("https://idp.example", "https://idp.example/oauth/v2/keys", "2891"));
     }
 
     #[test]

@@ -86,20 +86,24 @@ impl LocalIssuer {
         json!({ "keys": [self.public_jwk.clone()] })
     }
 
-    /// A token for `sub` with `roles` in Zitadel's project-roles claim, valid for `ttl`.
+    /// A token for `sub` with `roles` in Zitadel's project-roles claims, valid for `ttl`: the
+    /// plain one, and the one of the project the audience names, so that an api trusting this
+    /// issuer as an external one reads them as it reads Zitadel's.
     pub fn mint(&self, sub: &str, roles: &[&str], ttl: Duration) -> String {
         let now = unix_now();
         let role_claim: serde_json::Map<String, Value> =
             roles.iter().map(|role| (role.to_string(), json!({ "local": self.issuer }))).collect();
-        self.sign(&json!({
+        let mut claims = json!({
             "iss": self.issuer,
             "sub": sub,
             "aud": [self.audience],
             "iat": now,
             "nbf": now,
             "exp": now + ttl.as_secs(),
-            ZITADEL_ROLES_CLAIM: role_claim,
-        }))
+            ZITADEL_ROLES_CLAIM: role_claim.clone(),
+        });
+        claims[crate::auth::zitadel_project_claim(&self.audience)] = Value::Object(role_claim);
+        self.sign(&claims)
     }
 
     /// Signs arbitrary claims with this key (for special-purpose tokens and tests).
@@ -205,6 +209,18 @@ mod tests {
             let mode = std::fs::metadata(dir.path().join("keys").join(KEY_FILE)).unwrap().permissions().mode();
             assert_eq!(mode & 0o077, 0, "the signing key must not be readable by others");
         }
+    }
+
+    #[test]
+    fn minted_roles_sit_in_the_plain_claim_and_the_audiences_project_claim() {
+        let dir = tempfile::tempdir().unwrap();
+        let issuer = LocalIssuer::open(dir.path(), "airlock-local", "2891").unwrap();
+        let token = issuer.mint("alice", &["airlock_admin"], Duration::from_secs(60));
+        let payload = token.split('.').nth(1).unwrap();
+        let claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+        let expected = json!({"airlock_admin": {"local": "airlock-local"}});
+        assert_eq!(claims[ZITADEL_ROLES_CLAIM], expected);
+        assert_eq!(claims["urn:zitadel:iam:org:project:2891:roles"], expected);
     }
 
     #[test]

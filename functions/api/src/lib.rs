@@ -42,12 +42,16 @@ struct Shared {
 impl AppState {
     /// Opens (or creates) the local issuer's key when the config asks for one.
     pub fn new(ctx: Arc<Context>, config: &ApiConfig) -> Result<Self, ApiError> {
+        config.auth.validate()?;
         let (verifier, issuer) = match &config.auth {
             AuthConfig::Local { key_dir, issuer, audience } => {
                 let local = Arc::new(LocalIssuer::open(key_dir, issuer, audience)?);
                 (Verifier::fixed(issuer, audience, &local.jwks()), Some(local))
             }
-            AuthConfig::Oidc { issuer, jwks_url, audience } => (Verifier::remote(issuer, audience, jwks_url), None),
+            AuthConfig::Oidc { issuer, jwks_url, audience, roles, jwks_max_age } => {
+                let verifier = Verifier::remote(issuer, audience, jwks_url).with_roles(roles.clone());
+                (verifier.with_jwks_max_age(*jwks_max_age), None)
+            }
         };
         for (what, role) in [("admin", &config.admin_role), ("service", &config.service_role)] {
             if role.trim().is_empty() {

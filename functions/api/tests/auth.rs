@@ -196,11 +196,7 @@ async fn local_issuer_serves_its_discovery_documents() {
 async fn oidc_mode_fetches_the_issuers_keys_over_http() {
     let s = single().await;
     let config = ApiConfig {
-        auth: AuthConfig::Oidc {
-            issuer: "airlock-local".into(),
-            jwks_url: format!("{}/oauth/v2/keys", s.api.url),
-            audience: "airlock".into(),
-        },
+        auth: AuthConfig::oidc("airlock-local", &format!("{}/oauth/v2/keys", s.api.url), "airlock"),
         ..ApiConfig::local(any_port(), s.dir.path().join("unused"))
     };
     let oidc = airlock_api::start(s.ctx.clone(), config).await.unwrap();
@@ -209,9 +205,12 @@ async fn oidc_mode_fetches_the_issuers_keys_over_http() {
     assert_eq!(http.get(ADMIN_ROUTE, &good).await.ok(200), json!([]));
 
     let stranger = LocalIssuer::open(&s.dir.path().join("stranger"), "airlock-local", "airlock").unwrap();
-    http.get(ADMIN_ROUTE, &stranger.mint("alice", &[ADMIN], HOUR))
-        .await
-        .refused(401, &format!("token rejected: signing key '{}' is not one of the keys of http://", stranger.kid()));
+    let refusal = http.get(ADMIN_ROUTE, &stranger.mint("alice", &[ADMIN], HOUR)).await;
+    refusal.refused(
+        401,
+        &format!("token rejected: signing key '{}' is not one of the keys of issuer 'airlock-local'", stranger.kid()),
+    );
+    assert!(!refusal.text.contains(&s.api.url), "a 401 must not reveal the JWKS URL: {}", refusal.text);
     http.get(ADMIN_ROUTE, &s.api.mint("carol", &[], HOUR)).await.refused(403, "admin role 'airlock_admin' required");
     // An api that trusts an external issuer runs no issuer of its own.
     assert_eq!(http.send(Method::GET, "/oauth/v2/keys", None, None).await.status, 404);
@@ -222,16 +221,26 @@ async fn oidc_mode_fetches_the_issuers_keys_over_http() {
 async fn oidc_mode_with_an_unreachable_issuer_answers_503_not_401() {
     let s = single().await;
     let config = ApiConfig {
-        auth: AuthConfig::Oidc {
-            issuer: "airlock-local".into(),
-            jwks_url: "http://127.0.0.1:9/oauth/v2/keys".into(),
-            audience: "airlock".into(),
-        },
+        auth: AuthConfig::oidc("airlock-local", "http://127.0.0.1:9/oauth/v2/keys", "airlock"),
         ..ApiConfig::local(any_port(), s.dir.path().join("unused"))
     };
     let oidc = airlock_api::start(s.ctx.clone(), config).await.unwrap();
     let reply = Http::new(&oidc.url).get(ADMIN_ROUTE, &s.api.mint("alice", &[ADMIN], HOUR)).await;
     reply.refused(503, "token signing keys unavailable: fetching http://127.0.0.1:9/oauth/v2/keys failed");
+}
+
+#[tokio::test]
+async fn an_api_refuses_to_start_with_keys_over_plain_http_from_another_machine() {
+    let s = single().await;
+    let config = ApiConfig {
+        auth: AuthConfig::oidc("https://idp.example", "http://idp.example/oauth/v2/keys", "airlock"),
+        ..ApiConfig::local(any_port(), s.dir.path().join("unused"))
+    };
+    let err = airlock_api::start(s.ctx.clone(), config).await.err().expect("plain http keys were accepted").to_string();
+    assert!(
+        err.contains("AIRLOCK_OIDC_JWKS_URL='http://idp.example/oauth/v2/keys' is plain http to another machine"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
