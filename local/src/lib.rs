@@ -1,9 +1,15 @@
 //! Running Airlock on one machine: a `Platform` runs every function of one organization
 //! in one process, over whatever backends its context names (the embedded default:
 //! SQLite, the in-process bus, filesystem stores), and `pair` sets up two platforms that
-//! exchange files, for the demo and the end-to-end tests.
+//! exchange files, for the demo and the end-to-end tests. `serve` runs one platform with
+//! its api from a data directory (`airlock serve`), `doctor` checks a deployment, and
+//! `cli` is the `airlock` command over them.
 
+pub mod cli;
+pub mod data_dir;
+pub mod doctor;
 pub mod pair;
+pub mod serve;
 
 use airlock_bus::DynBus;
 use airlock_protocol::MasterKey;

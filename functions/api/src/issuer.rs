@@ -56,6 +56,19 @@ impl LocalIssuer {
         })
     }
 
+    /// The embedded issuer a config names, to mint tokens outside a running server
+    /// (`airlock-api mint-token`, `airlock token`). An external issuer keeps its keys to
+    /// itself, so there is nothing here to sign with.
+    pub fn for_minting(auth: &crate::AuthConfig) -> Result<Self, ApiError> {
+        match auth {
+            crate::AuthConfig::Local { key_dir, issuer, audience } => Self::open(key_dir, issuer, audience),
+            crate::AuthConfig::Oidc { .. } => Err(ApiError::Config(
+                "tokens are signed with the embedded issuer's key: set AIRLOCK_LOCAL_ISSUER_DIR, not AIRLOCK_OIDC_JWKS_URL"
+                    .into(),
+            )),
+        }
+    }
+
     pub fn issuer(&self) -> &str {
         &self.issuer
     }

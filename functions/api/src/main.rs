@@ -69,12 +69,7 @@ fn mint_token(args: &[String]) -> anyhow::Result<()> {
         }
     }
     let sub = sub.with_context(|| format!("--sub is required\n{USAGE}"))?;
-    let AuthConfig::Local { key_dir, issuer, audience } = AuthConfig::from_env()? else {
-        bail!(
-            "mint-token signs with the embedded issuer's key: set AIRLOCK_LOCAL_ISSUER_DIR, not AIRLOCK_OIDC_JWKS_URL"
-        );
-    };
-    let issuer = LocalIssuer::open(&key_dir, &issuer, &audience)?;
+    let issuer = LocalIssuer::for_minting(&AuthConfig::from_env()?)?;
     let roles: Vec<&str> = roles.iter().map(String::as_str).collect();
     println!("{}", issuer.mint(&sub, &roles, ttl));
     Ok(())
