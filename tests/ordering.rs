@@ -70,7 +70,7 @@ async fn stale_large_ingest_finishing_last_loses() -> anyhow::Result<()> {
     let _ = tokio::time::timeout(Duration::from_secs(20), gated.reached.acquire()).await??;
 
     let small = b"v2: the small fix\n".to_vec();
-    airlock_runtime::registry::upload_revision(&pair.a.ctx, "alice", &file.id, &small[..]).await?;
+    airlock_services::registry::upload_revision(&pair.a.ctx, "alice", &file.id, &small[..]).await?;
     let (sent, received) = pair.sync().await?;
     assert_eq!(finished(&sent), Health::Success, "{sent:?}");
     assert_eq!((finished(&received), received.updated), (Health::Success, 1), "{received:?}");
@@ -145,7 +145,7 @@ async fn quick_succession_keeps_the_previous_manifests_objects() -> anyhow::Resu
         let first_object = pair.exchange_dir.join(&entry.object_key);
         assert!(first_object.exists());
 
-        airlock_runtime::registry::upload_revision(&pair.a.ctx, "alice", &file.id, &b"v2\n"[..]).await?;
+        airlock_services::registry::upload_revision(&pair.a.ctx, "alice", &file.id, &b"v2\n"[..]).await?;
         let sent = pair.a.sync(Duration::from_secs(30)).await?;
         assert_eq!(finished(&sent[0]), Health::Success);
         if grace.is_zero() {

@@ -1,11 +1,13 @@
 //! Test support: a PostgreSQL database made for one test run and dropped after it.
 
 use crate::{
-    AppliedEntry, ApplyOutcome, DynRepository, LocalChange, ManifestState, PublishedEntry, RepoError, Repository,
-    Share, SyncEvent,
+    AppliedEntry, ApplyOutcome, AuditEntry, ControlTag, DynRepository, LevelUsage, LocalChange, ManifestState, Page,
+    PublishedEntry, RepoError, Repository, Share, SignIn, SignedIn, SyncEvent, UserAccount,
 };
 use airlock_domain::pipeline::{ResourceRow, StatusReport};
-use airlock_domain::{Connection, Health, Millis, PlatformSettings, Resource, Revision, TagSet, TransformRule, User};
+use airlock_domain::{
+    Clearance, Connection, Health, Millis, PlatformSettings, Resource, Revision, TagSet, TransformRule, User,
+};
 use async_trait::async_trait;
 
 type Result<T> = crate::Result<T>;
@@ -264,6 +266,48 @@ impl Repository for FlakyRepository {
         offset: u32,
     ) -> Result<Vec<SyncEvent>> {
         self.inner.sync_events(connection_id, with_updates_only, limit, offset).await
+    }
+    async fn control_tags(&self) -> Result<Vec<ControlTag>> {
+        self.inner.control_tags().await
+    }
+    async fn sign_in(&self, sign_in: &SignIn) -> Result<SignedIn> {
+        self.inner.sign_in(sign_in).await
+    }
+    async fn user_account(&self, id: &str) -> Result<Option<UserAccount>> {
+        self.inner.user_account(id).await
+    }
+    async fn search_users(&self, search: &str, limit: u32, offset: u32) -> Result<Page<UserAccount>> {
+        self.inner.search_users(search, limit, offset).await
+    }
+    async fn set_user_clearance(&self, id: &str, clearance: &Clearance) -> Result<()> {
+        self.inner.set_user_clearance(id, clearance).await
+    }
+    async fn set_secure_connections(&self, id: &str, enabled: bool) -> Result<()> {
+        self.inner.set_secure_connections(id, enabled).await
+    }
+    async fn level_usage(&self, name: &str) -> Result<LevelUsage> {
+        self.inner.level_usage(name).await
+    }
+    async fn usage_above(&self, order: i64) -> Result<LevelUsage> {
+        self.inner.usage_above(order).await
+    }
+    async fn rename_level(&self, from: &str, to: &str) -> Result<()> {
+        self.inner.rename_level(from, to).await
+    }
+    async fn remove_shares_with_tag(&self, tag: &str, reason: &str, at: Millis) -> Result<Vec<Share>> {
+        self.inner.remove_shares_with_tag(tag, reason, at).await
+    }
+    async fn resource_shares(&self, resource_id: &str) -> Result<Vec<Share>> {
+        self.inner.resource_shares(resource_id).await
+    }
+    async fn revisions(&self, resource_id: &str) -> Result<Vec<Revision>> {
+        self.inner.revisions(resource_id).await
+    }
+    async fn record_audit(&self, entry: &AuditEntry) -> Result<()> {
+        self.inner.record_audit(entry).await
+    }
+    async fn audit_entries(&self, limit: u32, offset: u32) -> Result<Page<AuditEntry>> {
+        self.inner.audit_entries(limit, offset).await
     }
 }
 

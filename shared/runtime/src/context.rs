@@ -8,8 +8,6 @@ use airlock_store::object_store::ObjectStore;
 use airlock_store::{StoreError, StoreRegistry};
 use secrecy::ExposeSecret;
 use std::sync::Arc;
-use std::time::Duration;
-
 
 /// The ports and settings one platform's functions work with.
 pub struct Context {
