@@ -17,7 +17,7 @@ async fn serve_answers_health_serves_the_panel_and_its_sign_in_token_works() {
     assert_eq!((status, health), (StatusCode::OK, json!({"status": "ok"})));
     let page = reqwest::get(served.panel_url()).await.unwrap();
     assert_eq!(page.status(), StatusCode::OK);
-    assert!(page.text().await.unwrap().contains("/assets/app.js"), "the panel's page loads its script");
+    assert!(page.text().await.unwrap().contains("/assets/js/main.js"), "the panel's page loads its script");
 
     let link = served.sign_in_url();
     assert_eq!(link, format!("{}/admin/secure-connections#token={}", served.url, served.admin_token));
