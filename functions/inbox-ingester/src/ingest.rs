@@ -69,7 +69,7 @@ async fn upsert(
     }
 
     if repo.revision(&local_revision_id).await.map_err(HandlerError::retryable)?.is_none() {
-        let keys = match ctx.channel_keys(connection) {
+        let keys = match ctx.channel_keys(connection).await {
             Ok(keys) => keys,
             Err(message) => return Ok(Err(message.into())),
         };

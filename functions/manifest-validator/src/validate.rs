@@ -43,7 +43,7 @@ pub async fn validate(ctx: &Context, request: &PollRequest) -> Result<Validation
         Ok(store) => store,
         Err(e) => return Ok(Validation::Refused(e.to_string())),
     };
-    let keys = match ctx.channel_keys(&connection) {
+    let keys = match ctx.channel_keys(&connection).await {
         Ok(keys) => keys,
         Err(message) => return Ok(Validation::Refused(message.into())),
     };

@@ -42,7 +42,7 @@ pub async fn publish(ctx: &Context, request: &PublishRequest) -> Result<PublishO
         Ok(store) => store,
         Err(e) => return Ok(PublishOutcome::Failed { message: e.to_string(), rows: Vec::new() }),
     };
-    let keys = match ctx.channel_keys(&connection) {
+    let keys = match ctx.channel_keys(&connection).await {
         Ok(keys) => keys,
         Err(message) => return Ok(PublishOutcome::Failed { message: message.into(), rows: Vec::new() }),
     };

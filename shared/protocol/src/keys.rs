@@ -90,7 +90,8 @@ impl ChannelKeys {
     /// Argon2id with this build's parameters; costs ~64 MiB and a noticeable fraction of a
     /// second, so callers derive once per secret and keep the result (see [`ChannelKeys::wrap`]).
     pub fn derive(shared_secret: &str, shared_id: &str) -> ChannelKeys {
-        Self::derive_with(shared_secret, shared_id, KdfParams::RFC9106_SECOND).expect("the built-in parameters are valid")
+        Self::derive_with(shared_secret, shared_id, KdfParams::RFC9106_SECOND)
+            .expect("the built-in parameters are valid")
     }
 
     pub fn derive_with(shared_secret: &str, shared_id: &str, params: KdfParams) -> Result<ChannelKeys, KdfError> {

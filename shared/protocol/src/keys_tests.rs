@@ -47,16 +47,24 @@ fn derivation_matches_known_answers() {
 fn params_label_round_trips_and_only_the_exact_form_parses() {
     assert_eq!(KdfParams::RFC9106_SECOND.label(), "argon2id-m65536-t3-p4");
     assert_eq!(KdfParams::parse("argon2id-m65536-t3-p4"), Some(KdfParams::RFC9106_SECOND));
-    for bad in ["", "argon2i-m65536-t3-p4", "argon2id-m065536-t3-p4", "argon2id-m65536-t3", "argon2id-m-1-t3-p4",
-        "argon2id-m65536-t3-p4 ", "argon2id-m99999999999-t3-p4", "argon2id-m65536-t+3-p4"]
-    {
+    for bad in [
+        "",
+        "argon2i-m65536-t3-p4",
+        "argon2id-m065536-t3-p4",
+        "argon2id-m65536-t3",
+        "argon2id-m-1-t3-p4",
+        "argon2id-m65536-t3-p4 ",
+        "argon2id-m99999999999-t3-p4",
+        "argon2id-m65536-t+3-p4",
+    ] {
         assert_eq!(KdfParams::parse(bad), None, "{bad}");
     }
 }
 
 #[test]
 fn invalid_params_are_refused_with_their_label() {
-    let err = ChannelKeys::derive_with("s", "acme-1x", KdfParams { memory_kib: 1, iterations: 1, lanes: 1 }).unwrap_err();
+    let err =
+        ChannelKeys::derive_with("s", "acme-1x", KdfParams { memory_kib: 1, iterations: 1, lanes: 1 }).unwrap_err();
     assert_eq!(err.params, "argon2id-m1-t1-p1");
     assert!(err.to_string().starts_with("key derivation argon2id-m1-t1-p1 is not valid: "), "{err}");
 }

@@ -171,10 +171,7 @@ fn unsupported_version_is_refused() {
     other.version = 2;
     let err = open(&seal_manifest(&keys(), &other), &expect()).unwrap_err();
     assert_eq!(err, ManifestError::UnsupportedVersion(2));
-    assert_eq!(
-        err.to_string(),
-        "manifest rejected: format version 2 is not supported (this build reads version 1)"
-    );
+    assert_eq!(err.to_string(), "manifest rejected: format version 2 is not supported (this build reads version 1)");
 }
 
 #[test]
@@ -239,7 +236,10 @@ fn a_derivation_other_than_the_keys_is_refused() {
     let other = KdfParams { memory_kib: 128, iterations: 1, lanes: 1 };
     let relabelled = [header_prefix(other), sealed[header().len()..].to_vec()].concat();
     let err = open(&relabelled, &expect()).unwrap_err();
-    assert_eq!(err, ManifestError::KdfMismatch { found: "argon2id-m128-t1-p1".into(), expected: "argon2id-m64-t1-p1".into() });
+    assert_eq!(
+        err,
+        ManifestError::KdfMismatch { found: "argon2id-m128-t1-p1".into(), expected: "argon2id-m64-t1-p1".into() }
+    );
     assert_eq!(
         err.to_string(),
         "manifest rejected: key derivation argon2id-m128-t1-p1 is not argon2id-m64-t1-p1, the one this connection's keys use"
@@ -248,6 +248,8 @@ fn a_derivation_other_than_the_keys_is_refused() {
     let err = open(&garbled, &expect()).unwrap_err();
     assert_eq!(
         err,
-        ManifestError::Malformed("header key derivation 'scrypt-n1' is not 'argon2id-m<KiB>-t<passes>-p<lanes>'".into())
+        ManifestError::Malformed(
+            "header key derivation 'scrypt-n1' is not 'argon2id-m<KiB>-t<passes>-p<lanes>'".into()
+        )
     );
 }
