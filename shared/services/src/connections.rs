@@ -213,3 +213,23 @@ async fn check_tags_active(ctx: &Context, tags: &TagSet) -> Result<(), Connectio
         None => Ok(()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn weak_secrets_are_refused_with_why_and_a_generated_one_accepted() {
+        for weak in ["password1234", "Summer2024!!", "acme-secret-2024", "aaaaaaaaaaaaaaaaaaaa"] {
+            let err = check_secret(weak, &["To Acme", "acme"]).unwrap_err();
+            let ConnectionError::WeakSecret { guesses_log10, suggestion, .. } = &err else { panic!("{err}") };
+            assert!(*guesses_log10 < MIN_SECRET_GUESSES_LOG10, "{weak}");
+            assert!(err.to_string().starts_with("shared secret is too easy to guess: "), "{err}");
+            assert!(err.to_string().ends_with(&format!("use one like '{suggestion}'")), "{err}");
+            check_secret(suggestion, &[]).expect("the offered secret is strong");
+        }
+        let generated = airlock_protocol::generate_shared_secret();
+        check_secret(&generated, &["To Acme", "acme"]).unwrap();
+        check_secret("wing-spar-secret-2026-xyz", &[]).unwrap();
+    }
+}

@@ -121,6 +121,33 @@ pub struct StoreRegistry {
     /// The bucket (container, directory) each label names, to recognise a store in
     /// object-created events, which name buckets, not labels.
     buckets: BTreeMap<String, String>,
+    /// Where each configured label's objects really live (scheme, endpoint, bucket or
+    /// canonical directory), so that two labels for one place are recognised as one store.
+    locations: BTreeMap<String, Location>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Location {
+    scheme: Scheme,
+    endpoint: String,
+    name: String,
+}
+
+impl Location {
+    /// `None` for memory stores: each is its own place, whatever its name.
+    fn of(config: &StoreConfig) -> Option<Location> {
+        let name = match config.scheme {
+            Scheme::Memory => return None,
+            // After `open` created it, so the path resolves (symlinks, `..`, a trailing `/`).
+            Scheme::File => std::fs::canonicalize(&config.name)
+                .map(|p| p.to_string_lossy().into_owned())
+                .unwrap_or_else(|_| config.name.trim_end_matches('/').to_owned()),
+            Scheme::S3 | Scheme::Wasbs => config.name.trim().to_ascii_lowercase(),
+        };
+        let endpoint =
+            config.endpoint_url.as_deref().unwrap_or("").trim().trim_end_matches('/').to_ascii_lowercase();
+        Some(Location { scheme: config.scheme, endpoint, name })
+    }
 }
 
 impl fmt::Debug for StoreRegistry {
@@ -138,6 +165,9 @@ impl StoreRegistry {
         let mut registry = Self::default();
         for config in configs {
             registry.insert_named(&config.label, &config.name, open(config)?);
+            if let Some(location) = Location::of(config) {
+                registry.locations.insert(config.label.to_ascii_uppercase(), location);
+            }
         }
         Ok(registry)
     }
@@ -146,6 +176,7 @@ impl StoreRegistry {
         self.stores.insert(label.to_ascii_uppercase(), store);
         // A replaced store no longer stands for the old one's bucket.
         self.buckets.remove(&label.to_ascii_uppercase());
+        self.locations.remove(&label.to_ascii_uppercase());
     }
 
     /// Adds a store together with the bucket name it stands for.
@@ -157,6 +188,14 @@ impl StoreRegistry {
     /// The bucket (container, directory) of a label, when it was configured or inserted with one.
     pub fn bucket_of(&self, label: &str) -> Option<&str> {
         self.buckets.get(&label.to_ascii_uppercase()).map(String::as_str)
+    }
+
+    /// Whether two labels name the same store: the same label, or configurations that resolve
+    /// to the same scheme, endpoint and bucket (or directory). Labels alone prove nothing: one
+    /// bucket may be configured under several.
+    pub fn same_place(&self, a: &str, b: &str) -> bool {
+        let (a, b) = (a.trim().to_ascii_uppercase(), b.trim().to_ascii_uppercase());
+        a == b || matches!((self.locations.get(&a), self.locations.get(&b)), (Some(x), Some(y)) if x == y)
     }
 
     pub fn get(&self, label: &str) -> Result<Arc<dyn ObjectStore>, StoreError> {
@@ -287,6 +326,45 @@ mod tests {
         assert!(err.to_string().starts_with(
             "connection failed (no manifest produced): bucket not configured: No RSS object-store configuration for label"
         ));
+    }
+
+    fn config(label: &str, scheme: Scheme, name: &str, endpoint: Option<&str>) -> StoreConfig {
+        StoreConfig {
+            label: label.into(),
+            scheme,
+            name: name.into(),
+            endpoint_url: endpoint.map(Into::into),
+            region: Some("eu-west-1".into()),
+            access_key: None,
+            secret_key: None,
+        }
+    }
+
+    #[test]
+    fn labels_for_one_bucket_or_directory_are_the_same_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().to_string_lossy().into_owned();
+        let configs = [
+            config("registry", Scheme::File, &format!("{root}/registry"), None),
+            config("alias", Scheme::File, &format!("{root}/other/../registry/"), None),
+            config("outbox", Scheme::File, &format!("{root}/outbox"), None),
+            config("s3-a", Scheme::S3, "files", Some("http://minio:9000")),
+            config("s3-b", Scheme::S3, "Files", Some("HTTP://minio:9000/")),
+            config("s3-other-endpoint", Scheme::S3, "files", Some("http://other:9000")),
+            config("s3-default", Scheme::S3, "files", None),
+            config("mem-a", Scheme::Memory, "same", None),
+            config("mem-b", Scheme::Memory, "same", None),
+        ];
+        std::fs::create_dir_all(format!("{root}/other")).unwrap();
+        let registry = StoreRegistry::from_configs(&configs).unwrap();
+        assert!(registry.same_place("REGISTRY", "registry"));
+        assert!(registry.same_place("ALIAS", "REGISTRY"), "another spelling of the same directory");
+        assert!(!registry.same_place("OUTBOX", "REGISTRY"));
+        assert!(registry.same_place("S3-A", "S3-B"), "same endpoint and bucket under two labels");
+        assert!(!registry.same_place("S3-A", "S3-OTHER-ENDPOINT"), "same bucket name on another server");
+        assert!(!registry.same_place("S3-A", "S3-DEFAULT"));
+        assert!(!registry.same_place("MEM-A", "MEM-B"), "two memory stores are two places");
+        assert!(!registry.same_place("NOPE", "REGISTRY"));
     }
 
     #[tokio::test]

@@ -40,12 +40,20 @@ pub(crate) async fn audit<T: serde::Serialize>(
     Ok(())
 }
 
-/// The registry's own store holds users' plaintext files: never an inbox or outbox.
+/// The registry's own store holds users' plaintext files: never an inbox or outbox, under
+/// its own label or any other that resolves to the same bucket or directory.
 fn refuse_registry_store(ctx: &Context, store: &str) -> Result<(), ApiError> {
     let label = store.trim().to_ascii_uppercase();
-    if label == ctx.settings.registry_store.to_ascii_uppercase() {
+    let registry = ctx.settings.registry_store.to_ascii_uppercase();
+    if label == registry {
         return Err(ApiError::bad_request(format!(
             "store '{label}' holds the registry's own files and cannot be a connection's inbox or outbox"
+        )));
+    }
+    if ctx.stores.same_place(&label, &registry) {
+        return Err(ApiError::bad_request(format!(
+            "store '{label}' is the registry's own bucket or directory (configured as '{registry}') and cannot be \
+             a connection's inbox or outbox"
         )));
     }
     Ok(())
