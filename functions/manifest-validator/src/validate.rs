@@ -119,7 +119,8 @@ async fn read_shard(
         ));
     }
     let bytes = match inbox.get(&path).await {
-        Ok(result) => result.bytes().await,
+        // HEAD's size is the store's word: the read itself is bounded too.
+        Ok(result) => airlock_store::read_at_most(result, max_bytes + 1).await,
         Err(e) => Err(e),
     };
     let bytes = match bytes {

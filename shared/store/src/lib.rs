@@ -264,6 +264,27 @@ pub fn writer(store: Arc<dyn ObjectStore>, key: &str) -> BufWriter {
     BufWriter::new(store, Path::from(key))
 }
 
+/// An object's bytes, but never more than `limit`: reading stops there whatever size the
+/// store reported, so a store that claims 100 bytes and streams 256 MiB costs at most the
+/// limit. Callers pass their bound + 1 to tell "exactly the bound" from "over it".
+pub async fn read_at_most(
+    result: object_store::GetResult,
+    limit: usize,
+) -> Result<bytes::Bytes, object_store::Error> {
+    use futures::StreamExt;
+    let mut stream = result.into_stream();
+    let mut out = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk?;
+        let room = limit - out.len();
+        out.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if out.len() == limit {
+            break;
+        }
+    }
+    Ok(out.into())
+}
+
 /// A streaming reader over an object's bytes.
 pub async fn reader(
     store: &Arc<dyn ObjectStore>,
@@ -365,6 +386,21 @@ mod tests {
         assert!(!registry.same_place("S3-A", "S3-DEFAULT"));
         assert!(!registry.same_place("MEM-A", "MEM-B"), "two memory stores are two places");
         assert!(!registry.same_place("NOPE", "REGISTRY"));
+    }
+
+    #[tokio::test]
+    async fn reads_stop_at_the_limit_whatever_the_object_size() {
+        let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+        let path = Path::from("big");
+        store.put(&path, vec![7u8; 1 << 20].into()).await.unwrap();
+        let read = |limit| {
+            let store = store.clone();
+            let path = path.clone();
+            async move { read_at_most(store.get(&path).await.unwrap(), limit).await.unwrap() }
+        };
+        assert_eq!(read(1001).await.len(), 1001, "a 1 MiB object costs only the limit");
+        assert_eq!(read(1 << 21).await.len(), 1 << 20, "a smaller object is read whole");
+        assert_eq!(read((1 << 20) + 1).await.len(), 1 << 20);
     }
 
     #[tokio::test]
