@@ -93,7 +93,7 @@ impl From<ConnectionError> for ApiError {
             | ConnectionError::Transform(_)
             | ConnectionError::EmptyName
             | ConnectionError::UnknownStore(_)
-            | ConnectionError::ShortSecret(_)
+            | ConnectionError::WeakSecret { .. }
             | ConnectionError::SecretMismatch
             | ConnectionError::NotCertified
             | ConnectionError::UnknownLevel(_)

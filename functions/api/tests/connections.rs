@@ -2,12 +2,14 @@
 
 mod common;
 
+use airlock_protocol::ChannelKeys;
 use common::*;
 use reqwest::Method;
 use secrecy::ExposeSecret;
 use serde_json::{json, Value};
 
-const SECRET: &str = "correct-horse-battery-staple";
+/// Typed secrets must be strong now: these have the shape of generated ones.
+const SECRET: &str = "tv4qm-x7rke-2bnwz-p5hyd-c3ufa-6jsgl";
 
 fn sending_body() -> Value {
     json!({
@@ -64,7 +66,15 @@ async fn create_sending_refuses_bad_input() {
         (json!({"shared_id": "a/b"}), "shared ID 'a/b' has characters other than"),
         (json!({"outbox": "NOPE"}), "object store 'NOPE' is not configured"),
         (json!({"outbox": "registry"}), "store 'REGISTRY' holds the registry's own files"),
-        (json!({"secret": "short", "secret_confirmation": "short"}), "shared secret is 5 characters long"),
+        (json!({"secret": "short", "secret_confirmation": "short"}), "shared secret is too easy to guess"),
+        (
+            json!({"secret": "password1234", "secret_confirmation": "password1234"}),
+            "shared secret is too easy to guess",
+        ),
+        (
+            json!({"secret": "Summer2024!!", "secret_confirmation": "Summer2024!!"}),
+            "shared secret is too easy to guess",
+        ),
         (json!({"permitted_level": "TOP"}), "infosec level 'TOP' is not one of this platform's levels"),
         (json!({"permitted_tags": ["NOT-A-TAG"]}), "control tag(s) not active on this platform: NOT-A-TAG"),
         (json!({"name": "  "}), "connection name is empty"),
@@ -78,7 +88,10 @@ async fn create_sending_refuses_bad_input() {
     }
     let mut body = sending_body();
     body.as_object_mut().unwrap().remove("secret_confirmation");
-    s.http.post("/api/v1/connections/sending", &s.admin, body).await.refused(400, "request body refused");
+    s.http
+        .post("/api/v1/connections/sending", &s.admin, body)
+        .await
+        .refused(400, "the shared secret and its confirmation differ");
     assert_eq!(s.http.get("/api/v1/connections", &s.admin).await.ok(200), json!([]), "nothing was created");
 }
 
@@ -114,7 +127,7 @@ async fn the_shared_secret_appears_only_in_the_create_response() {
     let receiving = create_receiving(&s, "From Acme", "INBOX").await;
     let rid = receiving["id"].as_str().unwrap().to_owned();
     let wrapped = s.ctx.repo.connection(&id).await.unwrap().unwrap().wrapped_secret;
-    let new_secret = "another-long-shared-secret";
+    let new_secret = "m2zkq-wy6pd-r4tnx-b7hcv-e5gus-a3fjo";
     let replies = vec![
         s.http.get("/api/v1/connections", &s.admin).await,
         s.http.get("/api/v1/connections?include_archived=true", &s.admin).await,
@@ -182,7 +195,7 @@ async fn a_secret_is_replaced_only_by_a_patch_that_carries_it() {
     assert_eq!((view["name"].clone(), view["permitted_tags"].clone()), (json!("To Acme Corp"), json!(["ITAR"])));
     assert_eq!(stored().await, before, "a patch without a secret leaves it alone");
 
-    let staged = "a-brand-new-shared-secret";
+    let staged = "h6nqs-k2wvd-y7prm-t3zbx-c5jea-u4gfi";
     s.http
         .patch(&path, &s.admin, json!({"secret": staged, "secret_confirmation": "typo"}))
         .await
@@ -194,7 +207,7 @@ async fn a_secret_is_replaced_only_by_a_patch_that_carries_it() {
     s.http
         .patch(&path, &s.admin, json!({"secret": "short", "secret_confirmation": "short"}))
         .await
-        .refused(400, "shared secret is 5");
+        .refused(400, "shared secret is too easy to guess");
     assert_eq!(stored().await, before, "refused patches change nothing");
 
     s.http.patch(&path, &s.admin, json!({"secret": staged, "secret_confirmation": staged})).await.ok(200);
@@ -305,4 +318,86 @@ async fn platform_and_user_search() {
     let found = s.http.get("/api/v1/users?search=ali", &s.admin).await.ok(200);
     assert_eq!(found, json!([{"id": "alice", "name": "Alice Admin"}]));
     assert_eq!(s.http.get("/api/v1/users", &s.admin).await.ok(200).as_array().unwrap().len(), 3);
+}
+
+fn is_generated(secret: &str) -> bool {
+    let groups: Vec<&str> = secret.split('-').collect();
+    groups.len() == 6
+        && groups.iter().all(|g| g.len() == 5 && g.bytes().all(|b| matches!(b, b'a'..=b'z' | b'2'..=b'7')))
+}
+
+#[tokio::test]
+async fn the_shared_secret_is_generated_unless_typed() {
+    let s = single().await;
+    let mut body = sending_body();
+    body.as_object_mut().unwrap().remove("secret");
+    body.as_object_mut().unwrap().remove("secret_confirmation");
+    let created = create_sending(&s, body.clone()).await;
+    let secret = created["credentials"]["shared_secret"].as_str().unwrap().to_owned();
+    assert!(is_generated(&secret), "{secret}");
+    let id = created["connection"]["id"].as_str().unwrap();
+    let stored = s.ctx.repo.connection(id).await.unwrap().unwrap().wrapped_secret;
+    assert_eq!(s.ctx.master.unwrap(&stored).unwrap().expose_secret(), secret, "the generated secret is the one kept");
+    let again = create_sending(&s, body).await;
+    assert_ne!(again["credentials"]["shared_secret"].as_str().unwrap(), secret, "a fresh secret every time");
+}
+
+#[tokio::test]
+async fn a_weak_typed_secret_is_refused_with_why_and_a_generated_one() {
+    let s = single().await;
+    let mut body = sending_body();
+    body["secret"] = json!("password1234");
+    body["secret_confirmation"] = json!("password1234");
+    let reply = s.http.post("/api/v1/connections/sending", &s.admin, body).await;
+    reply.refused(400, "shared secret is too easy to guess: ");
+    let message = reply.error();
+    assert!(message.contains("at least 10^14 are required"), "{message}");
+    let offered = message.strip_suffix('\'').unwrap().rsplit("use one like '").next().unwrap();
+    assert!(is_generated(offered), "the refusal offers a generated secret: {message}");
+    // The offered secret is accepted as typed.
+    let mut body = sending_body();
+    body["secret"] = json!(offered);
+    body["secret_confirmation"] = json!(offered);
+    create_sending(&s, body).await;
+    // Receiving connections take the same rule: the partner's secret must be strong too.
+    let body = json!({"name": "From Acme", "inbox": "INBOX", "shared_id": "acme-x7k2p9qa", "secret": "Summer2024!!"});
+    s.http
+        .post("/api/v1/connections/receiving", &s.admin, body)
+        .await
+        .refused(400, "shared secret is too easy to guess");
+}
+
+#[tokio::test]
+async fn channel_keys_are_derived_once_per_secret_and_stored_wrapped() {
+    let s = single().await;
+    let id = create_sending(&s, sending_body()).await["connection"]["id"].as_str().unwrap().to_owned();
+    let stored_keys = || async { s.ctx.repo.wrapped_channel_key(&id).await.unwrap() };
+    let connection = || async { s.ctx.repo.connection(&id).await.unwrap().unwrap() };
+    let first = stored_keys().await.expect("derived at creation");
+    assert!(!first.contains(SECRET));
+    let c = connection().await;
+    assert!(ChannelKeys::unwrap(&s.ctx.master, &first, &c.wrapped_secret).is_ok(), "bound to the stored secret");
+    s.ctx.channel_keys(&c).await.unwrap();
+    assert_eq!(stored_keys().await.unwrap(), first, "a sync uses the stored keys: nothing is derived again");
+
+    // A secret reset derives anew; the old keys no longer match the new secret.
+    let path = format!("/api/v1/connections/{id}");
+    let staged = "h6nqs-k2wvd-y7prm-t3zbx-c5jea-u4gfi";
+    s.http.patch(&path, &s.admin, json!({"secret": staged, "secret_confirmation": staged})).await.ok(200);
+    let second = stored_keys().await.unwrap();
+    assert_ne!(second, first);
+    let c = connection().await;
+    assert!(ChannelKeys::unwrap(&s.ctx.master, &second, &c.wrapped_secret).is_ok());
+    assert!(ChannelKeys::unwrap(&s.ctx.master, &first, &c.wrapped_secret).is_err());
+
+    // A connection stored without derived keys (made before they were kept) derives them on
+    // first use, once.
+    let mut old = connection().await;
+    old.id = "made-before-derived-keys".into();
+    s.ctx.repo.create_connection(&old).await.unwrap();
+    assert_eq!(s.ctx.repo.wrapped_channel_key(&old.id).await.unwrap(), None);
+    s.ctx.channel_keys(&old).await.unwrap();
+    let derived = s.ctx.repo.wrapped_channel_key(&old.id).await.unwrap().expect("derived on first use");
+    s.ctx.channel_keys(&old).await.unwrap();
+    assert_eq!(s.ctx.repo.wrapped_channel_key(&old.id).await.unwrap().unwrap(), derived, "and only once");
 }

@@ -144,6 +144,14 @@ async fn received_files_are_gated_by_clearance_and_reshared_to_viewers_only() {
     d.b.post(&viewers, &bob, json!({"user_id": "erin"})).await.ok(204);
     assert_eq!(names(&d.b.get("/api/v1/files", &erin_token).await.ok(200)), ["spar.step"]);
     assert_eq!(content(&d.b, &erin_token, &spar_id).await, (200, b"spar bytes".to_vec()));
+    // A viewer can see it but is neither its owner nor an owner of the connection: no resharing.
+    d.b.post(&viewers, &erin_token, json!({"user_id": "carol"})).await.refused(
+        403,
+        &format!(
+            "user 'erin' may not reshare file '{spar_id}': only the file's owner or an owner of the receiving \
+             connection it arrived through reshares it"
+        ),
+    );
 
     d.b.post(
         &format!("/api/v1/files/{spar_id}/shares"),
@@ -154,6 +162,31 @@ async fn received_files_are_gated_by_clearance_and_reshared_to_viewers_only() {
     .refused(403, "user 'bob' may not share file");
     let reply = d.b.send(Method::GET, "/api/v1/files", None, None).await;
     reply.refused(401, "missing bearer token");
+}
+
+#[tokio::test]
+async fn sharing_needs_the_sharers_own_clearance_for_the_file() {
+    let d = duo().await;
+    let alice = d.api_a.mint(ALICE, &[], HOUR);
+    let spar = upload(&d.a, &alice, "name=spar.step&level=INTERNAL&tags=ITAR", vec![b"spar"]).await.ok(201);
+    let shares = format!("/api/v1/files/{}/shares", spar["id"].as_str().unwrap());
+    // Alice's clearance is lowered after the upload: she still owns the file but no longer holds it.
+    let repo = &d.pair.a.ctx.repo;
+    let mut lowered = repo.user(ALICE).await.unwrap().unwrap();
+    let cleared = lowered.clone();
+    lowered.clearance = Clearance { level: InfosecLevel::new("INTERNAL", 1), tags: tags(&["PROJECT-X"]) };
+    repo.put_user(&lowered).await.unwrap();
+    let body = json!({"connection_id": d.pair.sending.id, "certified": true});
+    d.a.post(&shares, &alice, body.clone()).await.refused(
+        403,
+        &format!(
+            "user 'alice' may not share file '{}': the user's own clearance does not cover the file's level and tags",
+            spar["id"].as_str().unwrap()
+        ),
+    );
+    assert!(repo.active_shares(&d.pair.sending.id).await.unwrap().is_empty(), "nothing was shared");
+    repo.put_user(&cleared).await.unwrap();
+    d.a.post(&shares, &alice, body).await.ok(204);
 }
 
 /// Uploads a new revision of `id` as a streamed body.

@@ -5,7 +5,7 @@ mod common;
 use common::*;
 use serde_json::{json, Value};
 
-const SECRET: &str = "correct-horse-battery-staple";
+const SECRET: &str = "tv4qm-x7rke-2bnwz-p5hyd-c3ufa-6jsgl";
 
 async fn sending(s: &Single) -> String {
     let body = json!({"name": "To Acme", "outbox": "OUTBOX", "shared_id": "acme", "secret": SECRET,

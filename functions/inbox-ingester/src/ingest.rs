@@ -105,7 +105,7 @@ async fn upsert(
     let (level, tags) = policy.admit(entry).map_err(|e| IngestError::Refused(e.to_string()))?;
 
     if repo.revision(&local_revision_id).await?.is_none() {
-        let keys = ctx.channel_keys(connection).map_err(|message| IngestError::Refused(message.into()))?;
+        let keys = ctx.channel_keys(connection).await.map_err(|message| IngestError::Refused(message.into()))?;
         let blob_key = format!("blobs/{local_id}/{local_revision_id}");
         download(ctx, connection, &keys, entry, &blob_key).await?;
         let revision = Revision {

@@ -83,7 +83,7 @@ async fn validate_holding_lease(ctx: &Context, request: &PollRequest) -> Result<
         return Ok(Validation::Skipped("connection is archived"));
     }
     let inbox = ctx.stores.get(&connection.store_label).map_err(|e| ValidateError::Refused(e.to_string()))?;
-    let keys = ctx.channel_keys(&connection).map_err(|message| ValidateError::Refused(message.into()))?;
+    let keys = ctx.channel_keys(&connection).await.map_err(|message| ValidateError::Refused(message.into()))?;
 
     // Shard 0 tells how many shards the sender uses.
     let first = read_shard(ctx, &connection, &inbox, &keys, 0).await?;
@@ -164,7 +164,8 @@ async fn read_shard(
         return Err(ValidateError::Refused(too_large.to_string()));
     }
     let bytes = match inbox.get(&path).await {
-        Ok(result) => result.bytes().await,
+        // HEAD's size is the store's word: the read itself is bounded too.
+        Ok(result) => airlock_store::read_at_most(result, max_bytes + 1).await,
         Err(e) => Err(e),
     };
     let bytes = match bytes {

@@ -79,7 +79,7 @@ async fn publish_holding_lease(ctx: &Context, request: &PublishRequest) -> Resul
         Ok(store) => store,
         Err(e) => return Ok(PublishOutcome::Failed { message: e.to_string(), rows: Vec::new() }),
     };
-    let keys = match ctx.channel_keys(&connection) {
+    let keys = match ctx.channel_keys(&connection).await {
         Ok(keys) => keys,
         Err(message) => return Ok(PublishOutcome::Failed { message: message.into(), rows: Vec::new() }),
     };

@@ -1,27 +1,170 @@
-//! Keys derived from a connection's shared secret. The shared ID salts the derivation so that
-//! two connections that happen to share a secret still get unrelated keys.
+//! Keys derived from a connection's shared secret. Argon2id makes every guess of the secret
+//! cost its memory and time, so a bucket reader holding a manifest cannot test guesses at
+//! speed; the shared ID salts the derivation so that two connections that happen to share a
+//! secret still get unrelated keys. The Argon2id output (the root key) is expanded with HKDF
+//! into the manifest MAC key and one payload key per revision.
 
+use crate::secret::{InvalidToken, MasterKey};
 use hkdf::Hkdf;
-use sha2::Sha256;
+use rand::RngCore;
+use secrecy::ExposeSecret;
+use sha2::{Digest, Sha256};
 use std::fmt;
-use zeroize::Zeroize;
+use zeroize::{Zeroize, Zeroizing};
 
-const MANIFEST_MAC_INFO: &[u8] = b"airlock manifest mac v1";
-const PAYLOAD_INFO: &[u8] = b"airlock payload v1";
-const PAYLOAD_KEY_INFO: &[u8] = b"airlock payload key v1:";
+const MANIFEST_MAC_INFO: &[u8] = b"airlock manifest mac v2";
+const PAYLOAD_INFO: &[u8] = b"airlock payload v2";
+const PAYLOAD_KEY_INFO: &[u8] = b"airlock payload key v2:";
+/// Prefixed to the shared ID as the Argon2id salt, so the salt is never shorter than
+/// Argon2's 8-byte minimum and never collides with another use of the same secret.
+const SALT_LABEL: &[u8] = b"airlock channel v2:";
+const STORED_PREFIX: &str = "airlock-channel-key v2";
+/// 32 symbols, no 0/1/8/9, so that a secret read aloud or copied by hand is not misread.
+const SECRET_ALPHABET: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
+const SECRET_GROUPS: usize = 6;
+const SECRET_GROUP_LEN: usize = 5;
+
+/// Argon2id cost parameters. Named in every manifest header (`argon2id-m65536-t3-p4`) so a
+/// receiver knows what a sender derived with and can refuse what it will not pay for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KdfParams {
+    pub memory_kib: u32,
+    pub iterations: u32,
+    pub lanes: u32,
+}
+
+impl KdfParams {
+    /// RFC 9106's second recommended option: 64 MiB, 3 passes, 4 lanes.
+    pub const RFC9106_SECOND: KdfParams = KdfParams { memory_kib: 65536, iterations: 3, lanes: 4 };
+
+    pub fn label(&self) -> String {
+        format!("argon2id-m{}-t{}-p{}", self.memory_kib, self.iterations, self.lanes)
+    }
+
+    /// The inverse of [`KdfParams::label`]; only its exact form is accepted.
+    pub fn parse(label: &str) -> Option<KdfParams> {
+        let rest = label.strip_prefix("argon2id-m")?;
+        let (memory, rest) = rest.split_once("-t")?;
+        let (iterations, lanes) = rest.split_once("-p")?;
+        let number = |text: &str| -> Option<u32> {
+            let canonical = !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) && !text.starts_with('0');
+            canonical.then(|| text.parse().ok()).flatten()
+        };
+        Some(KdfParams { memory_kib: number(memory)?, iterations: number(iterations)?, lanes: number(lanes)? })
+    }
+}
+
+impl fmt::Display for KdfParams {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.label())
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("key derivation {params} is not valid: {why}")]
+pub struct KdfError {
+    pub params: String,
+    pub why: String,
+}
+
+/// A fresh shared secret: 150 bits from the OS RNG as six groups of five base32 letters and
+/// digits (`k7qzm-...`), easy to copy and to read aloud.
+pub fn generate_shared_secret() -> String {
+    let mut bytes = Zeroizing::new([0u8; SECRET_GROUPS * SECRET_GROUP_LEN]);
+    rand::rngs::OsRng.fill_bytes(bytes.as_mut());
+    // 256 is a multiple of 32, so masking the low five bits keeps every symbol equally likely.
+    let symbols: Vec<char> = bytes.iter().map(|b| SECRET_ALPHABET[usize::from(b & 31)] as char).collect();
+    let groups: Vec<String> = symbols.chunks(SECRET_GROUP_LEN).map(|g| g.iter().collect()).collect();
+    groups.join("-")
+}
 
 pub struct ChannelKeys {
+    params: KdfParams,
+    root: [u8; 32],
     mac_key: [u8; 32],
     payload_master: [u8; 32],
+    max_kdf_memory_kib: u32,
 }
 
 impl ChannelKeys {
+    /// Argon2id with this build's parameters; costs ~64 MiB and a noticeable fraction of a
+    /// second, so callers derive once per secret and keep the result (see [`ChannelKeys::wrap`]).
     pub fn derive(shared_secret: &str, shared_id: &str) -> ChannelKeys {
-        let hkdf = Hkdf::<Sha256>::new(Some(shared_id.as_bytes()), shared_secret.as_bytes());
-        let mut keys = ChannelKeys { mac_key: [0; 32], payload_master: [0; 32] };
+        Self::derive_with(shared_secret, shared_id, KdfParams::RFC9106_SECOND)
+            .expect("the built-in parameters are valid")
+    }
+
+    pub fn derive_with(shared_secret: &str, shared_id: &str, params: KdfParams) -> Result<ChannelKeys, KdfError> {
+        let invalid = |e: argon2::Error| KdfError { params: params.label(), why: e.to_string() };
+        let argon_params =
+            argon2::Params::new(params.memory_kib, params.iterations, params.lanes, Some(32)).map_err(invalid)?;
+        let argon = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, argon_params);
+        let mut salt = SALT_LABEL.to_vec();
+        salt.extend_from_slice(shared_id.as_bytes());
+        let mut root = [0u8; 32];
+        argon.hash_password_into(shared_secret.as_bytes(), &salt, &mut root).map_err(invalid)?;
+        let keys = Self::from_root(params, &root);
+        root.zeroize();
+        Ok(keys)
+    }
+
+    fn from_root(params: KdfParams, root: &[u8; 32]) -> ChannelKeys {
+        let hkdf = Hkdf::<Sha256>::from_prk(root).expect("a 32-byte root is a valid HKDF-SHA256 PRK");
+        let mut keys = ChannelKeys {
+            params,
+            root: *root,
+            mac_key: [0; 32],
+            payload_master: [0; 32],
+            max_kdf_memory_kib: KdfParams::RFC9106_SECOND.memory_kib,
+        };
         hkdf.expand(MANIFEST_MAC_INFO, &mut keys.mac_key).expect("32-byte HKDF output");
         hkdf.expand(PAYLOAD_INFO, &mut keys.payload_master).expect("32-byte HKDF output");
         keys
+    }
+
+    /// The most memory a manifest's named key derivation may ask for before it is refused
+    /// unopened (a partner must not be able to make this platform burn memory).
+    pub fn with_max_kdf_memory_kib(mut self, max: u32) -> ChannelKeys {
+        self.max_kdf_memory_kib = max;
+        self
+    }
+
+    pub fn params(&self) -> KdfParams {
+        self.params
+    }
+
+    pub(crate) fn max_kdf_memory_kib(&self) -> u32 {
+        self.max_kdf_memory_kib
+    }
+
+    /// The root key encrypted under the master key for storage, bound to the stored form of
+    /// the secret it came from: a new secret (a new `wrapped_secret`) no longer matches.
+    pub fn wrap(&self, master: &MasterKey, wrapped_secret: &str) -> String {
+        let plain = Zeroizing::new(format!(
+            "{STORED_PREFIX} {} {} {}",
+            self.params.label(),
+            binding(wrapped_secret),
+            hex::encode(self.root)
+        ));
+        master.wrap(&plain)
+    }
+
+    /// Fails when the token is not ours, or was made for another secret than `wrapped_secret`.
+    pub fn unwrap(master: &MasterKey, stored: &str, wrapped_secret: &str) -> Result<ChannelKeys, InvalidToken> {
+        let plain = master.unwrap(stored)?;
+        let mut parts = plain.expose_secret().split(' ');
+        let (Some("airlock-channel-key"), Some("v2"), Some(params), Some(bound), Some(root_hex), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(InvalidToken);
+        };
+        let params = KdfParams::parse(params).ok_or(InvalidToken)?;
+        if bound != binding(wrapped_secret) {
+            return Err(InvalidToken);
+        }
+        let mut root = Zeroizing::new([0u8; 32]);
+        hex::decode_to_slice(root_hex, root.as_mut()).map_err(|_| InvalidToken)?;
+        Ok(Self::from_root(params, &root))
     }
 
     /// One key per revision, so a chunk can never be moved from one revision's payload into
@@ -39,8 +182,13 @@ impl ChannelKeys {
     }
 }
 
+fn binding(wrapped_secret: &str) -> String {
+    hex::encode(Sha256::digest(wrapped_secret.as_bytes()))
+}
+
 impl Drop for ChannelKeys {
     fn drop(&mut self) {
+        self.root.zeroize();
         self.mac_key.zeroize();
         self.payload_master.zeroize();
     }
@@ -48,7 +196,7 @@ impl Drop for ChannelKeys {
 
 impl fmt::Debug for ChannelKeys {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ChannelKeys").finish_non_exhaustive()
+        f.debug_struct("ChannelKeys").field("params", &self.params.label()).finish_non_exhaustive()
     }
 }
 
@@ -76,41 +224,5 @@ impl fmt::Debug for PayloadKey {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn derivation_depends_on_secret_shared_id_and_revision() {
-        let keys = ChannelKeys::derive("secret", "acme-1x");
-        let same = ChannelKeys::derive("secret", "acme-1x");
-        assert_eq!(keys.mac_key, same.mac_key);
-        assert_ne!(keys.mac_key, keys.payload_master);
-        assert_ne!(keys.mac_key, ChannelKeys::derive("secret", "acme-2x").mac_key);
-        assert_ne!(keys.mac_key, ChannelKeys::derive("secret2", "acme-1x").mac_key);
-        assert_eq!(keys.payload_key("r1").key, same.payload_key("r1").key);
-        assert_ne!(keys.payload_key("r1").key, keys.payload_key("r2").key);
-    }
-
-    /// Pins the documented derivation (values computed independently with Python's hmac), so
-    /// both platforms derive the same keys whichever build they run.
-    #[test]
-    fn derivation_matches_known_answers() {
-        let keys = ChannelKeys::derive("secret", "acme-1x");
-        assert_eq!(hex::encode(keys.mac_key), "d53395b687d20fb21bed9a680e09d46de61b6dc8cf08ef47f5d21bd8988bae34");
-        assert_eq!(
-            hex::encode(keys.payload_master),
-            "afa1eed41905c854c599e60d78035f03df363c9b929cf7402dd0b7ada4c27e8b"
-        );
-        assert_eq!(
-            hex::encode(keys.payload_key("rev-1").key),
-            "54666177876292ffec2f6e5ab2186fb6e211a08113a1a538e2a5bdc9e39b1d51"
-        );
-    }
-
-    #[test]
-    fn debug_does_not_show_key_material() {
-        let keys = ChannelKeys::derive("secret", "acme-1x");
-        assert_eq!(format!("{keys:?}"), "ChannelKeys { .. }");
-        assert_eq!(format!("{:?}", keys.payload_key("r")), "PayloadKey { .. }");
-    }
-}
+#[path = "keys_tests.rs"]
+mod tests;

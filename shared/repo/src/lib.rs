@@ -254,6 +254,9 @@ pub trait Repository: Send + Sync + 'static {
     async fn connection(&self, id: &str) -> Result<Option<Connection>>;
     async fn connections(&self, include_archived: bool) -> Result<Vec<Connection>>;
     async fn archive_connection(&self, id: &str, at: Millis) -> Result<()>;
+    /// The connection's derived channel keys as wrapped under the master key, if stored.
+    async fn wrapped_channel_key(&self, connection_id: &str) -> Result<Option<String>>;
+    async fn set_wrapped_channel_key(&self, connection_id: &str, wrapped: &str) -> Result<()>;
     async fn set_health(&self, connection_id: &str, health: Health) -> Result<()>;
     /// Replaces the connection's rules, keeping the given order.
     async fn set_transforms(&self, connection_id: &str, rules: &[TransformRule]) -> Result<()>;

@@ -44,11 +44,35 @@ impl Context {
         self.stores.get(&self.settings.registry_store)
     }
 
-    /// The channel keys of a connection, from its secret unwrapped with the master key.
-    /// Fails with the documented text when the master key has changed since.
-    pub fn channel_keys(&self, connection: &Connection) -> Result<ChannelKeys, &'static str> {
+    /// The channel keys of a connection: the ones derived from its current secret and stored
+    /// wrapped under the master key, or (no keys stored yet, or stored for an older secret)
+    /// derived now once and stored. Fails with the documented text when the master key has
+    /// changed since the secret was stored.
+    pub async fn channel_keys(&self, connection: &Connection) -> Result<ChannelKeys, &'static str> {
+        let max = self.settings.max_kdf_memory_kib;
+        // A failed read or write costs one more derivation, never the sync: the keys are the
+        // same whichever way they were obtained.
+        match self.repo.wrapped_channel_key(&connection.id).await {
+            Ok(Some(stored)) => {
+                if let Ok(keys) = ChannelKeys::unwrap(&self.master, &stored, &connection.wrapped_secret) {
+                    return Ok(keys.with_max_kdf_memory_kib(max));
+                }
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!(connection_id = %connection.id, "reading stored channel keys failed: {e}"),
+        }
         let secret = self.master.unwrap(&connection.wrapped_secret).map_err(|_| messages::SECRET_UNAVAILABLE)?;
-        Ok(ChannelKeys::derive(secret.expose_secret(), &connection.shared_id))
+        let shared_id = connection.shared_id.clone();
+        // Argon2id takes a good fraction of a second of CPU: off the async workers.
+        let keys = tokio::task::spawn_blocking(move || ChannelKeys::derive(secret.expose_secret(), &shared_id))
+            .await
+            .expect("the key derivation does not panic");
+        let wrapped = keys.wrap(&self.master, &connection.wrapped_secret);
+        if let Err(e) = self.repo.set_wrapped_channel_key(&connection.id, &wrapped).await {
+            tracing::warn!(connection_id = %connection.id, "storing derived channel keys failed: {e}");
+        }
+        tracing::info!(connection_id = %connection.id, kdf = %keys.params(), "channel keys derived and stored");
+        Ok(keys.with_max_kdf_memory_kib(max))
     }
 
     /// Takes the lease `key` for this run, renewed in the background until released or

@@ -12,6 +12,8 @@ pub struct Settings {
     pub shard_count: u32,
     pub manifest_ttl: Duration,
     pub max_manifest_bytes: usize,
+    /// The most memory a partner's manifest may name for its key derivation.
+    pub max_kdf_memory_kib: u32,
     pub chunk_size: usize,
     pub schedule_interval: Duration,
     /// Deliveries of one message before a handler gives up on a retryable failure.
@@ -42,6 +44,7 @@ impl Default for Settings {
             shard_count: 4,
             manifest_ttl: Duration::from_secs(24 * 3600),
             max_manifest_bytes: 16 << 20,
+            max_kdf_memory_kib: airlock_protocol::KdfParams::RFC9106_SECOND.memory_kib,
             chunk_size: airlock_protocol::DEFAULT_CHUNK_SIZE,
             schedule_interval: Duration::from_secs(60),
             max_attempts: 5,
@@ -89,6 +92,7 @@ impl Settings {
                 60..=30 * 86400,
             )?),
             max_manifest_bytes: number(&get, "AIRLOCK_MAX_MANIFEST_BYTES", d.max_manifest_bytes, 1024..=1 << 30)?,
+            max_kdf_memory_kib: number(&get, "AIRLOCK_MAX_KDF_MEMORY_KIB", d.max_kdf_memory_kib, 8..=1 << 22)?,
             chunk_size: number(&get, "AIRLOCK_CHUNK_SIZE", d.chunk_size, 1024..=airlock_protocol::MAX_CHUNK_SIZE)?,
             schedule_interval: Duration::from_secs(number(
                 &get,

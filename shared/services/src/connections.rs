@@ -5,7 +5,9 @@ use airlock_domain::{new_id, now_millis, Connection, ConnectionKind, SharedId, S
 use airlock_repo::RepoError;
 use airlock_runtime::Context;
 
-pub const MIN_SHARED_SECRET_LEN: usize = 12;
+/// A typed secret must take at least 10^14 guesses by zxcvbn's estimate: a bucket reader who
+/// pays Argon2id for each guess then cannot get through them.
+pub const MIN_SECRET_GUESSES_LOG10: f64 = 14.0;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectionError {
@@ -19,8 +21,12 @@ pub enum ConnectionError {
     EmptyName,
     #[error("object store '{0}' is not configured (no FILE_SERVICE_OBJECT_STORES__{0}__* variables)")]
     UnknownStore(String),
-    #[error("shared secret is {0} characters long; at least {MIN_SHARED_SECRET_LEN} are required")]
-    ShortSecret(usize),
+    #[error(
+        "shared secret is too easy to guess: {why}about 10^{guesses_log10:.1} guesses, and at least \
+         10^{MIN_SECRET_GUESSES_LOG10} are required so that nobody who reads the bucket can find it offline; \
+         leave the secret out to have one generated, or use one like '{suggestion}'"
+    )]
+    WeakSecret { guesses_log10: f64, why: String, suggestion: String },
     #[error("the shared secret and its confirmation differ")]
     SecretMismatch,
     #[error("a sending connection needs the certification that it shares data with an external organization")]
@@ -64,7 +70,8 @@ pub async fn create_sending(ctx: &Context, new: NewSendingConnection) -> Result<
     if !new.certified {
         return Err(ConnectionError::NotCertified);
     }
-    check_common(ctx, &new.name, &new.outbox, &new.secret)?;
+    check_common(ctx, &new.name, &new.outbox)?;
+    check_secret(&new.secret, &[&new.name, &new.shared_id])?;
     if new.secret != new.secret_confirmation {
         return Err(ConnectionError::SecretMismatch);
     }
@@ -92,12 +99,14 @@ pub async fn create_sending(ctx: &Context, new: NewSendingConnection) -> Result<
         health: None,
     };
     ctx.repo.create_connection(&connection).await?;
+    derive_channel_keys(ctx, &connection).await;
     Ok(connection)
 }
 
 /// The creator becomes the first owner.
 pub async fn create_receiving(ctx: &Context, new: NewReceivingConnection) -> Result<Connection, ConnectionError> {
-    check_common(ctx, &new.name, &new.inbox, &new.secret)?;
+    check_common(ctx, &new.name, &new.inbox)?;
+    check_secret(&new.secret, &[&new.name, &new.shared_id])?;
     ctx.repo.user(&new.creator_id).await?.ok_or_else(|| ConnectionError::UnknownUser(new.creator_id.clone()))?;
     let connection = Connection {
         id: new_id(),
@@ -117,6 +126,7 @@ pub async fn create_receiving(ctx: &Context, new: NewReceivingConnection) -> Res
     };
     ctx.repo.create_connection(&connection).await?;
     ctx.repo.set_owners(&connection.id, std::slice::from_ref(&new.creator_id)).await?;
+    derive_channel_keys(ctx, &connection).await;
     Ok(connection)
 }
 
@@ -165,16 +175,34 @@ pub async fn active_connection(ctx: &Context, connection_id: &str) -> Result<Con
     Ok(connection)
 }
 
-fn check_common(ctx: &Context, name: &str, store: &str, secret: &str) -> Result<(), ConnectionError> {
+/// Pays the key derivation now, with the secret just stored, so that no sync pays it.
+pub async fn derive_channel_keys(ctx: &Context, connection: &Connection) {
+    // The secret was wrapped by this very master key a moment ago, so this cannot fail; a
+    // later sync would report it if it did.
+    let _ = ctx.channel_keys(connection).await;
+}
+
+/// Refuses a typed secret that zxcvbn estimates guessable in fewer than 10^14 tries; `context`
+/// holds words an attacker would try first (the connection's name, its shared ID).
+pub fn check_secret(secret: &str, context: &[&str]) -> Result<(), ConnectionError> {
+    let estimate = zxcvbn::zxcvbn(secret, context);
+    let guesses_log10 = estimate.guesses_log10();
+    if guesses_log10 >= MIN_SECRET_GUESSES_LOG10 {
+        return Ok(());
+    }
+    let why = match estimate.feedback().and_then(|f| f.warning()) {
+        Some(warning) => format!("{}; ", warning.to_string().trim_end_matches('.').to_lowercase()),
+        None => String::new(),
+    };
+    Err(ConnectionError::WeakSecret { guesses_log10, why, suggestion: airlock_protocol::generate_shared_secret() })
+}
+
+fn check_common(ctx: &Context, name: &str, store: &str) -> Result<(), ConnectionError> {
     if name.trim().is_empty() {
         return Err(ConnectionError::EmptyName);
     }
     if ctx.stores.get(store).is_err() {
         return Err(ConnectionError::UnknownStore(store.to_ascii_uppercase()));
-    }
-    let len = secret.chars().count();
-    if len < MIN_SHARED_SECRET_LEN {
-        return Err(ConnectionError::ShortSecret(len));
     }
     Ok(())
 }
@@ -183,5 +211,25 @@ async fn check_tags_active(ctx: &Context, tags: &TagSet) -> Result<(), Connectio
     match crate::registry::inactive_tags(ctx, tags).await? {
         Some(unknown) => Err(ConnectionError::UnknownTags(unknown)),
         None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn weak_secrets_are_refused_with_why_and_a_generated_one_accepted() {
+        for weak in ["password1234", "Summer2024!!", "acme-secret-2024", "aaaaaaaaaaaaaaaaaaaa"] {
+            let err = check_secret(weak, &["To Acme", "acme"]).unwrap_err();
+            let ConnectionError::WeakSecret { guesses_log10, suggestion, .. } = &err else { panic!("{err}") };
+            assert!(*guesses_log10 < MIN_SECRET_GUESSES_LOG10, "{weak}");
+            assert!(err.to_string().starts_with("shared secret is too easy to guess: "), "{err}");
+            assert!(err.to_string().ends_with(&format!("use one like '{suggestion}'")), "{err}");
+            check_secret(suggestion, &[]).expect("the offered secret is strong");
+        }
+        let generated = airlock_protocol::generate_shared_secret();
+        check_secret(&generated, &["To Acme", "acme"]).unwrap();
+        check_secret("wing-spar-secret-2026-xyz", &[]).unwrap();
     }
 }

@@ -149,6 +149,17 @@ pub async fn share_with_connection(
     if resource.owner_id != user_id {
         return Err(forbidden(user_id, "share", resource_id, "only the file's owner (editor) shares it"));
     }
+    // An owner whose clearance was lowered since the upload no longer holds the file's level
+    // or tags, and may not send it out either.
+    let sharer = known_user(ctx, user_id).await?;
+    if !sharer.clearance.permits(&resource.level, &resource.tags) {
+        return Err(forbidden(
+            user_id,
+            "share",
+            resource_id,
+            "the user's own clearance does not cover the file's level and tags",
+        ));
+    }
     if resource.origin_connection_id.is_some() {
         return Err(forbidden(
             user_id,
@@ -183,8 +194,21 @@ pub async fn reshare_to_user(
     let user = known_user(ctx, user_id).await?;
     known_user(ctx, target_user_id).await?;
     let visible = visible_resources(ctx.repo.as_ref(), &user).await?;
-    if !visible.iter().any(|r| r.id == resource_id) {
+    let Some(resource) = visible.into_iter().find(|r| r.id == resource_id) else {
         return Err(forbidden(user_id, "reshare", resource_id, "the user cannot see it"));
+    };
+    let may = resource.owner_id == user_id
+        || match &resource.origin_connection_id {
+            Some(connection_id) => ctx.repo.owners(connection_id).await?.iter().any(|o| o == user_id),
+            None => false,
+        };
+    if !may {
+        return Err(forbidden(
+            user_id,
+            "reshare",
+            resource_id,
+            "only the file's owner or an owner of the receiving connection it arrived through reshares it",
+        ));
     }
     ctx.repo.grant_view(resource_id, target_user_id).await?;
     Ok(())

@@ -124,6 +124,32 @@ pub struct StoreRegistry {
     /// The bucket (container, directory) each label names, to recognise a store in
     /// object-created events, which name buckets, not labels.
     buckets: BTreeMap<String, String>,
+    /// Where each configured label's objects really live (scheme, endpoint, bucket or
+    /// canonical directory), so that two labels for one place are recognised as one store.
+    locations: BTreeMap<String, Location>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Location {
+    scheme: Scheme,
+    endpoint: String,
+    name: String,
+}
+
+impl Location {
+    /// `None` for memory stores: each is its own place, whatever its name.
+    fn of(config: &StoreConfig) -> Option<Location> {
+        let name = match config.scheme {
+            Scheme::Memory => return None,
+            // After `open` created it, so the path resolves (symlinks, `..`, a trailing `/`).
+            Scheme::File => std::fs::canonicalize(&config.name)
+                .map(|p| p.to_string_lossy().into_owned())
+                .unwrap_or_else(|_| config.name.trim_end_matches('/').to_owned()),
+            Scheme::S3 | Scheme::Wasbs => config.name.trim().to_ascii_lowercase(),
+        };
+        let endpoint = config.endpoint_url.as_deref().unwrap_or("").trim().trim_end_matches('/').to_ascii_lowercase();
+        Some(Location { scheme: config.scheme, endpoint, name })
+    }
 }
 
 impl fmt::Debug for StoreRegistry {
@@ -141,6 +167,9 @@ impl StoreRegistry {
         let mut registry = Self::default();
         for config in configs {
             registry.insert_named(&config.label, &config.name, open(config)?);
+            if let Some(location) = Location::of(config) {
+                registry.locations.insert(config.label.to_ascii_uppercase(), location);
+            }
         }
         Ok(registry)
     }
@@ -149,6 +178,7 @@ impl StoreRegistry {
         self.stores.insert(label.to_ascii_uppercase(), store);
         // A replaced store no longer stands for the old one's bucket.
         self.buckets.remove(&label.to_ascii_uppercase());
+        self.locations.remove(&label.to_ascii_uppercase());
     }
 
     /// Adds a store together with the bucket name it stands for.
@@ -160,6 +190,14 @@ impl StoreRegistry {
     /// The bucket (container, directory) of a label, when it was configured or inserted with one.
     pub fn bucket_of(&self, label: &str) -> Option<&str> {
         self.buckets.get(&label.to_ascii_uppercase()).map(String::as_str)
+    }
+
+    /// Whether two labels name the same store: the same label, or configurations that resolve
+    /// to the same scheme, endpoint and bucket (or directory). Labels alone prove nothing: one
+    /// bucket may be configured under several.
+    pub fn same_place(&self, a: &str, b: &str) -> bool {
+        let (a, b) = (a.trim().to_ascii_uppercase(), b.trim().to_ascii_uppercase());
+        a == b || matches!((self.locations.get(&a), self.locations.get(&b)), (Some(x), Some(y)) if x == y)
     }
 
     pub fn get(&self, label: &str) -> Result<Arc<dyn ObjectStore>, StoreError> {
@@ -228,6 +266,24 @@ pub fn writer(store: Arc<dyn ObjectStore>, key: &str) -> BufWriter {
     BufWriter::new(store, Path::from(key))
 }
 
+/// An object's bytes, but never more than `limit`: reading stops there whatever size the
+/// store reported, so a store that claims 100 bytes and streams 256 MiB costs at most the
+/// limit. Callers pass their bound + 1 to tell "exactly the bound" from "over it".
+pub async fn read_at_most(result: object_store::GetResult, limit: usize) -> Result<bytes::Bytes, object_store::Error> {
+    use futures::StreamExt;
+    let mut stream = result.into_stream();
+    let mut out = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk?;
+        let room = limit - out.len();
+        out.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if out.len() == limit {
+            break;
+        }
+    }
+    Ok(out.into())
+}
+
 /// A streaming reader over an object's bytes.
 pub async fn reader(
     store: &Arc<dyn ObjectStore>,
@@ -244,80 +300,5 @@ pub fn is_not_found(error: &object_store::Error) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn vars(list: &[(&str, &str)]) -> Vec<(String, String)> {
-        list.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
-    }
-
-    #[test]
-    fn reads_the_registry_variables() {
-        let configs = configs_from_vars(vars(&[
-            ("FILE_SERVICE_OBJECT_STORES__INBOX__SCHEME", "wasbs"),
-            ("FILE_SERVICE_OBJECT_STORES__INBOX__NAME", "dev-inbox"),
-            ("FILE_SERVICE_OBJECT_STORES__INBOX__REGION", "\"\""),
-            ("FILE_SERVICE_OBJECT_STORES__INBOX__ENDPOINT_URL", "https://acct.blob.example"),
-            ("FILE_SERVICE_OBJECT_STORES__outbox__SCHEME", "s3"),
-            ("FILE_SERVICE_OBJECT_STORES__outbox__NAME", "dev-outbox"),
-            ("UNRELATED", "x"),
-        ]))
-        .unwrap();
-        assert_eq!(configs.len(), 2);
-        assert_eq!(configs[0].label, "INBOX");
-        assert_eq!(configs[0].scheme, Scheme::Wasbs);
-        assert_eq!(configs[0].region, None, "empty quoted region means unset");
-        assert_eq!(configs[1].label, "OUTBOX");
-        assert_eq!(configs[1].access_key, None, "keys may be omitted for pod identity");
-    }
-
-    #[test]
-    fn refuses_missing_scheme_or_name_and_unknown_schemes() {
-        let err = configs_from_vars(vars(&[("FILE_SERVICE_OBJECT_STORES__X__NAME", "b")])).unwrap_err();
-        assert_eq!(err.to_string(), "object store 'X': SCHEME is missing (FILE_SERVICE_OBJECT_STORES__X__SCHEME)");
-        let err = configs_from_vars(vars(&[
-            ("FILE_SERVICE_OBJECT_STORES__X__SCHEME", "ftp"),
-            ("FILE_SERVICE_OBJECT_STORES__X__NAME", "b"),
-        ]))
-        .unwrap_err();
-        assert!(err.to_string().contains("scheme 'ftp' is not one of"));
-    }
-
-    #[test]
-    fn unknown_label_gives_the_documented_message() {
-        let registry = StoreRegistry::default();
-        let err = registry.get("OUTBOX").unwrap_err();
-        assert!(err.to_string().starts_with(
-            "connection failed (no manifest produced): bucket not configured: No RSS object-store configuration for label"
-        ));
-    }
-
-    #[tokio::test]
-    async fn file_store_round_trip_commits_only_on_shutdown() {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let dir = tempfile::tempdir().unwrap();
-        let config = StoreConfig {
-            label: "box".into(),
-            scheme: Scheme::File,
-            name: dir.path().join("bucket").to_string_lossy().into_owned(),
-            endpoint_url: None,
-            region: None,
-            access_key: None,
-            secret_key: None,
-        };
-        let registry = StoreRegistry::from_configs(&[config]).unwrap();
-        let store = registry.get("BOX").unwrap();
-
-        let mut dropped = writer(store.clone(), "a/never");
-        dropped.write_all(b"lost").await.unwrap();
-        drop(dropped);
-        assert!(is_not_found(&store.head(&Path::from("a/never")).await.unwrap_err()));
-
-        let mut w = writer(store.clone(), "a/b");
-        w.write_all(b"hello").await.unwrap();
-        w.shutdown().await.unwrap();
-        let mut text = String::new();
-        reader(&store, "a/b").await.unwrap().read_to_string(&mut text).await.unwrap();
-        assert_eq!(text, "hello");
-    }
-}
+#[path = "lib_tests.rs"]
+mod tests;

@@ -6,10 +6,9 @@ use crate::views::ConnectionView;
 use crate::AppState;
 use airlock_domain::classification::validate_tag;
 use airlock_domain::{now_millis, Connection, ConnectionKind, TagSet};
+use airlock_protocol::generate_shared_secret;
 use airlock_runtime::Context;
-use airlock_services::connections::{
-    self, ConnectionError, NewReceivingConnection, NewSendingConnection, MIN_SHARED_SECRET_LEN,
-};
+use airlock_services::connections::{self, ConnectionError, NewReceivingConnection, NewSendingConnection};
 use airlock_services::platform;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -41,12 +40,20 @@ pub(crate) async fn audit<T: serde::Serialize>(
     Ok(())
 }
 
-/// The registry's own store holds users' plaintext files: never an inbox or outbox.
+/// The registry's own store holds users' plaintext files: never an inbox or outbox, under
+/// its own label or any other that resolves to the same bucket or directory.
 fn refuse_registry_store(ctx: &Context, store: &str) -> Result<(), ApiError> {
     let label = store.trim().to_ascii_uppercase();
-    if label == ctx.settings.registry_store.to_ascii_uppercase() {
+    let registry = ctx.settings.registry_store.to_ascii_uppercase();
+    if label == registry {
         return Err(ApiError::bad_request(format!(
             "store '{label}' holds the registry's own files and cannot be a connection's inbox or outbox"
+        )));
+    }
+    if ctx.stores.same_place(&label, &registry) {
+        return Err(ApiError::bad_request(format!(
+            "store '{label}' is the registry's own bucket or directory (configured as '{registry}') and cannot be \
+             a connection's inbox or outbox"
         )));
     }
     Ok(())
@@ -107,8 +114,11 @@ pub struct NewSending {
     description: String,
     outbox: String,
     shared_id: String,
-    secret: String,
-    secret_confirmation: String,
+    /// Absent: one is generated (the default, and the strongest choice).
+    #[serde(default)]
+    secret: Option<String>,
+    #[serde(default)]
+    secret_confirmation: Option<String>,
     #[serde(default)]
     permitted_level: Option<String>,
     #[serde(default)]
@@ -118,7 +128,7 @@ pub struct NewSending {
 }
 
 /// The one response that carries a shared secret: the credentials screen, which shows the
-/// admin the secret they have just typed so they can pass it to the partner.
+/// admin the secret (generated unless they typed one) so they can pass it to the partner.
 pub async fn create_sending(
     Admin(caller): Admin,
     State(state): State<AppState>,
@@ -126,7 +136,13 @@ pub async fn create_sending(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let ctx = state.ctx();
     refuse_registry_store(ctx, &body.outbox)?;
-    let secret = body.secret;
+    let (secret, secret_confirmation) = match body.secret {
+        Some(typed) => (typed, body.secret_confirmation.unwrap_or_default()),
+        None => {
+            let generated = generate_shared_secret();
+            (generated.clone(), generated)
+        }
+    };
     let connection = connections::create_sending(
         ctx,
         NewSendingConnection {
@@ -135,7 +151,7 @@ pub async fn create_sending(
             outbox: body.outbox.trim().into(),
             shared_id: body.shared_id,
             secret: secret.clone(),
-            secret_confirmation: body.secret_confirmation,
+            secret_confirmation,
             permitted_level: body.permitted_level.filter(|l| !l.is_empty()),
             permitted_tags: tag_set(body.permitted_tags)?,
             certified: body.certified,
@@ -249,10 +265,7 @@ pub async fn patch(
         connection.store_label = label;
     }
     if let Some(secret) = body.secret {
-        let len = secret.chars().count();
-        if len < MIN_SHARED_SECRET_LEN {
-            return Err(ConnectionError::ShortSecret(len).into());
-        }
+        connections::check_secret(&secret, &[&connection.name, &connection.shared_id])?;
         // A sending secret is chosen here, so it is typed twice; a receiving one is copied
         // from the partner, so once is enough.
         if connection.kind == ConnectionKind::Sending && body.secret_confirmation.as_deref() != Some(secret.as_str()) {
@@ -287,6 +300,9 @@ pub async fn patch(
         connection.permitted_tags = tags;
     }
     ctx.repo.update_connection(&connection).await?;
+    if secret_replaced {
+        connections::derive_channel_keys(ctx, &connection).await;
+    }
     let after = view(ctx, &connection).await?;
     // The secret itself is never recorded, only that it was replaced.
     let mut shown = serde_json::to_value(&after).expect("views serialize");

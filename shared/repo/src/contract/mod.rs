@@ -312,6 +312,19 @@ pub async fn connections(repo: &dyn Repository) -> Result<()> {
     assert_eq!(repo.connection(&receiving.id).await?, Some(receiving.clone()), "health is kept");
     assert!(matches!(repo.set_health(&unknown.id, Health::Success).await, Err(RepoError::NotFound { .. })));
 
+    assert_eq!(repo.wrapped_channel_key(&receiving.id).await?, None, "no derived keys until stored");
+    repo.set_wrapped_channel_key(&receiving.id, "v1:a2V5cw==").await?;
+    assert_eq!(repo.wrapped_channel_key(&receiving.id).await?.as_deref(), Some("v1:a2V5cw=="), "keys round trip");
+    repo.update_connection(&receiving).await?;
+    assert_eq!(
+        repo.wrapped_channel_key(&receiving.id).await?.as_deref(),
+        Some("v1:a2V5cw=="),
+        "an update of the connection leaves its stored keys alone (they are bound to the secret)"
+    );
+    assert_eq!(repo.wrapped_channel_key(&sending.id).await?, None, "keys are per connection");
+    assert!(matches!(repo.wrapped_channel_key(&unknown.id).await, Err(RepoError::NotFound { .. })));
+    assert!(matches!(repo.set_wrapped_channel_key(&unknown.id, "x").await, Err(RepoError::NotFound { .. })));
+
     let mut ordered = [&receiving, &twin];
     ordered.sort_by(|a, b| a.id.cmp(&b.id));
     let expected: Vec<String> = vec![ordered[0].id.clone(), ordered[1].id.clone(), sending.id.clone()];

@@ -73,6 +73,27 @@ pub(super) async fn get(repo: &SqlRepository, id: &str) -> Result<Option<Connect
     row.as_ref().map(codec::connection).transpose()
 }
 
+pub(super) async fn wrapped_channel_key(repo: &SqlRepository, id: &str) -> Result<Option<String>> {
+    let row = sqlx::query("SELECT wrapped_channel_key FROM connections WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&repo.pool)
+        .await?
+        .ok_or_else(|| not_found(id))?;
+    Ok(row.try_get("wrapped_channel_key")?)
+}
+
+pub(super) async fn set_wrapped_channel_key(repo: &SqlRepository, id: &str, wrapped: &str) -> Result<()> {
+    let done = sqlx::query("UPDATE connections SET wrapped_channel_key = $2 WHERE id = $1")
+        .bind(id)
+        .bind(wrapped)
+        .execute(&repo.pool)
+        .await?;
+    if done.rows_affected() == 0 {
+        return Err(not_found(id));
+    }
+    Ok(())
+}
+
 pub(super) async fn list(repo: &SqlRepository, include_archived: bool) -> Result<Vec<Connection>> {
     let sql = if include_archived {
         "SELECT * FROM connections ORDER BY created_at, id"

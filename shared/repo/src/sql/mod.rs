@@ -214,6 +214,12 @@ impl Repository for SqlRepository {
     async fn connection(&self, id: &str) -> Result<Option<Connection>> {
         connections::get(self, id).await
     }
+    async fn wrapped_channel_key(&self, connection_id: &str) -> Result<Option<String>> {
+        connections::wrapped_channel_key(self, connection_id).await
+    }
+    async fn set_wrapped_channel_key(&self, connection_id: &str, wrapped: &str) -> Result<()> {
+        connections::set_wrapped_channel_key(self, connection_id, wrapped).await
+    }
     async fn connections(&self, include_archived: bool) -> Result<Vec<Connection>> {
         connections::list(self, include_archived).await
     }
