@@ -1,5 +1,5 @@
-//! A first run in the browser: two fresh embedded platforms (the default level only, no
-//! tags, no users), one directory as A's outbox and B's inbox, each with its api server.
+//! A first run in the browser: two fresh `airlock serve` platforms (the default level only,
+//! no tags, no users), one directory as A's outbox and B's inbox.
 //!
 //! Each operator signs in, is told the admin pages need their Secure Connections flag and
 //! turns it on from the refusal, then creates the levels and the tag on the Platform page;
@@ -14,43 +14,24 @@
 #[macro_use]
 mod browser_support;
 
-use airlock_api::RunningApi;
-use airlock_bus::InProcessBus;
-use airlock_local::pair::random_secret;
-use airlock_local::Platform;
-use airlock_runtime::Settings;
-use airlock_store::object_store::local::LocalFileSystem;
-use airlock_store::StoreRegistry;
-use anyhow::{ensure, Result};
-use browser_support::{browser_wanted, open_browser, row, start_api, tid, Ui, ADMIN_ROLE, HOUR, SYNC_WAIT, WAIT};
+use airlock_local::serve::{self, ServeOptions, Served};
+use anyhow::{anyhow, ensure, Result};
+use browser_support::{browser_wanted, open_browser, row, tid, Ui, ADMIN_ROLE, HOUR, SYNC_WAIT, WAIT};
 use fantoccini::Locator;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Instant;
 
 const LEVEL: &str = "CONFIDENTIAL";
 const TAG: &str = "ITAR";
 const DANA: &str = "dana";
 
-/// A platform as a fresh database gives it: nothing but what the api creates itself.
-async fn fresh_platform(dir: &Path, name: &str, exchange: (&str, &Path)) -> Result<Platform> {
-    let registry_dir = dir.join(format!("registry-{name}"));
-    std::fs::create_dir_all(&registry_dir)?;
-    let mut stores = StoreRegistry::default();
-    stores.insert("REGISTRY", Arc::new(LocalFileSystem::new_with_prefix(&registry_dir)?.with_automatic_cleanup(true)));
-    let bucket = exchange.1.to_string_lossy().into_owned();
-    stores.insert_named(
-        exchange.0,
-        &bucket,
-        Arc::new(LocalFileSystem::new_with_prefix(exchange.1)?.with_automatic_cleanup(true)),
-    );
-    let settings = Settings {
-        database_url: format!("sqlite://{}", dir.join(format!("{name}.db")).display()),
-        chunk_size: 64 * 1024,
-        ..Settings::default()
-    };
-    let ctx = airlock_local::context(settings, &random_secret(40), Arc::new(InProcessBus::new()), stores).await?;
-    Ok(Platform::start(name, ctx))
+/// A fresh `airlock serve` on a free port: nothing but what serve and the api create
+/// themselves, with `exchange` as one of its stores.
+async fn fresh_serve(dir: &Path, name: &str, exchange: (&str, &Path)) -> Result<Served> {
+    let mut options = ServeOptions::new(dir.join(format!("serve-{name}")));
+    options.port = 0;
+    options.stores.push((exchange.0.to_owned(), exchange.1.to_owned()));
+    serve::start(options).await.map_err(|e| anyhow!("airlock serve {name} did not start: {e}"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -62,10 +43,8 @@ async fn first_run_sets_up_a_platform_and_clearance_gates_a_received_file() -> R
     let dir = tempfile::tempdir()?;
     let exchange = dir.path().join("exchange");
     std::fs::create_dir_all(&exchange)?;
-    let a = fresh_platform(dir.path(), "a", ("OUTBOX", &exchange)).await?;
-    let b = fresh_platform(dir.path(), "b", ("INBOX", &exchange)).await?;
-    let api_a = start_api(a.ctx.clone(), dir.path(), "a").await?;
-    let api_b = start_api(b.ctx.clone(), dir.path(), "b").await?;
+    let api_a = fresh_serve(dir.path(), "a", ("OUTBOX", &exchange)).await?;
+    let api_b = fresh_serve(dir.path(), "b", ("INBOX", &exchange)).await?;
 
     let (driver, ui) = open_browser(dir.path()).await?;
     let outcome = first_run(&ui, &api_a, &api_b, dir.path()).await;
@@ -97,7 +76,7 @@ fn file_row(name: &str) -> String {
 
 /// The operator's first visit: the refusal names the flag, the button turns it on, and the
 /// Platform page shows a fresh platform, on which infosec is switched on if it is not.
-async fn enable_and_set_up(ui: &Ui, api: &RunningApi, token: &str, operator: &str) -> Result<()> {
+async fn enable_and_set_up(ui: &Ui, api: &Served, token: &str, operator: &str) -> Result<()> {
     ui.goto(&format!("{}/admin/platform#token={token}", api.url)).await?;
     let refusal = ui.text_with(&tid("page-error"), "403", WAIT).await?;
     ensure!(
@@ -137,7 +116,7 @@ async fn enable_and_set_up(ui: &Ui, api: &RunningApi, token: &str, operator: &st
 }
 
 /// On the Users tab: finds the user and gives them the level and the tag.
-async fn clear_user(ui: &Ui, api: &RunningApi, token: &str, id: &str) -> Result<()> {
+async fn clear_user(ui: &Ui, api: &Served, token: &str, id: &str) -> Result<()> {
     ui.goto(&format!("{}/admin/platform?tab=users#token={token}", api.url)).await?;
     ui.fill(&tid("users-search"), id).await?;
     ui.click(&format!("{} {}", user_row(id), tid("user-edit"))).await?;
@@ -220,7 +199,7 @@ async fn file_actions(ui: &Ui, dir: &Path) -> Result<()> {
     Ok(())
 }
 
-async fn first_run(ui: &Ui, api_a: &RunningApi, api_b: &RunningApi, dir: &Path) -> Result<()> {
+async fn first_run(ui: &Ui, api_a: &Served, api_b: &Served, dir: &Path) -> Result<()> {
     let op_a = api_a.mint("operator-a", &[ADMIN_ROLE], HOUR);
     let op_b = api_b.mint("operator-b", &[ADMIN_ROLE], HOUR);
     let dana = api_b.mint(DANA, &[], HOUR);
@@ -246,7 +225,7 @@ async fn first_run(ui: &Ui, api_a: &RunningApi, api_b: &RunningApi, dir: &Path) 
     ui.fill(&tid("dlg-name"), "To partner B").await?;
     ui.choose(&tid("dlg-store"), "OUTBOX").await?;
     ui.fill(&tid("dlg-shared-id"), "first-run").await?;
-    let secret = "first-run-secret-0123456789";
+    let secret = "vq7Lx-m2Tzw-9Prn4-kHs8d";
     ui.fill(&tid("dlg-secret"), secret).await?;
     ui.fill(&tid("dlg-secret-confirm"), secret).await?;
     ui.choose(&tid("dlg-level"), LEVEL).await?;

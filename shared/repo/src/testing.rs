@@ -309,6 +309,12 @@ impl Repository for FlakyRepository {
     async fn audit_entries(&self, limit: u32, offset: u32) -> Result<Page<AuditEntry>> {
         self.inner.audit_entries(limit, offset).await
     }
+    async fn wrapped_channel_key(&self, connection_id: &str) -> Result<Option<String>> {
+        self.inner.wrapped_channel_key(connection_id).await
+    }
+    async fn set_wrapped_channel_key(&self, connection_id: &str, wrapped: &str) -> Result<()> {
+        self.inner.set_wrapped_channel_key(connection_id, wrapped).await
+    }
 }
 
 #[cfg(test)]
