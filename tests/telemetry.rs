@@ -30,8 +30,9 @@ async fn every_stage_of_a_sync_shares_its_trace() -> anyhow::Result<()> {
     let (sent, received) = pair.sync().await?;
     assert_eq!((finished(&sent), finished(&received)), (Health::Success, Health::Success));
     assert_eq!(received.updated, 3);
-    // A publishes and reports once; B validates, ingests three files, and reports four times.
-    let sent_trace = sync_trace(&exporter, &sent.sync_id, &[(PUBLISHER, 1), (RECORDER, 1)]).await?;
+    // A publishes and reports its start and its end; B validates, ingests three files, and
+    // reports four times.
+    let sent_trace = sync_trace(&exporter, &sent.sync_id, &[(PUBLISHER, 1), (RECORDER, 2)]).await?;
     let received_trace =
         sync_trace(&exporter, &received.sync_id, &[(VALIDATOR, 1), (INGESTER, 3), (RECORDER, 4)]).await?;
     let spans = exporter.get_finished_spans()?;
@@ -42,7 +43,7 @@ async fn every_stage_of_a_sync_shares_its_trace() -> anyhow::Result<()> {
     // Nothing changed: both sides still run a sync each, each in a new trace.
     let (sent_again, received_again) = pair.sync().await?;
     let again = [
-        sync_trace(&exporter, &sent_again.sync_id, &[(PUBLISHER, 1), (RECORDER, 1)]).await?,
+        sync_trace(&exporter, &sent_again.sync_id, &[(PUBLISHER, 1), (RECORDER, 2)]).await?,
         sync_trace(&exporter, &received_again.sync_id, &[(VALIDATOR, 1), (RECORDER, 1)]).await?,
     ];
     let all: HashSet<&String> = [&sent_trace, &received_trace, &again[0], &again[1]].into_iter().collect();
