@@ -187,8 +187,12 @@ if [ "$default_command" = "airlock serve" ]; then
   # The sign-in link it prints carries the first admin's token.
   admin_token=$(docker logs "airlock-$RUN-serve" 2>&1 | sed -n 's/.*#token=\([A-Za-z0-9._-]*\).*/\1/p' | head -n 1)
   [ -n "$admin_token" ] || fail "airlock serve printed no sign-in link: $(docker logs "airlock-$RUN-serve" 2>&1 | head -c 600)"
+  # The first admin turns the Secure Connections feature on for themselves, as serve says.
+  expect 403 GET "$serve_url/api/v1/platform" "$admin_token"
+  expect 200 PUT "$serve_url/api/v1/me/features" "$admin_token" -H 'Content-Type: application/json' \
+    -d '{"secure_connections": true}'
   expect 200 GET "$serve_url/api/v1/platform" "$admin_token"
-  say "airlock serve: the printed sign-in token is accepted (GET /api/v1/platform)"
+  say "airlock serve: the printed sign-in token is accepted (GET /api/v1/platform, after the feature flag)"
 fi
 say "default command ($default_command): /healthz ok, panel page served"
 started=$(date +%s)
