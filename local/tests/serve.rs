@@ -3,7 +3,7 @@
 mod common;
 
 use airlock_local::serve::{self, ServeOptions};
-use common::{options, secret, start, Api, ServeOptionsExt};
+use common::{options, start, Api, ServeOptionsExt};
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -49,15 +49,7 @@ async fn the_data_directory_survives_a_restart() {
     let (_, keys) = api.get("/oauth/v2/keys").await;
     let kid = keys["keys"][0]["kid"].clone();
     let secret_file = std::fs::read_to_string(dir.join("master-secret")).unwrap();
-    let s = secret();
-    let (status, created) = api
-        .post(
-            "/api/v1/connections/sending",
-            json!({"name": "To B", "description": "", "outbox": "OUTBOX", "shared_id": "a-to-b", "secret": s,
-                   "secret_confirmation": s, "permitted_level": null, "permitted_tags": [], "certified": true}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let created = api.create_sending_to_b().await;
     let old_token = first.admin_token.clone();
     drop(first);
 
@@ -82,15 +74,7 @@ async fn two_serves_sharing_a_directory_complete_one_sync() {
     let b = start(options(&temp.path().join("b")).with_store("INBOX", &exchange)).await;
     let (api_a, api_b) = (Api::admin(&a).await, Api::admin(&b).await);
 
-    let s = secret();
-    let (status, created) = api_a
-        .post(
-            "/api/v1/connections/sending",
-            json!({"name": "To B", "description": "", "outbox": "OUTBOX", "shared_id": "a-to-b", "secret": s,
-                   "secret_confirmation": s, "permitted_level": null, "permitted_tags": [], "certified": true}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let created = api_a.create_sending_to_b().await;
     let sending_id = created["connection"]["id"].as_str().unwrap().to_owned();
     let credentials = &created["credentials"];
     let (status, received) = api_b

@@ -84,6 +84,21 @@ impl Api {
         (response.status(), response.bytes().await.unwrap().to_vec())
     }
 
+    /// Creates the sending connection "To B" on OUTBOX with a fresh strong secret; returns the
+    /// 201 body (connection and credentials).
+    pub async fn create_sending_to_b(&self) -> Value {
+        let s = secret();
+        let (status, created) = self
+            .post(
+                "/api/v1/connections/sending",
+                json!({"name": "To B", "description": "", "outbox": "OUTBOX", "shared_id": "a-to-b", "secret": s,
+                       "secret_confirmation": s, "permitted_level": null, "permitted_tags": [], "certified": true}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{created}");
+        created
+    }
+
     /// Starts a sync of the connection and waits for it to finish; returns its event.
     pub async fn sync(&self, connection_id: &str) -> Value {
         let (status, started) = self.post(&format!("/api/v1/connections/{connection_id}/sync"), json!({})).await;
