@@ -3,7 +3,7 @@
 //! so a connection names its inbox or outbox by that virtual name (its label).
 
 use airlock_domain::messages;
-use object_store::aws::AmazonS3Builder;
+use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::azure::MicrosoftAzureBuilder;
 use object_store::buffered::BufWriter;
 use object_store::local::LocalFileSystem;
@@ -12,15 +12,19 @@ use object_store::path::Path;
 use object_store::ObjectStore;
 use std::collections::BTreeMap;
 use std::fmt;
+use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 pub use object_store;
 
 pub mod contract;
 mod sweep;
 pub mod testing;
+mod uploads;
 
 pub use sweep::sweep_staging_files;
+pub use uploads::{PendingUpload, S3Uploads, UploadSweepError};
 
 const PREFIX: &str = "FILE_SERVICE_OBJECT_STORES__";
 
@@ -127,6 +131,25 @@ pub struct StoreRegistry {
     /// Where each configured label's objects really live (scheme, endpoint, bucket or
     /// canonical directory), so that two labels for one place are recognised as one store.
     locations: BTreeMap<String, Location>,
+    /// Where each configured directory or S3 label's interrupted uploads are swept.
+    leftovers: BTreeMap<String, Leftovers>,
+}
+
+/// What a writer killed mid-upload leaves behind, by backend.
+#[derive(Clone, Debug)]
+enum Leftovers {
+    /// `<key>#<n>` staging files under the directory.
+    Directory(PathBuf),
+    /// Incomplete multipart uploads in the bucket.
+    S3(S3Uploads),
+}
+
+/// One store's part of `StoreRegistry::sweep_interrupted_uploads`.
+#[derive(Debug)]
+pub struct SweepReport {
+    pub label: String,
+    /// Staging files removed or multipart uploads aborted, or why the sweep failed.
+    pub result: Result<usize, String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -166,9 +189,13 @@ impl StoreRegistry {
     pub fn from_configs(configs: &[StoreConfig]) -> Result<Self, StoreError> {
         let mut registry = Self::default();
         for config in configs {
-            registry.insert_named(&config.label, &config.name, open(config)?);
+            let (store, leftovers) = open(config)?;
+            registry.insert_named(&config.label, &config.name, store);
             if let Some(location) = Location::of(config) {
                 registry.locations.insert(config.label.to_ascii_uppercase(), location);
+            }
+            if let Some(leftovers) = leftovers {
+                registry.leftovers.insert(config.label.to_ascii_uppercase(), leftovers);
             }
         }
         Ok(registry)
@@ -179,6 +206,7 @@ impl StoreRegistry {
         // A replaced store no longer stands for the old one's bucket.
         self.buckets.remove(&label.to_ascii_uppercase());
         self.locations.remove(&label.to_ascii_uppercase());
+        self.leftovers.remove(&label.to_ascii_uppercase());
     }
 
     /// Adds a store together with the bucket name it stands for.
@@ -207,12 +235,51 @@ impl StoreRegistry {
     pub fn labels(&self) -> Vec<String> {
         self.stores.keys().cloned().collect()
     }
+
+    /// The multipart uploads of a configured S3 label, to list or sweep them.
+    pub fn s3_uploads(&self, label: &str) -> Option<&S3Uploads> {
+        match self.leftovers.get(&label.to_ascii_uppercase()) {
+            Some(Leftovers::S3(uploads)) => Some(uploads),
+            _ => None,
+        }
+    }
+
+    /// Removes what interrupted uploads left in every configured directory (staging files)
+    /// and S3 bucket (incomplete multipart uploads) longer than `max_age` ago, once per
+    /// place however many labels name it. Azure needs nothing: uncommitted blocks expire
+    /// on their own after seven days.
+    pub async fn sweep_interrupted_uploads(&self, max_age: Duration) -> Vec<SweepReport> {
+        let mut reports = Vec::new();
+        let mut swept: Vec<&Location> = Vec::new();
+        for (label, leftovers) in &self.leftovers {
+            if let Some(location) = self.locations.get(label) {
+                if swept.contains(&location) {
+                    continue;
+                }
+                swept.push(location);
+            }
+            let result = match leftovers {
+                Leftovers::Directory(root) => {
+                    let root = root.clone();
+                    tokio::task::spawn_blocking(move || sweep_staging_files(&root, max_age))
+                        .await
+                        .map_err(|e| e.to_string())
+                        .and_then(|r| r.map_err(|e| format!("sweeping staging files failed: {e}")))
+                }
+                Leftovers::S3(uploads) => uploads.sweep(max_age).await.map_err(|e| e.to_string()),
+            };
+            reports.push(SweepReport { label: label.clone(), result });
+        }
+        reports
+    }
 }
 
-fn open(config: &StoreConfig) -> Result<Arc<dyn ObjectStore>, StoreError> {
+type Opened = (Arc<dyn ObjectStore>, Option<Leftovers>);
+
+fn open(config: &StoreConfig) -> Result<Opened, StoreError> {
     let label = config.label.clone();
     match config.scheme {
-        Scheme::Memory => Ok(Arc::new(InMemory::new())),
+        Scheme::Memory => Ok((Arc::new(InMemory::new()), None)),
         Scheme::File => {
             std::fs::create_dir_all(&config.name).map_err(|e| StoreError::Open {
                 label: label.clone(),
@@ -221,16 +288,21 @@ fn open(config: &StoreConfig) -> Result<Arc<dyn ObjectStore>, StoreError> {
             let fs = LocalFileSystem::new_with_prefix(&config.name)
                 .map_err(|source| StoreError::Open { label, source })?
                 .with_automatic_cleanup(true);
-            Ok(Arc::new(fs))
+            Ok((Arc::new(fs), Some(Leftovers::Directory(PathBuf::from(&config.name)))))
         }
-        Scheme::S3 => s3(config).map_err(|source| StoreError::Open { label, source }),
-        Scheme::Wasbs => azure(config).map_err(|source| StoreError::Open { label, source }),
+        Scheme::S3 => {
+            let store = s3(config).map_err(|source| StoreError::Open { label, source })?;
+            let region = config.region.clone().unwrap_or_else(|| "us-east-1".into());
+            let uploads = S3Uploads::new(store.clone(), &config.name, config.endpoint_url.as_deref(), &region);
+            Ok((store, Some(Leftovers::S3(uploads))))
+        }
+        Scheme::Wasbs => Ok((azure(config).map_err(|source| StoreError::Open { label, source })?, None)),
     }
 }
 
 /// S3 or an S3-compatible server. Without keys, the default AWS credential chain (pod
 /// identity, instance profile, `AWS_*` variables) applies.
-fn s3(config: &StoreConfig) -> Result<Arc<dyn ObjectStore>, object_store::Error> {
+fn s3(config: &StoreConfig) -> Result<Arc<AmazonS3>, object_store::Error> {
     let mut builder = AmazonS3Builder::from_env()
         .with_bucket_name(&config.name)
         .with_region(config.region.clone().unwrap_or_else(|| "us-east-1".into()));
