@@ -49,7 +49,36 @@ pub async fn tick(ctx: &Context, slot: Option<i64>) -> Result<TickSummary, TickE
     if let Err(e) = sweep_stuck_syncs(ctx).await {
         tracing::warn!(error = %e, "sweeping syncs past their deadline failed");
     }
+    if slot.is_some_and(|slot| slot % upload_sweep_every(ctx) == 0) {
+        sweep_interrupted_uploads(ctx).await;
+    }
     Ok(summary)
+}
+
+/// Scheduled ticks between two sweeps of interrupted uploads: about four per
+/// `staging_max_age`, so a leftover goes at most a quarter of the age after it became
+/// old, without listing the stores on every tick.
+pub fn upload_sweep_every(ctx: &Context) -> i64 {
+    let interval = ctx.settings.schedule_interval.as_millis().max(1);
+    ((ctx.settings.staging_max_age.as_millis() / 4) / interval).max(1) as i64
+}
+
+/// Removes what writers killed mid-upload left in the configured stores (staging files of
+/// directory stores, incomplete S3 multipart uploads) older than `staging_max_age`; a
+/// store that fails is logged and tried again at the next sweep. Returns how many went.
+pub async fn sweep_interrupted_uploads(ctx: &Context) -> usize {
+    let mut removed = 0;
+    for report in ctx.stores.sweep_interrupted_uploads(ctx.settings.staging_max_age).await {
+        match report.result {
+            Ok(0) => {}
+            Ok(n) => {
+                tracing::info!(store = %report.label, removed = n, "interrupted uploads swept");
+                removed += n;
+            }
+            Err(e) => tracing::warn!(store = %report.label, error = %e, "sweeping interrupted uploads failed"),
+        }
+    }
+    removed
 }
 
 /// Finishes as failed every sync event still running past the deadline, naming what never

@@ -105,7 +105,7 @@ impl Settings {
             lease_ttl: secs(&get, "AIRLOCK_LEASE_SECS", d.lease_ttl, 5..=86400)?,
             sync_deadline: secs(&get, "AIRLOCK_SYNC_DEADLINE_SECS", d.sync_deadline, 10..=30 * 86400)?,
             object_grace: secs(&get, "AIRLOCK_OBJECT_GRACE_SECS", d.object_grace, 0..=30 * 86400)?,
-            staging_max_age: secs(&get, "AIRLOCK_STAGING_MAX_AGE_SECS", d.staging_max_age, 60..=30 * 86400)?,
+            staging_max_age: secs(&get, "AIRLOCK_STAGING_MAX_AGE_SECS", d.staging_max_age, 10..=30 * 86400)?,
             host: text("AIRLOCK_HOST", d.host),
             port: number(&get, "AIRLOCK_PORT", d.port, 0..=65535)?,
         };
