@@ -161,3 +161,86 @@ async fn quick_succession_keeps_the_previous_manifests_objects() -> anyhow::Resu
     }
     Ok(())
 }
+
+/// After new revisions, an unshare, a reclassification out of the connection's policy and
+/// a file unshared then shared again, the exchange holds exactly what the current
+/// manifests name plus the superseded objects within their grace period; with no grace
+/// period left, exactly what the manifests name. Nothing else, and no staging file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_exchange_holds_only_what_the_manifests_and_the_grace_period_name() -> anyhow::Result<()> {
+    use airlock_services::registry;
+    for (grace, superseded) in [(Duration::from_secs(3600), 5), (Duration::ZERO, 0)] {
+        let dir = tempfile::tempdir()?;
+        let mut setup = PairSetup::embedded(dir.path());
+        setup.settings.object_grace = grace;
+        let pair = Pair::start(setup).await?;
+        let mut files = Vec::new();
+        for i in 0..6 {
+            let file = pair.upload(&format!("part-{i}.step"), "PUBLIC", &[], &cad_bytes(20_000 + i)).await?;
+            pair.share(&file.id).await?;
+            files.push(file);
+        }
+        pair.sync().await?;
+
+        registry::upload_revision(&pair.a.ctx, "alice", &files[0].id, &b"v2\n"[..]).await?;
+        pair.a.sync(Duration::from_secs(30)).await?;
+        registry::upload_revision(&pair.a.ctx, "alice", &files[0].id, &b"v3\n"[..]).await?;
+        registry::upload_revision(&pair.a.ctx, "alice", &files[1].id, &b"v2\n"[..]).await?;
+        registry::unshare(&pair.a.ctx, "alice", &files[2].id, &pair.sending.id).await?;
+        registry::reclassify(&pair.a.ctx, "alice", &files[3].id, Some("SECRET"), None).await?;
+        registry::unshare(&pair.a.ctx, "alice", &files[4].id, &pair.sending.id).await?;
+        pair.sync().await?;
+        pair.share(&files[4].id).await?;
+        let (sent, received) = pair.sync().await?;
+        assert_eq!((finished(&sent), finished(&received)), (Health::Success, Health::Success), "{sent:?}");
+
+        let audit = airlock_local::audit::audit_exchange(
+            &pair.a.ctx,
+            &pair.sending,
+            &pair.exchange,
+            Some(pair.exchange_dir.as_path()),
+        )
+        .await
+        .map_err(anyhow::Error::msg)?;
+        assert!(audit.is_clean(), "grace {grace:?}: {audit:?}");
+        assert_eq!(audit.named, pair.sending.shard_count as usize + 4, "four files and the manifests: {audit:?}");
+        // files[0]'s first two revisions, files[1]'s first, files[2] and files[3]; files[4]
+        // is named again, so its object is not superseded.
+        assert_eq!(audit.pending, superseded, "grace {grace:?}: {audit:?}");
+        let names: Vec<String> = pair.files_at_b(BOB).await?.into_iter().map(|(r, _)| r.name).collect();
+        assert_eq!(names, ["part-0.step", "part-1.step", "part-4.step", "part-5.step"]);
+    }
+    Ok(())
+}
+
+/// A publish whose manifests cannot be written has already recorded the new revision as
+/// published: the superseded object is scheduled for deletion all the same, so the next
+/// run's manifests leave nothing behind that nothing names.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_publish_stopped_before_its_manifests_leaves_no_orphan() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let mut setup = PairSetup::embedded(dir.path());
+    setup.settings.object_grace = Duration::ZERO;
+    let pair = Pair::start(setup).await?;
+    let file = pair.upload("wing.step", "PUBLIC", &[], &cad_bytes(50_000)).await?;
+    pair.share(&file.id).await?;
+    assert_eq!(finished(&pair.a.sync(Duration::from_secs(30)).await?[0]), Health::Success);
+
+    airlock_services::registry::upload_revision(&pair.a.ctx, "alice", &file.id, &b"v2\n"[..]).await?;
+    // A directory where shard 0's manifest goes: the manifest write fails, after the
+    // revision was copied and recorded.
+    let manifest = pair.exchange_dir.join(&pair.sending.shared_id).join("shard0/manifest");
+    std::fs::remove_file(&manifest)?;
+    std::fs::create_dir_all(manifest.join("in-the-way"))?;
+    let failed = pair.a.sync(Duration::from_secs(30)).await?;
+    assert_eq!(finished(&failed[0]), Health::Failure, "{failed:?}");
+    std::fs::remove_dir_all(&manifest)?;
+    assert_eq!(finished(&pair.a.sync(Duration::from_secs(30)).await?[0]), Health::Success);
+
+    let audit = airlock_local::audit::audit_exchange(&pair.a.ctx, &pair.sending, &pair.exchange, None)
+        .await
+        .map_err(anyhow::Error::msg)?;
+    assert!(audit.is_clean(), "{audit:?}");
+    assert_eq!((audit.named, audit.pending), (pair.sending.shard_count as usize + 1, 0), "{audit:?}");
+    Ok(())
+}

@@ -5,6 +5,7 @@
 //! its api from a data directory (`airlock serve`), `doctor` checks a deployment, and
 //! `cli` is the `airlock` command over them.
 
+pub mod audit;
 pub mod cli;
 pub mod data_dir;
 pub mod doctor;
@@ -73,6 +74,12 @@ impl Platform {
         platform.spawn(InboxIngester::new(ctx.clone()), 2);
         platform.spawn(StatusRecorder::new(ctx), 1);
         platform
+    }
+
+    /// The platform's context without functions of its own: they run elsewhere (as
+    /// processes of their own), and this process only reads and changes the registry.
+    pub fn idle(name: &str, ctx: Arc<Context>) -> Self {
+        Self { name: name.into(), ctx, tasks: JoinSet::new() }
     }
 
     fn spawn<H: Handler>(&mut self, handler: H, concurrency: usize) {

@@ -88,17 +88,12 @@ async fn publish_holding_lease(ctx: &Context, request: &PublishRequest) -> Resul
     let platform = ctx.repo.platform().await?;
     let mut run =
         Run { ctx, connection: &connection, keys: &keys, outbox: outbox.clone(), registry, platform, rows: Vec::new() };
-    let (entries, stale_objects) = run.collect_entries().await?;
+    let entries = run.collect_entries().await?;
     let published_count = entries.len();
     if let Err(message) = run.write_manifests(&entries).await {
         return Ok(PublishOutcome::Failed { message, rows: run.rows });
     }
-    // No manifest names them now, but a receiver may still be working from the previous
-    // one: they go after the grace period, removed by a later run.
-    let now = now_millis();
-    let due_at = now + ctx.settings.object_grace.as_millis() as i64;
-    repo.schedule_deletions(&connection.id, &stale_objects, due_at).await?;
-    remove_due_objects(ctx, &connection.id, &outbox, now).await?;
+    remove_due_objects(ctx, &connection.id, &outbox, now_millis()).await?;
     let failed = run.rows.iter().filter(|r| r.outcome == ResourceOutcome::Failed).count();
     let changed = run.rows.len() - failed;
     let summary = format!(
@@ -146,8 +141,12 @@ struct Run<'a> {
 }
 
 impl Run<'_> {
-    /// The entries the manifests will carry, and outbox objects no longer named by them.
-    async fn collect_entries(&mut self) -> Result<(BTreeMap<String, ManifestEntry>, Vec<String>), PublishError> {
+    /// The entries the manifests will carry. Outbox objects they no longer name are
+    /// scheduled for deletion before the record naming them goes, so a run that stops
+    /// anywhere after (killed, or its manifests not written) leaves no object that nothing
+    /// names: a receiver may still be working from the previous manifest, so they go after
+    /// the grace period, removed by a later run once its manifests are out.
+    async fn collect_entries(&mut self) -> Result<BTreeMap<String, ManifestEntry>, PublishError> {
         let repo = &self.ctx.repo;
         let conn = self.connection;
         let policy = conn.sending_policy(self.platform.infosec_enabled);
@@ -156,7 +155,7 @@ impl Run<'_> {
         let mut previous: BTreeMap<String, PublishedEntry> =
             repo.published(&conn.id).await?.into_iter().map(|p| (p.resource_id.clone(), p)).collect();
         let mut entries = BTreeMap::new();
-        let mut stale = Vec::new();
+        let due_at = now_millis() + self.ctx.settings.object_grace.as_millis() as i64;
 
         for share in repo.active_shares(&conn.id).await? {
             let resource = repo.resource(&share.resource_id).await?;
@@ -198,8 +197,10 @@ impl Run<'_> {
                     }
                     continue;
                 }
+                // Scheduled before the new record replaces the one naming it (per changed
+                // file, as that write is).
                 if let Some(b) = &before {
-                    stale.push(b.object_key.clone());
+                    repo.schedule_deletions(&conn.id, std::slice::from_ref(&b.object_key), due_at).await?;
                 }
                 self.row(
                     &resource,
@@ -225,9 +226,10 @@ impl Run<'_> {
         }
 
         // What was published before and is no longer shared leaves the manifests.
+        let gone_keys: Vec<String> = previous.values().map(|gone| gone.object_key.clone()).collect();
+        repo.schedule_deletions(&conn.id, &gone_keys, due_at).await?;
         for (resource_id, gone) in previous {
             repo.delete_published(&conn.id, &resource_id).await?;
-            stale.push(gone.object_key);
             if !self.rows.iter().any(|r| r.resource_id == resource_id) {
                 let name = serde_json::from_str::<ManifestEntry>(&gone.entry_json).map(|e| e.name).unwrap_or_default();
                 self.rows.push(ResourceRow {
@@ -238,7 +240,7 @@ impl Run<'_> {
                 });
             }
         }
-        Ok((entries, stale))
+        Ok(entries)
     }
 
     async fn remove_share(&mut self, resource_id: &str, name: &str, reason: &str) -> Result<(), PublishError> {
