@@ -37,6 +37,11 @@ pub struct PairSetup {
     /// The bucket name `exchange` stands for, which object-created events name; the
     /// directory's path when unset.
     pub exchange_bucket: Option<String>,
+    /// Both platforms' master secret (the functions of a platform must share it).
+    pub master_secret: String,
+    /// Whether each platform's functions run as tasks of this process; off when they run
+    /// as processes of their own (the fault drill), so only the setup happens here.
+    pub functions_in_process: bool,
 }
 
 impl PairSetup {
@@ -52,6 +57,8 @@ impl PairSetup {
             receiving_rules: true,
             exchange: None,
             exchange_bucket: None,
+            master_secret: random_secret(40),
+            functions_in_process: true,
         }
     }
 }
@@ -162,9 +169,13 @@ impl Pair {
             cover_incoming_tags(&ctx_b, &receiving.id).await?;
         }
 
+        let platform = |name: &str, ctx| match setup.functions_in_process {
+            true => Platform::start(name, ctx),
+            false => Platform::idle(name, ctx),
+        };
         Ok(Pair {
-            a: Platform::start("A", ctx_a),
-            b: Platform::start("B", ctx_b),
+            a: platform("A", ctx_a),
+            b: platform("B", ctx_b),
             sending,
             receiving,
             exchange,
@@ -245,7 +256,7 @@ async fn platform_context(
     );
     stores.insert_named(exchange.0, exchange.1, exchange.2);
     let settings = Settings { database_url: database_url.into(), ..setup.settings.clone() };
-    context(settings, &random_secret(40), bus, stores).await
+    context(settings, &setup.master_secret, bus, stores).await
 }
 
 async fn seed_a(ctx: &Context) -> Result<(), LocalError> {
