@@ -32,6 +32,8 @@ pub enum MasterKeyError {
 #[error("InvalidToken")]
 pub struct InvalidToken;
 
+/// Cloning copies the key; each copy is zeroed when dropped.
+#[derive(Clone)]
 pub struct MasterKey {
     key: [u8; 32],
 }
