@@ -201,7 +201,7 @@ impl Run<'_> {
                 name: resource.name.clone(),
                 size: revision.size,
                 sha256: revision.sha256.clone(),
-                object_key: object_key(&conn.shared_id, shard, &resource.id, &revision.id),
+                object_key: object_key(&conn.shared_id, shard, &resource.id, &revision.id, &self.keys.key_id()),
                 tags: transform::apply(&rules, &resource.tags),
                 level: resource.level.clone(),
             };

@@ -270,6 +270,9 @@ impl Repository for FlakyRepository {
     async fn put_manifest_state(&self, state: &ManifestState) -> Result<ApplyOutcome> {
         self.inner.put_manifest_state(state).await
     }
+    async fn reset_replay_state(&self, connection_id: &str) -> Result<()> {
+        self.inner.reset_replay_state(connection_id).await
+    }
     async fn applied(&self, connection_id: &str) -> Result<Vec<AppliedEntry>> {
         self.inner.applied(connection_id).await
     }
