@@ -200,7 +200,6 @@ pub async fn secret_replaced(
     let changed = !ctx.master.same_secret(previous_wrapped_secret, &connection.wrapped_secret);
     if connection.kind == ConnectionKind::Receiving && changed {
         ctx.repo.reset_replay_state(&connection.id).await?;
-        tracing::info!(connection_id = %connection.id, "receiving secret replaced; replay state reset");
     }
     Ok(())
 }
