@@ -225,14 +225,14 @@ async fn first_run(ui: &Ui, api_a: &Served, api_b: &Served, dir: &Path) -> Resul
     ui.fill(&tid("dlg-name"), "To partner B").await?;
     ui.choose(&tid("dlg-store"), "OUTBOX").await?;
     ui.fill(&tid("dlg-shared-id"), "first-run").await?;
-    let secret = "vq7Lx-m2Tzw-9Prn4-kHs8d";
-    ui.fill(&tid("dlg-secret"), secret).await?;
-    ui.fill(&tid("dlg-secret-confirm"), secret).await?;
+    // The secret is left to be generated (the default) and read off the credentials screen.
     ui.choose(&tid("dlg-level"), LEVEL).await?;
     ui.click(&tid(&format!("dlg-tag-{TAG}"))).await?;
     ui.click(&tid("dlg-certify")).await?;
     ui.click(&tid("dlg-submit")).await?;
     let shared_id = ui.text(&tid("cred-shared-id")).await?;
+    ui.click(&tid("cred-reveal")).await?;
+    let secret = ui.text(&tid("cred-secret")).await?;
     ui.click(&tid("cred-done")).await?;
 
     // A: the operator uploads a classified file and shares it.
@@ -266,7 +266,7 @@ async fn first_run(ui: &Ui, api_a: &Served, api_b: &Served, dir: &Path) -> Resul
     ui.fill(&tid("dlg-name"), "From partner A").await?;
     ui.choose(&tid("dlg-store"), "INBOX").await?;
     ui.fill(&tid("dlg-shared-id"), &shared_id).await?;
-    ui.fill(&tid("dlg-secret"), secret).await?;
+    ui.fill(&tid("dlg-secret"), &secret).await?;
     ui.click(&tid("dlg-submit")).await?;
     ui.gone(&tid("connection-dialog")).await?;
     let b_row = row("From partner A");

@@ -244,7 +244,6 @@ pub fn browser_missing() -> Option<String> {
     None
 }
 
-
 /// False when `AIRLOCK_SKIP_BROWSER_TESTS` is set; an error when Chromium is not installed.
 pub fn browser_wanted() -> Result<bool> {
     if std::env::var_os("AIRLOCK_SKIP_BROWSER_TESTS").is_some() {

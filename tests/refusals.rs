@@ -314,15 +314,11 @@ async fn sharing_is_refused_without_certification_or_eligibility() -> anyhow::Re
     Ok(())
 }
 
-#[tokio::test]
-async fn signed_manifest_naming_objects_outside_its_channel_is_refused() -> anyhow::Result<()> {
+/// The partner (who holds the secret) re-signs every published manifest after `edit`.
+fn resign_manifests(pair: &Pair, edit: impl Fn(&mut airlock_domain::Manifest)) -> anyhow::Result<()> {
     use airlock_protocol::{open_manifest, seal_manifest, ChannelKeys, ManifestExpectations};
-    let dir = tempfile::tempdir()?;
-    let pair = pair_with(&dir, |_| {}).await;
-    published(&pair).await?;
-    // The partner (who holds the secret) signs a manifest that points at another channel's objects.
     let keys = ChannelKeys::derive(&pair.shared_secret, &pair.sending.shared_id);
-    for (shard, (path, bytes)) in all_manifests(&pair).into_iter().enumerate() {
+    for (shard, (path, bytes)) in all_manifests(pair).into_iter().enumerate() {
         let expect = ManifestExpectations {
             shared_id: &pair.sending.shared_id,
             shard: shard as u32,
@@ -331,12 +327,101 @@ async fn signed_manifest_naming_objects_outside_its_channel_is_refused() -> anyh
             max_bytes: 1 << 20,
         };
         let mut manifest = open_manifest(&keys, &bytes, &expect)?;
+        edit(&mut manifest);
+        std::fs::write(path, seal_manifest(&keys, &manifest))?;
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn signed_manifest_naming_objects_outside_its_channel_is_refused() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let pair = pair_with(&dir, |_| {}).await;
+    published(&pair).await?;
+    // The partner signs a manifest that points at another channel's objects.
+    resign_manifests(&pair, |manifest| {
         for entry in &mut manifest.resources {
             entry.object_key = format!("someone-else/shard0/objects/{}/{}", entry.resource_id, entry.revision_id);
         }
-        std::fs::write(path, seal_manifest(&keys, &manifest))?;
-    }
+    })?;
     let event = poll_b(&pair).await;
     assert_refused(&pair, &event, "is outside this channel's").await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn partner_file_name_with_a_path_separator_is_refused() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let pair = pair_with(&dir, |_| {}).await;
+    published(&pair).await?;
+    resign_manifests(&pair, |manifest| {
+        for entry in &mut manifest.resources {
+            entry.name = "../../.ssh/authorized_keys".into();
+        }
+    })?;
+    let event = poll_b(&pair).await;
+    assert_refused(
+        &pair,
+        &event,
+        ": file name '../../.ssh/authorized_keys' is empty, longer than 255 bytes, or has control characters or path \
+         separators",
+    )
+    .await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn partner_tag_with_a_control_character_is_refused() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let pair = pair_with(&dir, |_| {}).await;
+    published(&pair).await?;
+    resign_manifests(&pair, |manifest| {
+        for entry in &mut manifest.resources {
+            entry.tags.insert("ITAR\u{7}".into());
+        }
+    })?;
+    let event = poll_b(&pair).await;
+    assert_refused(&pair, &event, "control tag 'ITAR\u{7}' contains a comma or a control character").await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn manifest_with_more_shards_than_the_local_maximum_is_refused() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let pair = pair_with(&dir, |s| s.settings.max_shards = 2).await;
+    published(&pair).await?;
+    assert!(pair.sending.shard_count > 2, "A publishes over {} shards", pair.sending.shard_count);
+    let event = poll_b(&pair).await;
+    let text = format!(
+        "manifest rejected: shard count {} is outside 1..=2, this platform's maximum (AIRLOCK_MAX_SHARDS)",
+        pair.sending.shard_count
+    );
+    assert_refused(&pair, &event, &text).await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn manifest_living_longer_than_the_local_maximum_is_refused() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let pair = pair_with(&dir, |s| {
+        s.settings.manifest_ttl = Duration::from_secs(7200);
+        s.settings.max_manifest_ttl = Duration::from_secs(3600);
+    })
+    .await;
+    published(&pair).await?;
+    let event = poll_b(&pair).await;
+    assert_refused(&pair, &event, "a manifest may live at most 3600 s (AIRLOCK_MAX_MANIFEST_TTL_SECS)").await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn manifest_generated_in_the_future_is_refused() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let pair = pair_with(&dir, |_| {}).await;
+    published(&pair).await?;
+    resign_manifests(&pair, |manifest| manifest.generated_at += 3_600_000)?;
+    let event = poll_b(&pair).await;
+    assert_refused(&pair, &event, "more than the allowed clock skew of 300 s (AIRLOCK_CLOCK_SKEW_SECS) after now")
+        .await;
     Ok(())
 }

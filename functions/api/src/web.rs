@@ -26,6 +26,7 @@ pub const JS_MODULES: &[(&str, &str)] = &[
     ("platform.js", include_str!("../web/js/platform.js")),
     ("platform-users.js", include_str!("../web/js/platform-users.js")),
     ("router.js", include_str!("../web/js/router.js")),
+    ("secret-choice.js", include_str!("../web/js/secret-choice.js")),
     ("session.js", include_str!("../web/js/session.js")),
     ("settings.js", include_str!("../web/js/settings.js")),
     ("state.js", include_str!("../web/js/state.js")),

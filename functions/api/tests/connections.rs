@@ -401,3 +401,52 @@ async fn channel_keys_are_derived_once_per_secret_and_stored_wrapped() {
     s.ctx.channel_keys(&old).await.unwrap();
     assert_eq!(s.ctx.repo.wrapped_channel_key(&old.id).await.unwrap().unwrap(), derived, "and only once");
 }
+
+#[tokio::test]
+async fn a_reset_sending_secret_is_generated_on_request_and_shown_once() {
+    let s = single().await;
+    let id = create_sending(&s, sending_body()).await["connection"]["id"].as_str().unwrap().to_owned();
+    let path = format!("/api/v1/connections/{id}");
+    let reply = s.http.patch(&path, &s.admin, json!({"generate_secret": true})).await.ok(200);
+    let secret = reply["credentials"]["shared_secret"].as_str().expect("the new secret, this once").to_owned();
+    assert_eq!(reply["credentials"]["shared_id"], reply["shared_id"]);
+    assert_eq!((secret.len(), secret.split('-').count()), (35, 6), "{secret}");
+    let stored = s.ctx.repo.connection(&id).await.unwrap().unwrap().wrapped_secret;
+    assert_eq!(s.ctx.master.unwrap(&stored).unwrap().expose_secret(), secret, "the one stored");
+    let again = s.http.get(&path, &s.admin).await.ok(200);
+    assert!(again.get("credentials").is_none() && !again.to_string().contains(&secret), "never shown again");
+
+    let both = json!({"generate_secret": true, "secret": SECRET, "secret_confirmation": SECRET});
+    s.http.patch(&path, &s.admin, both).await.refused(400, "give either \"secret\" or \"generate_secret\": true");
+    let receiving = create_receiving(&s, "From Acme", "INBOX").await;
+    let receiving_path = format!("/api/v1/connections/{}", receiving["id"].as_str().unwrap());
+    s.http
+        .patch(&receiving_path, &s.admin, json!({"generate_secret": true}))
+        .await
+        .refused(400, "'From Acme' is a receiving connection: its secret is the one the partner generated");
+}
+
+#[tokio::test]
+async fn a_new_receiving_secret_resets_the_replay_state_and_the_same_one_keeps_it() {
+    let s = single().await;
+    let id = create_receiving(&s, "From Acme", "INBOX").await["id"].as_str().unwrap().to_owned();
+    let path = format!("/api/v1/connections/{id}");
+    // What a manifest forged with a leaked secret leaves: a sequence nothing can follow.
+    let forged = airlock_repo::ManifestState {
+        connection_id: id.clone(),
+        shard: 0,
+        sequence: i64::MAX as u64,
+        digest: "00".repeat(32),
+    };
+    s.ctx.repo.put_manifest_state(&forged).await.unwrap();
+
+    s.http.patch(&path, &s.admin, json!({"secret": SECRET})).await.ok(200);
+    assert_eq!(
+        s.ctx.repo.manifest_state(&id, 0).await.unwrap(),
+        Some(forged),
+        "the same secret again: manifests already seen stay replays"
+    );
+    let rotated = "h6nqs-k2wvd-y7prm-t3zbx-c5jea-u4gfi";
+    s.http.patch(&path, &s.admin, json!({"secret": rotated})).await.ok(200);
+    assert_eq!(s.ctx.repo.manifest_state(&id, 0).await.unwrap(), None, "a new secret starts the sequences afresh");
+}

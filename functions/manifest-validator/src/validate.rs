@@ -1,7 +1,7 @@
 use airlock_domain::manifest::manifest_key;
 use airlock_domain::pipeline::{Change, IngestRequest, PollRequest};
 use airlock_domain::{messages, now_millis, Connection, ConnectionKind, Manifest, ReceivingPolicy, TagSet};
-use airlock_protocol::{open_manifest, ChannelKeys, ManifestExpectations};
+use airlock_protocol::{check_bounds, open_manifest, ChannelKeys, ManifestBounds, ManifestExpectations};
 use airlock_repo::{ApplyOutcome, ManifestState, RepoError};
 use airlock_runtime::{Context, HandlerError};
 use airlock_store::object_store::{path::Path, ObjectStore};
@@ -180,14 +180,19 @@ async fn read_shard(
     let unchanged = last.as_ref().is_some_and(|s| s.digest == digest);
     // The very manifest applied last is not a replay; anything else must be newer.
     let last_applied_sequence = last.map(|s| if unchanged { s.sequence.saturating_sub(1) } else { s.sequence });
-    let expect = ManifestExpectations {
-        shared_id: &connection.shared_id,
-        shard,
-        last_applied_sequence,
-        now: now_millis(),
-        max_bytes,
+    let now = now_millis();
+    let expect =
+        ManifestExpectations { shared_id: &connection.shared_id, shard, last_applied_sequence, now, max_bytes };
+    let settings = &ctx.settings;
+    let bounds = ManifestBounds {
+        max_shards: settings.max_shards,
+        max_ttl: settings.max_manifest_ttl.as_millis() as i64,
+        clock_skew: settings.clock_skew.as_millis() as i64,
+        now,
     };
-    match open_manifest(keys, &bytes, &expect) {
+    // Authentic first, then within what this platform accepts from any partner.
+    match open_manifest(keys, &bytes, &expect).and_then(|manifest| check_bounds(&manifest, &bounds).map(|()| manifest))
+    {
         Ok(manifest) => Ok(Verified { manifest, digest, unchanged }),
         Err(e) => Err(ValidateError::Refused(format!("{e} ({key})"))),
     }

@@ -1,8 +1,8 @@
 use airlock_domain::manifest::{manifest_key, object_key};
 use airlock_domain::pipeline::{PublishRequest, ResourceOutcome, ResourceRow};
 use airlock_domain::{
-    messages, now_millis, shard_for, transform, Connection, ConnectionKind, Manifest, ManifestEntry, PlatformSettings,
-    Resource, MANIFEST_FORMAT_VERSION,
+    messages, now_millis, shard_for, transform, Connection, ConnectionKind, InfosecLevel, Manifest, ManifestEntry,
+    PlatformSettings, Resource, TagSet, MANIFEST_FORMAT_VERSION,
 };
 use airlock_protocol::{seal_manifest, ChannelKeys};
 use airlock_repo::{PublishedEntry, RepoError};
@@ -86,9 +86,26 @@ async fn publish_holding_lease(ctx: &Context, request: &PublishRequest) -> Resul
     let registry = ctx.registry_store().map_err(|e| PublishError::Misconfigured(e.to_string()))?;
 
     let platform = ctx.repo.platform().await?;
-    let mut run =
-        Run { ctx, connection: &connection, keys: &keys, outbox: outbox.clone(), registry, platform, rows: Vec::new() };
-    let entries = run.collect_entries().await?;
+    let mut run = Run {
+        ctx,
+        connection: &connection,
+        keys: &keys,
+        outbox: outbox.clone(),
+        registry,
+        platform,
+        classification: BTreeMap::new(),
+        rows: Vec::new(),
+    };
+    let mut entries = run.collect_entries().await?;
+    // Copying may have taken long, and the connection may have been archived or narrowed
+    // meanwhile: the manifests name only what it allows now, read once for the whole run.
+    let Some(current) = repo.connection(&connection.id).await? else {
+        return Err(PublishError::UnknownConnection(connection.id.clone()));
+    };
+    if !current.is_active() {
+        return Ok(PublishOutcome::Failed { message: messages::ARCHIVED_DURING_PUBLISH.into(), rows: run.rows });
+    }
+    run.withdraw_no_longer_allowed(&current, &mut entries).await?;
     let published_count = entries.len();
     if let Err(message) = run.write_manifests(&entries).await {
         return Ok(PublishOutcome::Failed { message, rows: run.rows });
@@ -137,6 +154,9 @@ struct Run<'a> {
     registry: Arc<dyn ObjectStore>,
     /// One read per run, so eligibility and the manifests' max level agree.
     platform: PlatformSettings,
+    /// Each entry's level and tags as the registry holds them (before the sending
+    /// transforms), to check them again against the connection as it is at the end.
+    classification: BTreeMap<String, (InfosecLevel, TagSet)>,
     rows: Vec<ResourceRow>,
 }
 
@@ -168,6 +188,7 @@ impl Run<'_> {
                 self.remove_share(&resource.id, &resource.name, &why.to_string()).await?;
                 continue;
             }
+            self.classification.insert(resource.id.clone(), (resource.level.clone(), resource.tags.clone()));
             let Some(revision) = repo.latest_revision(&resource.id).await? else {
                 self.row(&resource, ResourceOutcome::Failed, "the file has no revision to publish".into());
                 continue;
@@ -179,7 +200,7 @@ impl Run<'_> {
                 name: resource.name.clone(),
                 size: revision.size,
                 sha256: revision.sha256.clone(),
-                object_key: object_key(&conn.shared_id, shard, &resource.id, &revision.id),
+                object_key: object_key(&conn.shared_id, shard, &resource.id, &revision.id, &self.keys.key_id()),
                 tags: transform::apply(&rules, &resource.tags),
                 level: resource.level.clone(),
             };
@@ -241,6 +262,36 @@ impl Run<'_> {
             }
         }
         Ok(entries)
+    }
+
+    /// Takes out of `entries` what the connection, as re-read just before the manifests are
+    /// written, no longer allows: its share is removed with the reason, its object goes
+    /// after the grace period, and the manifests list it as removed.
+    async fn withdraw_no_longer_allowed(
+        &mut self,
+        current: &Connection,
+        entries: &mut BTreeMap<String, ManifestEntry>,
+    ) -> Result<(), PublishError> {
+        let policy = current.sending_policy(self.platform.infosec_enabled);
+        let lowest = self.platform.lowest_level().order;
+        let refused: Vec<(String, String)> = entries
+            .keys()
+            .filter_map(|id| {
+                let (level, tags) = self.classification.get(id)?;
+                policy.check(level, tags, lowest).err().map(|why| (id.clone(), why.to_string()))
+            })
+            .collect();
+        for (resource_id, why) in refused {
+            let entry = entries.remove(&resource_id).expect("refused entries come from the map");
+            // Scheduled before the record naming it goes, as in collect_entries.
+            let due_at = now_millis() + self.ctx.settings.object_grace.as_millis() as i64;
+            self.ctx.repo.schedule_deletions(&self.connection.id, std::slice::from_ref(&entry.object_key), due_at).await?;
+            self.ctx.repo.delete_published(&self.connection.id, &resource_id).await?;
+            // Its row says why it left, not that it was copied a moment ago.
+            self.rows.retain(|r| r.resource_id != resource_id);
+            self.remove_share(&resource_id, &entry.name, &format!("{why} (changed while this publish ran)")).await?;
+        }
+        Ok(())
     }
 
     async fn remove_share(&mut self, resource_id: &str, name: &str, reason: &str) -> Result<(), PublishError> {

@@ -58,8 +58,11 @@ pub fn manifest_key(shared_id: &str, shard: u32) -> String {
     format!("{shared_id}/shard{shard}/manifest")
 }
 
-pub fn object_key(shared_id: &str, shard: u32, resource_id: &str, revision_id: &str) -> String {
-    format!("{shared_id}/shard{shard}/objects/{resource_id}/{revision_id}")
+/// Where a revision's payload, encrypted under the channel keys named by `key_id`, lives.
+/// The key's id is part of the name, so a new secret republishes under new names while a
+/// receiver still working from an older manifest finds the old objects in place.
+pub fn object_key(shared_id: &str, shard: u32, resource_id: &str, revision_id: &str, key_id: &str) -> String {
+    format!("{shared_id}/shard{shard}/objects/{resource_id}/{revision_id}.{key_id}")
 }
 
 #[cfg(test)]
@@ -77,6 +80,6 @@ mod tests {
     #[test]
     fn keys_follow_the_documented_layout() {
         assert_eq!(manifest_key("acme-1x", 0), "acme-1x/shard0/manifest");
-        assert_eq!(object_key("s", 2, "r", "v"), "s/shard2/objects/r/v");
+        assert_eq!(object_key("s", 2, "r", "v", "0123456789abcdef"), "s/shard2/objects/r/v.0123456789abcdef");
     }
 }

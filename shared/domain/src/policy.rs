@@ -1,6 +1,7 @@
-use crate::classification::{join_tags, InfosecLevel, TagSet};
+use crate::classification::{join_tags, validate_tag, InfosecLevel, TagSet};
 use crate::manifest::{shard_for, Manifest, ManifestEntry};
 use crate::messages;
+use crate::registry::validate_file_name;
 use crate::transform::{self, TransformRule};
 
 /// What a sending connection lets through.
@@ -106,6 +107,9 @@ pub enum Refused {
     EntryLevel { resource_id: String, error: LevelCheckError },
     #[error("{}", messages::uncovered_tags(.0))]
     UncoveredTags(TagSet),
+    /// A name or tag that a local upload could not carry either.
+    #[error("{}", messages::partner_entry_invalid(.resource_id, .why))]
+    InvalidEntry { resource_id: String, why: String },
 }
 
 impl ReceivingPolicy {
@@ -136,6 +140,13 @@ impl ReceivingPolicy {
                         listed: manifest.shard,
                         belongs,
                     });
+                }
+                // Names and tags are checked as a local upload's are: the registry, the panel and
+                // any later export treat a received file like any other.
+                let invalid = |why: String| Refused::InvalidEntry { resource_id: entry.resource_id.clone(), why };
+                validate_file_name(&entry.name).map_err(invalid)?;
+                for tag in &entry.tags {
+                    validate_tag(tag).map_err(invalid)?;
                 }
                 if entry.level.order > manifest.max_level.order {
                     let error = LevelCheckError::AboveManifestMax {
@@ -264,7 +275,7 @@ mod tests {
                 name: format!("{id}.txt"),
                 size: 1,
                 sha256: "00".repeat(32),
-                object_key: object_key("chan", shard, id, "v1"),
+                object_key: object_key("chan", shard, id, "v1", "k"),
                 tags: tags(tag_list),
                 level: InfosecLevel::new(format!("L{level}"), level),
             }
@@ -323,9 +334,37 @@ mod tests {
             ));
             let misplaced = (0..50).map(|i| format!("r{i}")).find(|id| shard_for(id, 4) != 0).unwrap();
             let mut wrong = entry(&misplaced, 4, 0, &[]);
-            wrong.object_key = object_key("chan", 0, &misplaced, "v1");
+            wrong.object_key = object_key("chan", 0, &misplaced, "v1", "k");
             let err = local().check("chan", [&manifest(0, 4, 2, vec![wrong])]).unwrap_err();
             assert!(err.to_string().contains("listed in shard 0 but belongs to shard"), "{err}");
+        }
+
+        #[test]
+        fn refuses_partner_names_and_tags_a_local_upload_could_not_carry() {
+            let refusal = |edit: fn(&mut ManifestEntry)| {
+                let mut e = entry("a", 1, 0, &[]);
+                edit(&mut e);
+                local().check("chan", [&manifest(0, 1, 2, vec![e])]).unwrap_err().to_string()
+            };
+            assert_eq!(
+                refusal(|e| e.name = "../../etc/cron.d/x".into()),
+                "manifest rejected: resource a: file name '../../etc/cron.d/x' is empty, longer than 255 bytes, \
+                 or has control characters or path separators"
+            );
+            assert!(refusal(|e| e.name = "report\u{1b}[2J.pdf".into()).contains("file name 'report\\u{1b}[2J.pdf'"));
+            assert!(refusal(|e| e.name = "x".repeat(300)).contains("longer than 255 bytes"));
+            assert!(refusal(|e| e.name = String::new()).starts_with("manifest rejected: resource a: file name ''"));
+            assert_eq!(
+                refusal(|e| e.tags = ["IT\nAR".to_string()].into()),
+                "manifest rejected: resource a: control tag 'IT\nAR' contains a comma or a control character"
+            );
+            assert_eq!(
+                refusal(|e| e.tags = ["x".repeat(101)].into()),
+                format!(
+                    "manifest rejected: resource a: control tag '{}' is longer than 100 characters",
+                    "x".repeat(101)
+                )
+            );
         }
 
         #[test]

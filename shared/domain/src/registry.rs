@@ -26,6 +26,22 @@ pub struct Resource {
     pub withdrawn_at: Option<Millis>,
 }
 
+/// The longest file name, in bytes, a local upload or a partner's manifest may carry.
+pub const MAX_FILE_NAME_BYTES: usize = 255;
+
+/// A file name as the registry stores it, whoever chose it (a local uploader or a partner):
+/// not empty, at most `MAX_FILE_NAME_BYTES`, no control characters, and no path separators,
+/// so that a name can never climb out of a directory it is saved into.
+pub fn validate_file_name(name: &str) -> Result<(), String> {
+    let bad = name.trim().is_empty()
+        || name.len() > MAX_FILE_NAME_BYTES
+        || name.chars().any(|c| c.is_control() || c == '/' || c == '\\');
+    if bad {
+        return Err(crate::messages::bad_file_name(name));
+    }
+    Ok(())
+}
+
 /// An immutable version of a resource's content, stored at `blob_key` in the registry store.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Revision {
@@ -148,5 +164,21 @@ impl PlatformSettings {
 
     pub fn level_by_name(&self, name: &str) -> Option<&InfosecLevel> {
         self.levels.iter().find(|l| l.name == name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_names_are_refused_when_empty_long_with_control_characters_or_separators() {
+        assert_eq!(validate_file_name("wing spar (rev B).step"), Ok(()));
+        assert_eq!(validate_file_name(&"é".repeat(127)), Ok(()), "254 bytes");
+        for bad in ["", "  ", "a\nb", "bell\u{7}", "../etc/passwd", "dir/file", "c:\\x", &"x".repeat(256)] {
+            let err = validate_file_name(bad).unwrap_err();
+            assert_eq!(err, crate::messages::bad_file_name(bad), "{bad:?}");
+        }
+        assert!(crate::messages::bad_file_name("a/b").starts_with("file name 'a/b' is empty, longer than 255 bytes,"));
     }
 }

@@ -15,6 +15,7 @@ use zeroize::{Zeroize, Zeroizing};
 const MANIFEST_MAC_INFO: &[u8] = b"airlock manifest mac v2";
 const PAYLOAD_INFO: &[u8] = b"airlock payload v2";
 const PAYLOAD_KEY_INFO: &[u8] = b"airlock payload key v2:";
+const KEY_ID_INFO: &[u8] = b"airlock key id v2";
 /// Prefixed to the shared ID as the Argon2id salt, so the salt is never shorter than
 /// Argon2's 8-byte minimum and never collides with another use of the same secret.
 const SALT_LABEL: &[u8] = b"airlock channel v2:";
@@ -83,6 +84,7 @@ pub struct ChannelKeys {
     root: [u8; 32],
     mac_key: [u8; 32],
     payload_master: [u8; 32],
+    key_id: [u8; 8],
     max_kdf_memory_kib: u32,
 }
 
@@ -115,10 +117,12 @@ impl ChannelKeys {
             root: *root,
             mac_key: [0; 32],
             payload_master: [0; 32],
+            key_id: [0; 8],
             max_kdf_memory_kib: KdfParams::RFC9106_SECOND.memory_kib,
         };
         hkdf.expand(MANIFEST_MAC_INFO, &mut keys.mac_key).expect("32-byte HKDF output");
         hkdf.expand(PAYLOAD_INFO, &mut keys.payload_master).expect("32-byte HKDF output");
+        hkdf.expand(KEY_ID_INFO, &mut keys.key_id).expect("8-byte HKDF output");
         keys
     }
 
@@ -175,6 +179,14 @@ impl ChannelKeys {
             .expand_multi_info(&[PAYLOAD_KEY_INFO, revision_id.as_bytes()], &mut key.key)
             .expect("32-byte HKDF output");
         key
+    }
+
+    /// A public name for these keys (16 hex digits), carried in payload object names so that
+    /// a new secret publishes under new names and the objects of the old key can stay until
+    /// no manifest names them. It tells a bucket reader nothing a manifest's MAC doesn't:
+    /// checking a guess against it still costs a full Argon2id derivation.
+    pub fn key_id(&self) -> String {
+        hex::encode(self.key_id)
     }
 
     pub(crate) fn mac_key(&self) -> &[u8; 32] {

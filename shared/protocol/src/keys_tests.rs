@@ -114,3 +114,18 @@ fn measure_derivation_time() {
     let _ = ChannelKeys::derive("correct horse battery staple", "acme-1x");
     println!("argon2id-m65536-t3-p4 derivation took {:?}", start.elapsed());
 }
+
+#[test]
+fn the_key_id_names_the_keys_and_changes_with_the_secret() {
+    let keys = cheap("secret", "acme-1x");
+    let id = keys.key_id();
+    assert_eq!(id.len(), 16);
+    assert!(id.bytes().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()), "{id}");
+    assert_eq!(cheap("secret", "acme-1x").key_id(), id, "stable for the same keys");
+    assert_ne!(cheap("another secret", "acme-1x").key_id(), id, "a new secret, a new id");
+    assert_ne!(cheap("secret", "acme-2y").key_id(), id);
+    let master = MasterKey::new(MASTER).unwrap();
+    let back = ChannelKeys::unwrap(&master, &keys.wrap(&master, "v1:w"), "v1:w").unwrap();
+    assert_eq!(back.key_id(), id, "and the same after storage");
+    assert!(!hex::encode(keys.mac_key).contains(&id) && !hex::encode(keys.root).contains(&id));
+}

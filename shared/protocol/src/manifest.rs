@@ -5,7 +5,7 @@
 //! never reaches the parser.
 
 use crate::keys::{ChannelKeys, KdfParams};
-use airlock_domain::{Manifest, Millis, MANIFEST_FORMAT_VERSION};
+use airlock_domain::{messages, Manifest, Millis, MANIFEST_FORMAT_VERSION};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
@@ -26,6 +26,19 @@ pub struct ManifestExpectations<'a> {
     pub last_applied_sequence: Option<u64>,
     pub now: Millis,
     pub max_bytes: usize,
+}
+
+/// The receiver's own limits on what an authentic manifest may claim: a partner holding the
+/// secret still cannot make it loop over millions of shards, keep a manifest valid for years,
+/// or date one in the future. Checked by `check_bounds` once the manifest is opened.
+#[derive(Clone, Copy, Debug)]
+pub struct ManifestBounds {
+    pub max_shards: u32,
+    /// The longest lifetime, from now, an `expires_at` may give (milliseconds).
+    pub max_ttl: Millis,
+    /// How far ahead of the local clock the partner's may run (milliseconds).
+    pub clock_skew: Millis,
+    pub now: Millis,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -61,6 +74,12 @@ pub enum ManifestError {
     Expired { expires_at: Millis, now: Millis },
     #[error("manifest rejected: sequence {sequence} is not newer than the last applied {last} (replay or rollback)")]
     NotNewer { sequence: u64, last: u64 },
+    #[error("{}", messages::shard_count_out_of_range(*.count, *.max))]
+    ShardCount { count: u32, max: u32 },
+    #[error("{}", messages::expires_too_late(rfc3339(*.expires_at), rfc3339(*.latest), (*.max_ttl / 1000) as u64))]
+    ExpiresTooLate { expires_at: Millis, latest: Millis, max_ttl: Millis },
+    #[error("{}", messages::generated_in_the_future(rfc3339(*.generated_at), rfc3339(*.now), (*.skew / 1000) as u64))]
+    GeneratedInTheFuture { generated_at: Millis, now: Millis, skew: Millis },
 }
 
 /// Falls back to raw milliseconds for instants `time` cannot represent, so that an absurd
@@ -137,6 +156,27 @@ pub fn open_manifest(
         }
     }
     Ok(manifest)
+}
+
+/// Checks an opened manifest against the local bounds (see `ManifestBounds`).
+pub fn check_bounds(manifest: &Manifest, bounds: &ManifestBounds) -> Result<(), ManifestError> {
+    if manifest.shard_count == 0 || manifest.shard_count > bounds.max_shards {
+        return Err(ManifestError::ShardCount { count: manifest.shard_count, max: bounds.max_shards });
+    }
+    let ahead = bounds.now.saturating_add(bounds.clock_skew);
+    if manifest.generated_at > ahead {
+        return Err(ManifestError::GeneratedInTheFuture {
+            generated_at: manifest.generated_at,
+            now: bounds.now,
+            skew: bounds.clock_skew,
+        });
+    }
+    // The skew counts here too: a partner whose clock runs ahead dates its expiry ahead as well.
+    let latest = ahead.saturating_add(bounds.max_ttl);
+    if manifest.expires_at > latest {
+        return Err(ManifestError::ExpiresTooLate { expires_at: manifest.expires_at, latest, max_ttl: bounds.max_ttl });
+    }
+    Ok(())
 }
 
 /// `airlock-manifest v2 <kdf> hmac-sha256 `, the part of the header before the MAC.

@@ -253,3 +253,58 @@ fn a_derivation_other_than_the_keys_is_refused() {
         )
     );
 }
+
+fn bounds() -> ManifestBounds {
+    ManifestBounds { max_shards: 8, max_ttl: 2 * HOUR, clock_skew: 5 * 60_000, now: NOW }
+}
+
+#[test]
+fn a_manifest_within_the_local_bounds_passes() {
+    assert_eq!(check_bounds(&manifest(), &bounds()), Ok(()));
+    let edge = Manifest {
+        shard_count: 8,
+        generated_at: NOW + 5 * 60_000,
+        expires_at: NOW + 5 * 60_000 + 2 * HOUR,
+        ..manifest()
+    };
+    assert_eq!(check_bounds(&edge, &bounds()), Ok(()), "at each bound exactly");
+}
+
+#[test]
+fn a_shard_count_above_the_local_maximum_or_zero_is_refused() {
+    for count in [9, 0, u32::MAX] {
+        let err = check_bounds(&Manifest { shard_count: count, ..manifest() }, &bounds()).unwrap_err();
+        assert_eq!(err, ManifestError::ShardCount { count, max: 8 });
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "manifest rejected: shard count {count} is outside 1..=8, this platform's maximum (AIRLOCK_MAX_SHARDS)"
+            )
+        );
+    }
+}
+
+#[test]
+fn an_expiry_beyond_the_local_maximum_lifetime_is_refused() {
+    let far = Manifest { expires_at: NOW + 5 * 60_000 + 2 * HOUR + 1, ..manifest() };
+    let err = check_bounds(&far, &bounds()).unwrap_err();
+    assert!(matches!(err, ManifestError::ExpiresTooLate { .. }), "{err}");
+    assert_eq!(
+        err.to_string(),
+        "manifest rejected: expires at 2023-11-15T00:18:20.001Z, after 2023-11-15T00:18:20Z: a manifest may live \
+         at most 7200 s (AIRLOCK_MAX_MANIFEST_TTL_SECS) plus the allowed clock skew"
+    );
+    let forever = Manifest { expires_at: i64::MAX, ..manifest() };
+    assert!(matches!(check_bounds(&forever, &bounds()), Err(ManifestError::ExpiresTooLate { .. })));
+}
+
+#[test]
+fn a_manifest_generated_in_the_future_beyond_the_clock_skew_is_refused() {
+    let ahead = Manifest { generated_at: NOW + 5 * 60_000 + 1, ..manifest() };
+    let err = check_bounds(&ahead, &bounds()).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "manifest rejected: generated at 2023-11-14T22:18:20.001Z, more than the allowed clock skew of 300 s \
+         (AIRLOCK_CLOCK_SKEW_SECS) after now (2023-11-14T22:13:20Z)"
+    );
+}

@@ -6,7 +6,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 use hkdf::Hkdf;
 use rand::RngCore;
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use sha2::Sha256;
 use std::fmt;
 use zeroize::{Zeroize, Zeroizing};
@@ -32,6 +32,8 @@ pub enum MasterKeyError {
 #[error("InvalidToken")]
 pub struct InvalidToken;
 
+/// Cloning copies the key; each copy is zeroed when dropped.
+#[derive(Clone)]
 pub struct MasterKey {
     key: [u8; 32],
 }
@@ -61,6 +63,16 @@ impl MasterKey {
         blob.extend_from_slice(&nonce);
         blob.extend_from_slice(&ciphertext);
         format!("{PREFIX}{}", BASE64.encode(blob))
+    }
+
+    /// Whether two wrapped secrets hold the same secret (each wrapping has its own nonce, so
+    /// the wrapped forms always differ). `false` when either does not unwrap.
+    pub fn same_secret(&self, wrapped: &str, other: &str) -> bool {
+        match (self.unwrap(wrapped), self.unwrap(other)) {
+            // Both are this platform's own; nobody outside can time the comparison.
+            (Ok(a), Ok(b)) => a.expose_secret() == b.expose_secret(),
+            _ => false,
+        }
     }
 
     pub fn unwrap(&self, wrapped: &str) -> Result<SecretString, InvalidToken> {
@@ -104,6 +116,16 @@ mod tests {
     use secrecy::ExposeSecret;
 
     const SECRET: &str = "0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn same_secret_sees_through_the_wrapping() {
+        let master = MasterKey::new(&"m".repeat(32)).unwrap();
+        let (a, again, b) = (master.wrap("first secret"), master.wrap("first secret"), master.wrap("second secret"));
+        assert_ne!(a, again, "each wrapping has its own nonce");
+        assert!(master.same_secret(&a, &again));
+        assert!(!master.same_secret(&a, &b));
+        assert!(!master.same_secret(&a, "v1:not-a-token"));
+    }
 
     #[test]
     fn short_master_secret_is_refused_with_its_length() {

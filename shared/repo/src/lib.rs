@@ -290,6 +290,11 @@ pub trait Repository: Send + Sync + 'static {
     /// Moves a shard's state forward: written only when its sequence is higher than the
     /// stored one's (or it is the stored manifest again). `Superseded` names the newer one.
     async fn put_manifest_state(&self, state: &ManifestState) -> Result<ApplyOutcome>;
+    /// In one transaction, forgets the connection's replay state: every shard's manifest
+    /// state goes and every applied entry's sequence returns to 0 (the entries stay, so the
+    /// next manifest is still diffed against what is here). For a new receiving secret: a
+    /// manifest forged with the old one can no longer hold the sequences up.
+    async fn reset_replay_state(&self, connection_id: &str) -> Result<()>;
     /// The live applied entries (tombstones of withdrawals left out).
     async fn applied(&self, connection_id: &str) -> Result<Vec<AppliedEntry>>;
     /// The applied entry of one remote resource, a tombstone too.

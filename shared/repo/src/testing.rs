@@ -75,15 +75,77 @@ pub fn with_database(server_url: &str, database: &str) -> String {
 
 /// A repository whose database is away for the next `n` status reports: each fails as a
 /// connection error would, then the wrapped repository answers again. Every other call
-/// goes straight through.
+/// goes straight through, except one chosen by `pausing`, which waits to be released.
 pub struct FlakyRepository {
     inner: DynRepository,
     failures_left: std::sync::atomic::AtomicU32,
+    pause: Option<std::sync::Arc<Pause>>,
+    /// How often each method that can be paused was called.
+    calls: std::sync::Mutex<std::collections::BTreeMap<&'static str, u32>>,
+}
+
+/// Holds the first call of one repository method until the test releases it, so the test
+/// can change things while a run is in the middle of its work.
+pub struct Pause {
+    call: &'static str,
+    armed: std::sync::atomic::AtomicBool,
+    reached: tokio::sync::Semaphore,
+    released: tokio::sync::Semaphore,
+}
+
+impl Pause {
+    /// Resolves once the held call has arrived and waits.
+    pub async fn reached(&self) {
+        self.reached.acquire().await.expect("never closed").forget();
+    }
+
+    /// Lets the held call go on.
+    pub fn release(&self) {
+        self.released.add_permits(1);
+    }
+
+    async fn hold(&self, call: &'static str) {
+        if call == self.call && self.armed.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            self.reached.add_permits(1);
+            self.released.acquire().await.expect("never closed").forget();
+        }
+    }
 }
 
 impl FlakyRepository {
     pub fn new(inner: DynRepository, failures: u32) -> Self {
-        Self { inner, failures_left: std::sync::atomic::AtomicU32::new(failures) }
+        Self {
+            inner,
+            failures_left: std::sync::atomic::AtomicU32::new(failures),
+            pause: None,
+            calls: Default::default(),
+        }
+    }
+
+    /// Holds the first call of the method named `call` (`"active_shares"`, say) until
+    /// `Pause::release`.
+    pub fn pausing(inner: DynRepository, call: &'static str) -> (Self, std::sync::Arc<Pause>) {
+        let pause = std::sync::Arc::new(Pause {
+            call,
+            armed: std::sync::atomic::AtomicBool::new(true),
+            reached: tokio::sync::Semaphore::new(0),
+            released: tokio::sync::Semaphore::new(0),
+        });
+        let mut repo = Self::new(inner, 0);
+        repo.pause = Some(pause.clone());
+        (repo, pause)
+    }
+
+    /// How many times `call` was made (for the methods `pausing` can hold).
+    pub fn calls(&self, call: &str) -> u32 {
+        self.calls.lock().expect("not poisoned").get(call).copied().unwrap_or(0)
+    }
+
+    async fn hold(&self, call: &'static str) {
+        *self.calls.lock().expect("not poisoned").entry(call).or_default() += 1;
+        if let Some(pause) = &self.pause {
+            pause.hold(call).await;
+        }
     }
 
     pub fn failures_left(&self) -> u32 {
@@ -127,6 +189,7 @@ impl Repository for FlakyRepository {
         self.inner.put_resource(resource).await
     }
     async fn resource(&self, id: &str) -> Result<Option<Resource>> {
+        self.hold("resource").await;
         self.inner.resource(id).await
     }
     async fn add_revision(&self, revision: &Revision) -> Result<()> {
@@ -136,6 +199,7 @@ impl Repository for FlakyRepository {
         self.inner.revision(id).await
     }
     async fn latest_revision(&self, resource_id: &str) -> Result<Option<Revision>> {
+        self.hold("latest_revision").await;
         self.inner.latest_revision(resource_id).await
     }
     async fn grant_view(&self, resource_id: &str, user_id: &str) -> Result<()> {
@@ -151,6 +215,7 @@ impl Repository for FlakyRepository {
         self.inner.update_connection(connection).await
     }
     async fn connection(&self, id: &str) -> Result<Option<Connection>> {
+        self.hold("connection").await;
         self.inner.connection(id).await
     }
     async fn connections(&self, include_archived: bool) -> Result<Vec<Connection>> {
@@ -178,6 +243,7 @@ impl Repository for FlakyRepository {
         self.inner.share(connection_id, resource_id, shared_by, at).await
     }
     async fn active_shares(&self, connection_id: &str) -> Result<Vec<Share>> {
+        self.hold("active_shares").await;
         self.inner.active_shares(connection_id).await
     }
     async fn all_shares(&self, connection_id: &str) -> Result<Vec<Share>> {
@@ -203,6 +269,9 @@ impl Repository for FlakyRepository {
     }
     async fn put_manifest_state(&self, state: &ManifestState) -> Result<ApplyOutcome> {
         self.inner.put_manifest_state(state).await
+    }
+    async fn reset_replay_state(&self, connection_id: &str) -> Result<()> {
+        self.inner.reset_replay_state(connection_id).await
     }
     async fn applied(&self, connection_id: &str) -> Result<Vec<AppliedEntry>> {
         self.inner.applied(connection_id).await

@@ -40,6 +40,18 @@ impl Context {
         Ok(Arc::new(Self { settings, repo, bus, stores, master }))
     }
 
+    /// The same platform over another repository: a test's wrapper that delays or fails
+    /// chosen calls, say.
+    pub fn with_repo(&self, repo: DynRepository) -> Context {
+        Context {
+            settings: self.settings.clone(),
+            repo,
+            bus: self.bus.clone(),
+            stores: self.stores.clone(),
+            master: self.master.clone(),
+        }
+    }
+
     pub fn registry_store(&self) -> Result<Arc<dyn ObjectStore>, StoreError> {
         self.stores.get(&self.settings.registry_store)
     }

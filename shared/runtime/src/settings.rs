@@ -14,6 +14,12 @@ pub struct Settings {
     pub max_manifest_bytes: usize,
     /// The most memory a partner's manifest may name for its key derivation.
     pub max_kdf_memory_kib: u32,
+    /// The most shards a partner's manifest may spread over (each costs a read per sync).
+    pub max_shards: u32,
+    /// The longest a partner's manifest may stay valid, counted from now.
+    pub max_manifest_ttl: Duration,
+    /// How far ahead of this platform's clock a partner's may run.
+    pub clock_skew: Duration,
     pub chunk_size: usize,
     pub schedule_interval: Duration,
     /// Deliveries of one message before a handler gives up on a retryable failure.
@@ -45,6 +51,10 @@ impl Default for Settings {
             manifest_ttl: Duration::from_secs(24 * 3600),
             max_manifest_bytes: 16 << 20,
             max_kdf_memory_kib: airlock_protocol::KdfParams::RFC9106_SECOND.memory_kib,
+            max_shards: 1024,
+            // The longest AIRLOCK_MANIFEST_TTL_SECS a sender may set.
+            max_manifest_ttl: Duration::from_secs(30 * 86400),
+            clock_skew: Duration::from_secs(300),
             chunk_size: airlock_protocol::DEFAULT_CHUNK_SIZE,
             schedule_interval: Duration::from_secs(60),
             max_attempts: 5,
@@ -93,6 +103,9 @@ impl Settings {
             )?),
             max_manifest_bytes: number(&get, "AIRLOCK_MAX_MANIFEST_BYTES", d.max_manifest_bytes, 1024..=1 << 30)?,
             max_kdf_memory_kib: number(&get, "AIRLOCK_MAX_KDF_MEMORY_KIB", d.max_kdf_memory_kib, 8..=1 << 22)?,
+            max_shards: number(&get, "AIRLOCK_MAX_SHARDS", d.max_shards, 1..=65536)?,
+            max_manifest_ttl: secs(&get, "AIRLOCK_MAX_MANIFEST_TTL_SECS", d.max_manifest_ttl, 60..=365 * 86400)?,
+            clock_skew: secs(&get, "AIRLOCK_CLOCK_SKEW_SECS", d.clock_skew, 0..=86400)?,
             chunk_size: number(&get, "AIRLOCK_CHUNK_SIZE", d.chunk_size, 1024..=airlock_protocol::MAX_CHUNK_SIZE)?,
             schedule_interval: Duration::from_secs(number(
                 &get,
@@ -167,5 +180,23 @@ mod tests {
         let err = Settings::from_lookup(lookup(&[("AIRLOCK_MASTER_SECRET", &key), ("AIRLOCK_SHARD_COUNT", "0")]))
             .unwrap_err();
         assert_eq!(err.to_string(), "AIRLOCK_SHARD_COUNT='0' is not valid: must be between 1 and 1024");
+    }
+
+    #[test]
+    fn partner_bounds_are_read_and_range_checked() {
+        let key = "k".repeat(32);
+        let base = [("AIRLOCK_MASTER_SECRET", key.as_str())];
+        let (s, _) = Settings::from_lookup(lookup(&base)).unwrap();
+        assert_eq!((s.max_shards, s.max_manifest_ttl.as_secs(), s.clock_skew.as_secs()), (1024, 30 * 86400, 300));
+        let set = [
+            base[0],
+            ("AIRLOCK_MAX_SHARDS", "16"),
+            ("AIRLOCK_MAX_MANIFEST_TTL_SECS", "3600"),
+            ("AIRLOCK_CLOCK_SKEW_SECS", "0"),
+        ];
+        let (s, _) = Settings::from_lookup(lookup(&set)).unwrap();
+        assert_eq!((s.max_shards, s.max_manifest_ttl.as_secs(), s.clock_skew.as_secs()), (16, 3600, 0));
+        let err = Settings::from_lookup(lookup(&[base[0], ("AIRLOCK_MAX_SHARDS", "0")])).unwrap_err();
+        assert_eq!(err.to_string(), "AIRLOCK_MAX_SHARDS='0' is not valid: must be between 1 and 65536");
     }
 }

@@ -182,6 +182,28 @@ pub async fn derive_channel_keys(ctx: &Context, connection: &Connection) {
     let _ = ctx.channel_keys(connection).await;
 }
 
+/// What follows a new shared secret once the connection is stored with it. The keys are
+/// derived again now (the stored ones are bound to the old secret and no longer unwrap for
+/// the new one), so no sync pays the derivation. A sending connection's next publish
+/// republishes everything under the new keys, at new object names (they carry the key id);
+/// the old objects go after the grace period, once the new manifests name the new ones. A
+/// receiving connection forgets its replay state: a manifest forged with a leaked old secret
+/// may have pushed the sequences as high as they go, and the partner's next manifest, made
+/// with the new secret, must be able to follow. The same secret given again keeps the state,
+/// so manifests already seen stay refused as replays.
+pub async fn secret_replaced(
+    ctx: &Context,
+    connection: &Connection,
+    previous_wrapped_secret: &str,
+) -> Result<(), ConnectionError> {
+    derive_channel_keys(ctx, connection).await;
+    let changed = !ctx.master.same_secret(previous_wrapped_secret, &connection.wrapped_secret);
+    if connection.kind == ConnectionKind::Receiving && changed {
+        ctx.repo.reset_replay_state(&connection.id).await?;
+    }
+    Ok(())
+}
+
 /// Refuses a typed secret that zxcvbn estimates guessable in fewer than 10^14 tries; `context`
 /// holds words an attacker would try first (the connection's name, its shared ID).
 pub fn check_secret(secret: &str, context: &[&str]) -> Result<(), ConnectionError> {

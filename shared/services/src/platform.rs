@@ -30,8 +30,8 @@ pub enum PlatformError {
 mod users;
 
 pub use users::{
-    resolve_clearance, search_users, secure_connections_disabled, set_own_features, sign_in, update_user, ClearanceInput,
-    Identity, LAST_SEEN_RESOLUTION,
+    resolve_clearance, search_users, secure_connections_disabled, set_own_features, sign_in, update_user,
+    ClearanceInput, Identity, LAST_SEEN_RESOLUTION,
 };
 
 type Result<T> = std::result::Result<T, PlatformError>;

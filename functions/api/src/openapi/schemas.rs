@@ -86,12 +86,12 @@ pub fn all() -> Value {
             "created_at": millis(),
             "store_also_used_by": strings(),
         })),
-        "NewSending": obj(&["name", "outbox", "shared_id", "secret", "secret_confirmation", "certified"], json!({
+        "NewSending": obj(&["name", "outbox", "shared_id", "certified"], json!({
             "name": text(),
             "description": text(),
             "outbox": text(),
             "shared_id": { "type": "string", "pattern": "^[A-Za-z0-9._-]+$", "description": "a random suffix is appended" },
-            "secret": { "type": "string", "minLength": 12 },
+            "secret": { "type": "string", "description": "left out (the default): one is generated and returned once; typed: it must be strong by zxcvbn's estimate" },
             "secret_confirmation": text(),
             "permitted_level": nullable(text()),
             "permitted_tags": strings(),
@@ -115,6 +115,7 @@ pub fn all() -> Value {
             "confirm_store_change": { "type": "boolean" },
             "secret": text(),
             "secret_confirmation": text(),
+            "generate_secret": { "type": "boolean", "description": "sending only: a new secret is generated and returned once, in \"credentials\"" },
             "permitted_level": nullable(text()),
             "permitted_tags": strings(),
         })),

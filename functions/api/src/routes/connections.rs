@@ -229,6 +229,9 @@ pub struct Patch {
     confirm_store_change: bool,
     secret: Option<String>,
     secret_confirmation: Option<String>,
+    /// A sending secret generated here (the default way to reset one), returned once.
+    #[serde(default)]
+    generate_secret: bool,
     #[serde(default, deserialize_with = "double_option")]
     permitted_level: Option<Option<String>>,
     permitted_tags: Option<Vec<String>>,
@@ -238,11 +241,13 @@ pub async fn patch(
     Admin(caller): Admin,
     State(state): State<AppState>,
     Path(id): Path<String>,
-    Body(body): Body<Patch>,
-) -> Result<Json<ConnectionView>, ApiError> {
+    Body(mut body): Body<Patch>,
+) -> Result<Json<Value>, ApiError> {
     let ctx = state.ctx();
     let mut connection = connections::active_connection(ctx, &id).await?;
     let before = view(ctx, &connection).await?;
+    let previous_wrapped_secret = connection.wrapped_secret.clone();
+    let generated = generated_secret(&connection, &mut body)?;
     let secret_replaced = body.secret.is_some();
     if let Some(name) = body.name {
         if name.trim().is_empty() {
@@ -301,7 +306,7 @@ pub async fn patch(
     }
     ctx.repo.update_connection(&connection).await?;
     if secret_replaced {
-        connections::derive_channel_keys(ctx, &connection).await;
+        connections::secret_replaced(ctx, &connection, &previous_wrapped_secret).await?;
     }
     let after = view(ctx, &connection).await?;
     // The secret itself is never recorded, only that it was replaced.
@@ -309,7 +314,34 @@ pub async fn patch(
     shown["secret_replaced"] = json!(secret_replaced);
     let before_value = serde_json::to_value(&before).expect("views serialize");
     platform::record(ctx, &caller.sub, "connection.update", &id, Some(before_value), Some(shown)).await?;
-    Ok(Json(after))
+    let mut reply = serde_json::to_value(&after).expect("views serialize");
+    if let Some(secret) = generated {
+        // Shown this once, like the creation screen's, so the admin can pass it on.
+        reply["credentials"] = json!({ "shared_id": connection.shared_id, "shared_secret": secret });
+    }
+    Ok(Json(reply))
+}
+
+/// `"generate_secret": true` stands for a generated secret typed twice; only a sending
+/// connection chooses its secret (a receiving one takes the partner's).
+fn generated_secret(connection: &Connection, body: &mut Patch) -> Result<Option<String>, ApiError> {
+    if !body.generate_secret {
+        return Ok(None);
+    }
+    if connection.kind != ConnectionKind::Sending {
+        return Err(ApiError::bad_request(format!(
+            "'{}' is a receiving connection: its secret is the one the partner generated, so it is pasted, \
+             not generated here",
+            connection.name
+        )));
+    }
+    if body.secret.is_some() {
+        return Err(ApiError::bad_request("give either \"secret\" or \"generate_secret\": true, not both"));
+    }
+    let secret = generate_shared_secret();
+    body.secret = Some(secret.clone());
+    body.secret_confirmation = Some(secret.clone());
+    Ok(Some(secret))
 }
 
 #[derive(Deserialize)]

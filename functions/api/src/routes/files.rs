@@ -37,11 +37,7 @@ pub async fn upload(
     body: axum::body::Body,
 ) -> Result<(StatusCode, Json<FileView>), ApiError> {
     let name = query.name.trim();
-    if name.is_empty() || name.chars().any(char::is_control) || name.len() > 255 {
-        return Err(ApiError::bad_request(format!(
-            "file name '{name}' is empty, longer than 255 bytes, or has control characters"
-        )));
-    }
+    airlock_domain::registry::validate_file_name(name).map_err(ApiError::bad_request)?;
     let tags: TagSet = query.tags.split(',').map(str::trim).filter(|t| !t.is_empty()).map(String::from).collect();
     let stream = body.into_data_stream().map_err(std::io::Error::other);
     let reader = tokio_util::io::StreamReader::new(stream);

@@ -266,6 +266,20 @@ pub async fn ordering(repo: &dyn Repository) -> Result<()> {
     assert_eq!(repo.put_manifest_state(&state(8)).await?, ApplyOutcome::Superseded { by: 9 });
     assert_eq!(repo.manifest_state(&c.id, 0).await?, Some(state(9)), "the older validation did not move it back");
 
+    // A new receiving secret: the sequences are forgotten (a forged manifest may have pushed
+    // them to the top), what was applied stays, for the next manifest to be diffed against.
+    let other = connection(ConnectionKind::Receiving, 1_000);
+    repo.create_connection(&other).await?;
+    let untouched = ManifestState { connection_id: other.id.clone(), ..state(4) };
+    repo.put_manifest_state(&untouched).await?;
+    repo.reset_replay_state(&c.id).await?;
+    assert_eq!(repo.manifest_state(&c.id, 0).await?, None, "no shard state is left");
+    assert_eq!(repo.applied_entry(&c.id, &remote).await?, Some(entry(0, "back")), "the entry stays, at sequence 0");
+    assert_eq!(repo.manifest_state(&other.id, 0).await?, Some(untouched), "other connections keep theirs");
+    assert_eq!(repo.put_manifest_state(&state(1)).await?, ApplyOutcome::Applied, "sequence 1 is newer again");
+    let after = repo.apply_change(&entry(1, "after"), &upsert(&local_id, "v4.bin", &small.id)).await?;
+    assert_eq!(after, ApplyOutcome::Applied, "and so is a change from it");
+
     // Leases: one holder at a time until expiry; the holder may renew; release frees it.
     let key = format!("validate:{}", c.id);
     let (first, second) = (new_id(), new_id());

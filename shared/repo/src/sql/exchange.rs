@@ -159,6 +159,17 @@ pub(super) async fn put_manifest_state(repo: &SqlRepository, state: &ManifestSta
     Ok(outcome)
 }
 
+pub(super) async fn reset_replay_state(repo: &SqlRepository, connection_id: &str) -> Result<()> {
+    let mut tx = repo.begin().await?;
+    sqlx::query("DELETE FROM manifest_state WHERE connection_id = $1").bind(connection_id).execute(&mut *tx).await?;
+    sqlx::query("UPDATE applied SET sequence = 0 WHERE connection_id = $1")
+        .bind(connection_id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
 /// What a write of `ours` that found `stored` in place (and so wrote nothing) means.
 fn compare(stored: u64, ours: u64) -> ApplyOutcome {
     if stored > ours {

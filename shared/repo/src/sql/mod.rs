@@ -294,6 +294,9 @@ impl Repository for SqlRepository {
     async fn put_manifest_state(&self, state: &ManifestState) -> Result<ApplyOutcome> {
         exchange::put_manifest_state(self, state).await
     }
+    async fn reset_replay_state(&self, connection_id: &str) -> Result<()> {
+        exchange::reset_replay_state(self, connection_id).await
+    }
     async fn applied(&self, connection_id: &str) -> Result<Vec<AppliedEntry>> {
         exchange::applied(self, connection_id).await
     }

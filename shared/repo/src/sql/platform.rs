@@ -4,7 +4,9 @@
 
 use super::codec::{self, flag, tags_from_json, tags_to_json};
 use super::{Backend, SqlRepository};
-use crate::{AuditEntry, ControlTag, LevelUsage, Page, RepoError, Result, Share, SignIn, SignedIn, UserAccount, USAGE_EXAMPLES};
+use crate::{
+    AuditEntry, ControlTag, LevelUsage, Page, RepoError, Result, Share, SignIn, SignedIn, UserAccount, USAGE_EXAMPLES,
+};
 use airlock_domain::{Clearance, Millis, Revision};
 use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::query::Query;

@@ -186,4 +186,3 @@ pub async fn update_user(
     }
     Ok(account)
 }
-
