@@ -3,8 +3,9 @@
 //! SQLite, the in-process bus, filesystem stores), and `pair` sets up two platforms that
 //! exchange files, for the demo and the end-to-end tests. `serve` runs one platform with
 //! its api from a data directory (`airlock serve`), `doctor` checks a deployment, and
-//! `cli` is the `airlock` command over them.
+//! `cli` is the `airlock` command over them. `bench` is the benchmark behind `airlock-bench`.
 
+pub mod bench;
 pub mod cli;
 pub mod data_dir;
 pub mod doctor;
