@@ -9,11 +9,13 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+#[cfg(any(test, feature = "testsuite"))]
 pub mod contract;
 mod memory;
 mod nats;
 mod sqs;
 pub mod sqs_codec;
+#[cfg(any(test, feature = "testsuite"))]
 pub mod testing;
 
 pub use memory::InProcessBus;

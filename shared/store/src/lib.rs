@@ -16,8 +16,10 @@ use std::sync::Arc;
 
 pub use object_store;
 
+#[cfg(any(test, feature = "testsuite"))]
 pub mod contract;
 mod sweep;
+#[cfg(any(test, feature = "testsuite"))]
 pub mod testing;
 
 pub use sweep::sweep_staging_files;
