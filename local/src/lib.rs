@@ -17,7 +17,7 @@ use airlock_protocol::MasterKey;
 use airlock_repo::{SyncEvent, SyncState};
 use airlock_runtime::{run_consumer, Context, Handler, Settings};
 use airlock_scheduler::TickSummary;
-use airlock_store::StoreRegistry;
+use airlock_store::NamedStores;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinSet;
@@ -48,7 +48,7 @@ pub async fn context(
     settings: Settings,
     master_secret: &str,
     bus: DynBus,
-    stores: StoreRegistry,
+    stores: NamedStores,
 ) -> Result<Arc<Context>, LocalError> {
     let master = MasterKey::new(master_secret).map_err(|e| LocalError::Startup(e.to_string()))?;
     let repo = airlock_repo::connect(&settings.database_url)

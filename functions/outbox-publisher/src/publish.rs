@@ -1,7 +1,7 @@
 use airlock_domain::manifest::{manifest_key, object_key};
 use airlock_domain::pipeline::{PublishRequest, ResourceOutcome, ResourceRow};
 use airlock_domain::{
-    messages, now_millis, shard_for, transform, Connection, ConnectionKind, Manifest, ManifestEntry, PlatformSettings,
+    failures, now_millis, shard_for, transform, Connection, ConnectionKind, Manifest, ManifestEntry, PlatformSettings,
     Resource, MANIFEST_FORMAT_VERSION,
 };
 use airlock_protocol::{seal_manifest, ChannelKeys};
@@ -260,7 +260,7 @@ impl Run<'_> {
     /// Streams one revision from the registry, encrypted, into the outbox.
     async fn copy_revision(&self, entry: &ManifestEntry, blob_key: &str) -> Result<(), String> {
         let fail = |what: String| {
-            messages::outbox_write_failed(format!("revision {} size={}: {what}", entry.revision_id, entry.size))
+            failures::outbox_write_failed(format!("revision {} size={}: {what}", entry.revision_id, entry.size))
         };
         let source = airlock_store::reader(&self.registry, blob_key)
             .await
@@ -313,7 +313,7 @@ impl Run<'_> {
             self.outbox
                 .put(&Path::from(manifest_key(&conn.shared_id, shard)), PutPayload::from(sealed))
                 .await
-                .map_err(|e| messages::outbox_write_failed(format!("manifest of shard {shard}: {e}")))?;
+                .map_err(|e| failures::outbox_write_failed(format!("manifest of shard {shard}: {e}")))?;
         }
         Ok(())
     }

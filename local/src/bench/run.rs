@@ -60,7 +60,7 @@ pub async fn start_pair(args: &Args, state: &Path) -> anyhow::Result<(Pair, Opti
     if args.s3 {
         let server = MotoServer::find_or_start()?;
         let config = server.new_bucket("EXCHANGE")?;
-        setup.exchange = Some(airlock_store::StoreRegistry::from_configs(&[config])?.get("EXCHANGE")?);
+        setup.exchange = Some(airlock_store::NamedStores::from_configs(&[config])?.get("EXCHANGE")?);
         s3_server = Some(server);
     }
     let pair = Pair::start(setup).await.context("starting platforms A and B")?;
