@@ -40,32 +40,31 @@ free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1
 # The bus creates one stream per topic and prefix; deleting them drops any message a
 # previous run left behind. Speaks the NATS protocol directly, so no client is needed.
 delete_streams() {
-  local streams=()
-  for prefix in "${BUS_PREFIXES[@]}"; do
-    for topic in PUBLISH POLL INGEST STATUS; do streams+=("${prefix^^}_$topic"); done
-  done
-  python3 - "$NATS_HOST" "$NATS_PORT" "${streams[@]}" <<'PY' || say "could not delete old streams (continuing)"
-import socket, sys
-host, port, *streams = sys.argv[1:]
+  python3 - "$NATS_HOST" "$NATS_PORT" "${BUS_PREFIXES[@]}" <<'PY' || say "could not delete old streams (continuing)"
+import json, socket, sys
+host, port, *prefixes = sys.argv[1:]
 conn = socket.create_connection((host, int(port)), timeout=5)
 reader = conn.makefile("rb")
 reader.readline()  # INFO
 inbox = "_INBOX.airlock_demo_cleanup"
 conn.sendall(f'CONNECT {{"verbose":false}}\r\nSUB {inbox} 1\r\n'.encode())
-for name in streams:
-    conn.sendall(f"PUB $JS.API.STREAM.DELETE.{name} {inbox} 0\r\n\r\n".encode())
-replies = 0
-while replies < len(streams):
-    line = reader.readline()
-    if not line:
-        sys.exit("connection closed")
-    if line.startswith(b"MSG"):
-        reader.read(int(line.split()[-1]) + 2)
-        replies += 1
-    elif line.startswith(b"PING"):
-        conn.sendall(b"PONG\r\n")
-    elif line.startswith(b"-ERR"):
-        sys.exit(line.decode().strip())
+def request(subject, body=b""):
+    conn.sendall(f"PUB {subject} {inbox} {len(body)}\r\n".encode() + body + b"\r\n")
+    while True:
+        line = reader.readline()
+        if not line:
+            sys.exit("connection closed")
+        if line.startswith(b"MSG"):
+            return json.loads(reader.read(int(line.split()[-1]) + 2))
+        if line.startswith(b"PING"):
+            conn.sendall(b"PONG\r\n")
+        elif line.startswith(b"-ERR"):
+            sys.exit(line.decode().strip())
+# A prefix's streams are the ones over its subjects (<prefix>.<topic>), whatever the topics are.
+for prefix in prefixes:
+    found = request("$JS.API.STREAM.NAMES", json.dumps({"subject": f"{prefix}.>"}).encode())
+    for name in found.get("streams") or []:
+        request(f"$JS.API.STREAM.DELETE.{name}")
 PY
 }
 

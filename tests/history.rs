@@ -10,7 +10,7 @@ use airlock_repo::testing::FlakyRepository;
 use airlock_repo::{DynRepository, SyncState};
 use airlock_runtime::consumer::settle;
 use airlock_runtime::{Context, Settings, TraceContext};
-use airlock_store::StoreRegistry;
+use airlock_store::NamedStores;
 use async_trait::async_trait;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -20,7 +20,7 @@ async fn context(dir: &tempfile::TempDir, wrap: impl FnOnce(DynRepository) -> Dy
     let repo = wrap(airlock_repo::connect(&url).await.unwrap());
     let settings = Settings { database_url: url, sync_deadline: Duration::from_secs(10), ..Settings::default() };
     let master = MasterKey::new(&"m".repeat(40)).unwrap();
-    Arc::new(Context { settings, repo, bus: Arc::new(InProcessBus::new()), stores: StoreRegistry::default(), master })
+    Arc::new(Context { settings, repo, bus: Arc::new(InProcessBus::new()), stores: NamedStores::default(), master })
 }
 
 /// Notes how a delivery was settled.

@@ -3,7 +3,7 @@
 //! files are being copied publishes nothing it no longer allows.
 
 use airlock_domain::pipeline::PublishRequest;
-use airlock_domain::{messages, new_id, now_millis, InfosecLevel, Manifest, TagSet};
+use airlock_domain::{failures, new_id, now_millis, InfosecLevel, Manifest, TagSet};
 use airlock_local::pair::{Pair, PairSetup, BOB};
 use airlock_outbox_publisher::{publish, PublishOutcome};
 use airlock_protocol::{open_manifest, ChannelKeys, ManifestExpectations};
@@ -98,7 +98,7 @@ async fn a_connection_archived_mid_publish_writes_no_manifest() -> anyhow::Resul
     pause.release();
 
     let PublishOutcome::Failed { message, .. } = run.await?? else { panic!("the publish should stop") };
-    assert_eq!(message, messages::ARCHIVED_DURING_PUBLISH);
+    assert_eq!(message, failures::ARCHIVED_DURING_PUBLISH);
     for shard in 0..pair.sending.shard_count {
         let path = pair.exchange_dir.join(&pair.sending.shared_id).join(format!("shard{shard}/manifest"));
         assert!(!path.exists(), "no manifest at {}", path.display());

@@ -7,7 +7,7 @@ use airlock_bus::SqsEndpoint;
 use airlock_domain::Health;
 use airlock_local::pair::{Pair, PairSetup, BOB, SYNC_TIMEOUT};
 use airlock_store::testing::LocalServer;
-use airlock_store::StoreRegistry;
+use airlock_store::NamedStores;
 use airlock_tests::finished;
 use aws_sdk_sqs::types::QueueAttributeName;
 use std::io::{Read, Write};
@@ -35,7 +35,7 @@ async fn manifest_notification_starts_the_receiving_sync() -> anyhow::Result<()>
 
     let dir = tempfile::tempdir()?;
     let mut setup = PairSetup::embedded(dir.path());
-    setup.exchange = Some(StoreRegistry::from_configs(std::slice::from_ref(&bucket))?.get("EXCHANGE")?);
+    setup.exchange = Some(NamedStores::from_configs(std::slice::from_ref(&bucket))?.get("EXCHANGE")?);
     setup.exchange_bucket = Some(bucket.name.clone());
     let pair = Pair::start(setup).await?;
 

@@ -131,7 +131,7 @@ async fn exchange_on_sqlite_and_sqs() -> anyhow::Result<()> {
 async fn exchange_over(config: airlock_store::StoreConfig) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let label = config.label.clone();
-    let store = airlock_store::StoreRegistry::from_configs(&[config])?.get(&label)?;
+    let store = airlock_store::NamedStores::from_configs(&[config])?.get(&label)?;
     let mut setup = PairSetup::embedded(dir.path());
     setup.exchange = Some(store.clone());
     let pair = Pair::start(setup).await?;

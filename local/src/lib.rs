@@ -3,9 +3,10 @@
 //! SQLite, the in-process bus, filesystem stores), and `pair` sets up two platforms that
 //! exchange files, for the demo and the end-to-end tests. `serve` runs one platform with
 //! its api from a data directory (`airlock serve`), `doctor` checks a deployment, and
-//! `cli` is the `airlock` command over them.
+//! `cli` is the `airlock` command over them. `bench` is the benchmark behind `airlock-bench`.
 
 pub mod audit;
+pub mod bench;
 pub mod cli;
 pub mod data_dir;
 pub mod doctor;
@@ -17,7 +18,7 @@ use airlock_protocol::MasterKey;
 use airlock_repo::{SyncEvent, SyncState};
 use airlock_runtime::{run_consumer, Context, Handler, Settings};
 use airlock_scheduler::TickSummary;
-use airlock_store::StoreRegistry;
+use airlock_store::NamedStores;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinSet;
@@ -48,7 +49,7 @@ pub async fn context(
     settings: Settings,
     master_secret: &str,
     bus: DynBus,
-    stores: StoreRegistry,
+    stores: NamedStores,
 ) -> Result<Arc<Context>, LocalError> {
     let master = MasterKey::new(master_secret).map_err(|e| LocalError::Startup(e.to_string()))?;
     let repo = airlock_repo::connect(&settings.database_url)

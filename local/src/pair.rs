@@ -13,7 +13,7 @@ use airlock_services::connections::{self, NewReceivingConnection, NewSendingConn
 use airlock_services::registry;
 use airlock_store::object_store::local::LocalFileSystem;
 use airlock_store::object_store::ObjectStore;
-use airlock_store::StoreRegistry;
+use airlock_store::NamedStores;
 use rand::{distributions::Alphanumeric, Rng};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -249,7 +249,7 @@ async fn platform_context(
 ) -> Result<Arc<Context>, LocalError> {
     let registry_dir = setup.dir.join(format!("registry-{name}"));
     std::fs::create_dir_all(&registry_dir).map_err(setup_error)?;
-    let mut stores = StoreRegistry::default();
+    let mut stores = NamedStores::default();
     stores.insert(
         "REGISTRY",
         Arc::new(LocalFileSystem::new_with_prefix(&registry_dir).map_err(setup_error)?.with_automatic_cleanup(true)),

@@ -9,7 +9,7 @@ use airlock_bus::InProcessBus;
 use airlock_runtime::{Context, Settings};
 use airlock_services::platform_file::{self, PlatformFile, PlatformFileError};
 use airlock_store::object_store::local::LocalFileSystem;
-use airlock_store::StoreRegistry;
+use airlock_store::NamedStores;
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
@@ -160,8 +160,8 @@ fn bind_address(host: &str, port: u16) -> Result<SocketAddr, ServeError> {
         .ok_or_else(|| ServeError::Address { host: host.into(), port })
 }
 
-fn open_stores(stores: &BTreeMap<String, PathBuf>) -> Result<StoreRegistry, ServeError> {
-    let mut registry = StoreRegistry::default();
+fn open_stores(stores: &BTreeMap<String, PathBuf>) -> Result<NamedStores, ServeError> {
+    let mut registry = NamedStores::default();
     for (label, dir) in stores {
         let failed = |why: String| ServeError::Store { label: label.clone(), dir: dir.display().to_string(), why };
         std::fs::create_dir_all(dir).map_err(|e| failed(e.to_string()))?;

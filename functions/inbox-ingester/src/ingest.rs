@@ -1,6 +1,6 @@
 use airlock_domain::pipeline::{Change, IngestRequest, ResourceOutcome, ResourceRow};
 use airlock_domain::{
-    derived_id, messages, now_millis, Connection, ConnectionKind, ManifestEntry, ReceivingPolicy, Resource, Revision,
+    derived_id, failures, now_millis, Connection, ConnectionKind, ManifestEntry, ReceivingPolicy, Resource, Revision,
 };
 use airlock_protocol::ChannelKeys;
 use airlock_repo::{AppliedEntry, ApplyOutcome, LocalChange, RepoError};
@@ -161,7 +161,7 @@ async fn download(
     let source = match airlock_store::reader(&inbox, &entry.object_key).await {
         Ok(source) => source,
         Err(e) if airlock_store::is_not_found(&e) => {
-            return Err(IngestError::Refused(messages::properties_read_failed(format!(
+            return Err(IngestError::Refused(failures::properties_read_failed(format!(
                 "NoSuchKey: the object '{}' named in the manifest does not exist in store '{}'",
                 entry.object_key, connection.store_label
             ))));

@@ -1,6 +1,6 @@
 use airlock_domain::manifest::manifest_key;
 use airlock_domain::pipeline::{Change, IngestRequest, PollRequest};
-use airlock_domain::{messages, now_millis, Connection, ConnectionKind, Manifest, ReceivingPolicy, TagSet};
+use airlock_domain::{failures, now_millis, Connection, ConnectionKind, Manifest, ReceivingPolicy, TagSet};
 use airlock_protocol::{check_bounds, open_manifest, ChannelKeys, ManifestBounds, ManifestExpectations};
 use airlock_repo::{ApplyOutcome, ManifestState, RepoError};
 use airlock_runtime::{Context, HandlerError};
@@ -155,7 +155,7 @@ async fn read_shard(
     let meta = match inbox.head(&path).await {
         Ok(meta) => meta,
         Err(e) if airlock_store::is_not_found(&e) => {
-            return Err(ValidateError::Refused(messages::no_manifest_received(&key, &connection.store_label)));
+            return Err(ValidateError::Refused(failures::no_manifest_received(&key, &connection.store_label)));
         }
         Err(e) => return Err(ValidateError::Store(format!("reading manifest '{key}' failed: {e}"))),
     };
@@ -171,7 +171,7 @@ async fn read_shard(
     let bytes = match bytes {
         Ok(bytes) => bytes,
         Err(e) if airlock_store::is_not_found(&e) => {
-            return Err(ValidateError::Refused(messages::no_manifest_received(&key, &connection.store_label)));
+            return Err(ValidateError::Refused(failures::no_manifest_received(&key, &connection.store_label)));
         }
         Err(e) => return Err(ValidateError::Store(format!("reading manifest '{key}' failed: {e}"))),
     };

@@ -1,7 +1,7 @@
 use airlock_domain::manifest::{manifest_key, object_key};
 use airlock_domain::pipeline::{PublishRequest, ResourceOutcome, ResourceRow};
 use airlock_domain::{
-    messages, now_millis, shard_for, transform, Connection, ConnectionKind, InfosecLevel, Manifest, ManifestEntry,
+    failures, now_millis, shard_for, transform, Connection, ConnectionKind, InfosecLevel, Manifest, ManifestEntry,
     PlatformSettings, Resource, TagSet, MANIFEST_FORMAT_VERSION,
 };
 use airlock_protocol::{seal_manifest, ChannelKeys};
@@ -103,7 +103,7 @@ async fn publish_holding_lease(ctx: &Context, request: &PublishRequest) -> Resul
         return Err(PublishError::UnknownConnection(connection.id.clone()));
     };
     if !current.is_active() {
-        return Ok(PublishOutcome::Failed { message: messages::ARCHIVED_DURING_PUBLISH.into(), rows: run.rows });
+        return Ok(PublishOutcome::Failed { message: failures::ARCHIVED_DURING_PUBLISH.into(), rows: run.rows });
     }
     run.withdraw_no_longer_allowed(&current, &mut entries).await?;
     let published_count = entries.len();
@@ -285,7 +285,10 @@ impl Run<'_> {
             let entry = entries.remove(&resource_id).expect("refused entries come from the map");
             // Scheduled before the record naming it goes, as in collect_entries.
             let due_at = now_millis() + self.ctx.settings.object_grace.as_millis() as i64;
-            self.ctx.repo.schedule_deletions(&self.connection.id, std::slice::from_ref(&entry.object_key), due_at).await?;
+            self.ctx
+                .repo
+                .schedule_deletions(&self.connection.id, std::slice::from_ref(&entry.object_key), due_at)
+                .await?;
             self.ctx.repo.delete_published(&self.connection.id, &resource_id).await?;
             // Its row says why it left, not that it was copied a moment ago.
             self.rows.retain(|r| r.resource_id != resource_id);
@@ -313,7 +316,7 @@ impl Run<'_> {
     /// Streams one revision from the registry, encrypted, into the outbox.
     async fn copy_revision(&self, entry: &ManifestEntry, blob_key: &str) -> Result<(), String> {
         let fail = |what: String| {
-            messages::outbox_write_failed(format!("revision {} size={}: {what}", entry.revision_id, entry.size))
+            failures::outbox_write_failed(format!("revision {} size={}: {what}", entry.revision_id, entry.size))
         };
         let source = airlock_store::reader(&self.registry, blob_key)
             .await
@@ -366,7 +369,7 @@ impl Run<'_> {
             self.outbox
                 .put(&Path::from(manifest_key(&conn.shared_id, shard)), PutPayload::from(sealed))
                 .await
-                .map_err(|e| messages::outbox_write_failed(format!("manifest of shard {shard}: {e}")))?;
+                .map_err(|e| failures::outbox_write_failed(format!("manifest of shard {shard}: {e}")))?;
         }
         Ok(())
     }

@@ -4,7 +4,7 @@
 
 use airlock_protocol::MasterKey;
 use airlock_runtime::{Context, Settings};
-use airlock_store::{Scheme, StoreConfig, StoreRegistry};
+use airlock_store::{NamedStores, Scheme, StoreConfig};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -19,7 +19,7 @@ fn staging_file(path: &Path, age: Duration) {
 async fn ticks_sweep_old_staging_files_and_keep_young_ones() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let exchange = dir.path().join("exchange");
-    let stores = StoreRegistry::from_configs(&[StoreConfig {
+    let stores = NamedStores::from_configs(&[StoreConfig {
         label: "OUTBOX".into(),
         scheme: Scheme::File,
         name: exchange.to_string_lossy().into_owned(),

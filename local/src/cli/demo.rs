@@ -132,7 +132,7 @@ async fn use_real_backends(setup: &mut PairSetup) -> anyhow::Result<bool> {
         .iter()
         .find(|c| c.label == "EXCHANGE")
         .context("real backends need the exchange bucket: FILE_SERVICE_OBJECT_STORES__EXCHANGE__* is not set")?;
-    setup.exchange = Some(airlock_store::StoreRegistry::from_configs(std::slice::from_ref(exchange))?.get("EXCHANGE")?);
+    setup.exchange = Some(airlock_store::NamedStores::from_configs(std::slice::from_ref(exchange))?.get("EXCHANGE")?);
     setup.bus_a = airlock_bus::connect(&bus_a).await.with_context(|| format!("bus of platform A '{bus_a}'"))?;
     setup.bus_b = airlock_bus::connect(&bus_b).await.with_context(|| format!("bus of platform B '{bus_b}'"))?;
     println!("backends:");

@@ -2,11 +2,11 @@
 //! this project's variable names.
 
 use super::{Check, DoctorConfig, IssuerConfig, Report, STEP_TIMEOUT};
-use airlock_domain::{messages, ConnectionKind};
+use airlock_domain::{failures, ConnectionKind};
 use airlock_protocol::MasterKey;
 use airlock_repo::{DynRepository, Repository};
 use airlock_store::object_store::{path::Path as ObjectPath, ObjectStore, PutPayload};
-use airlock_store::StoreRegistry;
+use airlock_store::NamedStores;
 use futures::TryStreamExt;
 use sqlx::Connection as _;
 use std::collections::BTreeMap;
@@ -65,8 +65,8 @@ pub(super) fn master_key(config: &DoctorConfig, report: &mut Report) -> Option<M
 }
 
 /// Each configured store: write, read, list and delete a probe under `doctor/`.
-pub(super) async fn stores(config: &DoctorConfig, report: &mut Report) -> StoreRegistry {
-    let mut registry = StoreRegistry::default();
+pub(super) async fn stores(config: &DoctorConfig, report: &mut Report) -> NamedStores {
+    let mut registry = NamedStores::default();
     let configs = match &config.stores {
         Ok(configs) => configs,
         Err(why) => {
@@ -85,7 +85,7 @@ pub(super) async fn stores(config: &DoctorConfig, report: &mut Report) -> StoreR
     }
     for store_config in configs {
         let name = format!("store {}", store_config.label);
-        let opened = airlock_store::StoreRegistry::from_configs(std::slice::from_ref(store_config))
+        let opened = airlock_store::NamedStores::from_configs(std::slice::from_ref(store_config))
             .and_then(|r| r.get(&store_config.label));
         let store = match opened {
             Ok(store) => store,
@@ -266,7 +266,7 @@ async fn oidc(issuer: &str, jwks_url: &str, report: &mut Report) {
 pub(super) async fn connections(
     repo: &dyn Repository,
     master: Option<&MasterKey>,
-    stores: &StoreRegistry,
+    stores: &NamedStores,
     report: &mut Report,
 ) {
     let all = match repo.connections(true).await {
@@ -289,7 +289,7 @@ pub(super) async fn connections(
             } else {
                 let detail = format!(
                     "{} for {} of {}: {}",
-                    messages::SECRET_UNAVAILABLE,
+                    failures::SECRET_UNAVAILABLE,
                     refused.len(),
                     all.len(),
                     refused.join(", ")
@@ -303,7 +303,7 @@ pub(super) async fn connections(
         let name = format!("{} connection '{}'", kind(connection.kind), connection.name);
         let label = connection.store_label.to_ascii_uppercase();
         if !labels.contains_key(&label) {
-            report.checks.push(Check::fail(name, messages::bucket_not_configured(&connection.store_label), BUCKET_FIX));
+            report.checks.push(Check::fail(name, failures::bucket_not_configured(&connection.store_label), BUCKET_FIX));
             continue;
         }
         if connection.kind != ConnectionKind::Receiving {
@@ -315,7 +315,7 @@ pub(super) async fn connections(
         let check = match tokio::time::timeout(STEP_TIMEOUT, store.head(&ObjectPath::from(key.as_str()))).await {
             Ok(Ok(_)) => Check::pass(name, format!("inbox '{label}' has '{key}'")),
             Ok(Err(e)) if airlock_store::is_not_found(&e) => {
-                Check::fail(name, messages::no_manifest_received(&key, &label), MANIFEST_FIX)
+                Check::fail(name, failures::no_manifest_received(&key, &label), MANIFEST_FIX)
             }
             Ok(Err(e)) => Check::fail(name, format!("inbox '{label}': reading '{key}' failed: {e}"), STORE_FIX),
             Err(_) => Check::fail(

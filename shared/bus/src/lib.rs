@@ -9,40 +9,57 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+#[cfg(any(test, feature = "testsuite"))]
 pub mod contract;
 mod memory;
 mod nats;
 mod sqs;
 pub mod sqs_codec;
+#[cfg(any(test, feature = "testsuite"))]
 pub mod testing;
 
 pub use memory::InProcessBus;
 pub use nats::{NatsBus, NatsOptions};
 pub use sqs::{SqsBus, SqsEndpoint, SqsOptions};
 
-/// The topics that chain Airlock's functions.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Topic {
+/// Declares `Topic` from one list: the variants, `Topic::ALL` in that order, each topic's
+/// name, and its position, which backends index their per-topic state by. A new topic is
+/// one more line in the list below.
+macro_rules! topics {
+    ($($(#[doc = $doc:literal])* $variant:ident => $name:literal,)+) => {
+        /// The topics that chain Airlock's functions.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum Topic {
+            $($(#[doc = $doc])* $variant,)+
+        }
+
+        impl Topic {
+            pub const ALL: [Topic; [$($name),+].len()] = [$(Topic::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Topic::$variant => $name,)+
+                }
+            }
+        }
+    };
+}
+
+topics! {
     /// scheduler → outbox-publisher
-    Publish,
+    Publish => "publish",
     /// scheduler / object-store events → manifest-validator
-    Poll,
+    Poll => "poll",
     /// manifest-validator → inbox-ingester
-    Ingest,
+    Ingest => "ingest",
     /// every stage → status-recorder
-    Status,
+    Status => "status",
 }
 
 impl Topic {
-    pub const ALL: [Topic; 4] = [Topic::Publish, Topic::Poll, Topic::Ingest, Topic::Status];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Topic::Publish => "publish",
-            Topic::Poll => "poll",
-            Topic::Ingest => "ingest",
-            Topic::Status => "status",
-        }
+    /// This topic's position in `Topic::ALL`.
+    pub fn index(self) -> usize {
+        self as usize
     }
 }
 
@@ -231,6 +248,15 @@ fn parse_sqs_url(url: &str, rest: &str) -> Result<(SqsEndpoint, String), BusErro
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_topic_sits_at_its_index_under_its_own_name() {
+        for (position, topic) in Topic::ALL.iter().enumerate() {
+            assert_eq!(topic.index(), position, "{topic:?}");
+        }
+        let names: std::collections::BTreeSet<&str> = Topic::ALL.iter().map(|t| t.as_str()).collect();
+        assert_eq!(names.len(), Topic::ALL.len(), "two topics share a name: {names:?}");
+    }
 
     #[test]
     fn sqs_urls_name_aws_or_a_compatible_server() {

@@ -113,13 +113,7 @@ impl Default for InProcessBus {
 
 impl Shared {
     fn queue(&self, topic: Topic) -> &TopicQueue {
-        let index = match topic {
-            Topic::Publish => 0,
-            Topic::Poll => 1,
-            Topic::Ingest => 2,
-            Topic::Status => 3,
-        };
-        &self.queues[index]
+        &self.queues[topic.index()]
     }
 }
 

@@ -3,19 +3,19 @@
 //! the failures operators search for.
 
 pub mod classification;
+pub mod entities;
+pub mod failures;
 pub mod ids;
 pub mod manifest;
-pub mod messages;
 pub mod pipeline;
 pub mod policy;
-pub mod registry;
 pub mod transform;
 
 pub use classification::{Clearance, InfosecLevel, TagSet};
+pub use entities::{Connection, ConnectionKind, Health, PlatformSettings, Resource, Revision, User};
 pub use ids::{derived_id, new_id, SharedId, SharedIdError};
 pub use manifest::{shard_for, Manifest, ManifestEntry, MANIFEST_FORMAT_VERSION};
 pub use policy::{Ineligible, LevelCheckError, ReceivingPolicy, Refused, SendingPolicy};
-pub use registry::{Connection, ConnectionKind, Health, PlatformSettings, Resource, Revision, User};
 pub use transform::{RuleKind, TransformError, TransformRule};
 
 /// Milliseconds since the Unix epoch, the one time unit stored and carried in messages.

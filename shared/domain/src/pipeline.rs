@@ -1,8 +1,8 @@
 //! Messages that chain the functions. Every message of one sync carries its `sync_id`; the
 //! bus envelope carries the W3C `traceparent` beside it.
 
+use crate::entities::{ConnectionKind, Health};
 use crate::manifest::ManifestEntry;
-use crate::registry::{ConnectionKind, Health};
 use crate::Millis;
 use serde::{Deserialize, Serialize};
 

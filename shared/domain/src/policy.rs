@@ -1,7 +1,7 @@
 use crate::classification::{join_tags, validate_tag, InfosecLevel, TagSet};
+use crate::entities::validate_file_name;
+use crate::failures;
 use crate::manifest::{shard_for, Manifest, ManifestEntry};
-use crate::messages;
-use crate::registry::validate_file_name;
 use crate::transform::{self, TransformRule};
 
 /// What a sending connection lets through.
@@ -51,7 +51,7 @@ impl SendingPolicy {
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum LevelCheckError {
-    #[error("{}", messages::max_level_exceeds_local(.incoming, .local_max))]
+    #[error("{}", failures::max_level_exceeds_local(.incoming, .local_max))]
     AboveLocalMax { incoming: InfosecLevel, local_max: InfosecLevel },
     #[error("incoming infosec level {incoming} has no local level of the same or a higher order")]
     NoLocalEquivalent { incoming: InfosecLevel },
@@ -105,10 +105,10 @@ pub enum Refused {
     WrongShard { resource_id: String, listed: u32, belongs: u32 },
     #[error("manifest rejected: resource {resource_id}: {error}")]
     EntryLevel { resource_id: String, error: LevelCheckError },
-    #[error("{}", messages::uncovered_tags(.0))]
+    #[error("{}", failures::uncovered_tags(.0))]
     UncoveredTags(TagSet),
     /// A name or tag that a local upload could not carry either.
-    #[error("{}", messages::partner_entry_invalid(.resource_id, .why))]
+    #[error("{}", failures::partner_entry_invalid(.resource_id, .why))]
     InvalidEntry { resource_id: String, why: String },
 }
 

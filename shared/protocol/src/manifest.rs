@@ -5,7 +5,7 @@
 //! never reaches the parser.
 
 use crate::keys::{ChannelKeys, KdfParams};
-use airlock_domain::{messages, Manifest, Millis, MANIFEST_FORMAT_VERSION};
+use airlock_domain::{failures, Manifest, Millis, MANIFEST_FORMAT_VERSION};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
@@ -74,11 +74,11 @@ pub enum ManifestError {
     Expired { expires_at: Millis, now: Millis },
     #[error("manifest rejected: sequence {sequence} is not newer than the last applied {last} (replay or rollback)")]
     NotNewer { sequence: u64, last: u64 },
-    #[error("{}", messages::shard_count_out_of_range(*.count, *.max))]
+    #[error("{}", failures::shard_count_out_of_range(*.count, *.max))]
     ShardCount { count: u32, max: u32 },
-    #[error("{}", messages::expires_too_late(rfc3339(*.expires_at), rfc3339(*.latest), (*.max_ttl / 1000) as u64))]
+    #[error("{}", failures::expires_too_late(rfc3339(*.expires_at), rfc3339(*.latest), (*.max_ttl / 1000) as u64))]
     ExpiresTooLate { expires_at: Millis, latest: Millis, max_ttl: Millis },
-    #[error("{}", messages::generated_in_the_future(rfc3339(*.generated_at), rfc3339(*.now), (*.skew / 1000) as u64))]
+    #[error("{}", failures::generated_in_the_future(rfc3339(*.generated_at), rfc3339(*.now), (*.skew / 1000) as u64))]
     GeneratedInTheFuture { generated_at: Millis, now: Millis, skew: Millis },
 }
 

@@ -10,8 +10,10 @@ use airlock_domain::{
 use async_trait::async_trait;
 use std::sync::Arc;
 
+#[cfg(any(test, feature = "testsuite"))]
 pub mod contract;
 mod sql;
+#[cfg(any(test, feature = "testsuite"))]
 pub mod testing;
 
 pub use sql::SqlRepository;

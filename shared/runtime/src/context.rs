@@ -1,11 +1,11 @@
 use crate::settings::{Settings, SettingsError};
 use airlock_bus::{BusError, DynBus};
-use airlock_domain::messages;
+use airlock_domain::failures;
 use airlock_domain::Connection;
 use airlock_protocol::{ChannelKeys, MasterKey};
 use airlock_repo::{DynRepository, RepoError};
 use airlock_store::object_store::ObjectStore;
-use airlock_store::{StoreError, StoreRegistry};
+use airlock_store::{NamedStores, StoreError};
 use secrecy::ExposeSecret;
 use std::sync::Arc;
 
@@ -14,7 +14,7 @@ pub struct Context {
     pub settings: Settings,
     pub repo: DynRepository,
     pub bus: DynBus,
-    pub stores: StoreRegistry,
+    pub stores: NamedStores,
     pub master: MasterKey,
 }
 
@@ -34,7 +34,7 @@ impl Context {
     /// Everything from the environment: `AIRLOCK_*` settings and `FILE_SERVICE_OBJECT_STORES__*`.
     pub async fn from_env() -> Result<Arc<Self>, StartupError> {
         let (settings, master) = Settings::from_env()?;
-        let stores = StoreRegistry::from_env()?;
+        let stores = NamedStores::from_env()?;
         let repo = airlock_repo::connect(&settings.database_url).await?;
         let bus = airlock_bus::connect(&settings.bus_url).await?;
         Ok(Arc::new(Self { settings, repo, bus, stores, master }))
@@ -73,7 +73,7 @@ impl Context {
             Ok(None) => {}
             Err(e) => tracing::warn!(connection_id = %connection.id, "reading stored channel keys failed: {e}"),
         }
-        let secret = self.master.unwrap(&connection.wrapped_secret).map_err(|_| messages::SECRET_UNAVAILABLE)?;
+        let secret = self.master.unwrap(&connection.wrapped_secret).map_err(|_| failures::SECRET_UNAVAILABLE)?;
         let shared_id = connection.shared_id.clone();
         // Argon2id takes a good fraction of a second of CPU: off the async workers.
         let keys = tokio::task::spawn_blocking(move || ChannelKeys::derive(secret.expose_secret(), &shared_id))

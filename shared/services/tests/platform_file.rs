@@ -4,7 +4,7 @@
 use airlock_domain::{Clearance, InfosecLevel, Resource, TagSet};
 use airlock_runtime::{Context, Settings};
 use airlock_services::platform_file::{self, PlatformFile, PlatformFileError, FILE_ACTOR};
-use airlock_store::StoreRegistry;
+use airlock_store::NamedStores;
 use std::sync::Arc;
 
 const EXAMPLE: &str = r#"
@@ -38,7 +38,7 @@ async fn context() -> Arc<Context> {
     let repo = airlock_repo::connect(&settings.database_url).await.expect("in-memory database");
     let master = airlock_protocol::MasterKey::new(&"m".repeat(40)).expect("a long enough master key");
     let bus = Arc::new(airlock_bus::InProcessBus::new());
-    Arc::new(Context { settings, repo, bus, stores: StoreRegistry::default(), master })
+    Arc::new(Context { settings, repo, bus, stores: NamedStores::default(), master })
 }
 
 fn refusal(result: Result<PlatformFile, PlatformFileError>) -> String {

@@ -2,7 +2,7 @@
 //! `FILE_SERVICE_OBJECT_STORES__<VIRTUAL_NAME>__{ACCESS_KEY,SECRET_KEY,ENDPOINT_URL,NAME,SCHEME,REGION}`,
 //! so a connection names its inbox or outbox by that virtual name (its label).
 
-use airlock_domain::messages;
+use airlock_domain::failures;
 use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::azure::MicrosoftAzureBuilder;
 use object_store::buffered::BufWriter;
@@ -18,8 +18,10 @@ use std::time::Duration;
 
 pub use object_store;
 
+#[cfg(any(test, feature = "testsuite"))]
 pub mod contract;
 mod sweep;
+#[cfg(any(test, feature = "testsuite"))]
 pub mod testing;
 mod uploads;
 
@@ -80,7 +82,7 @@ impl fmt::Debug for StoreConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The documented text: a connection names a store that isn't configured.
-    #[error("{}", messages::bucket_not_configured(.0))]
+    #[error("{}", failures::bucket_not_configured(.0))]
     NotConfigured(String),
     #[error("object store '{label}': {field} is missing ({PREFIX}{label}__{field})")]
     MissingField { label: String, field: &'static str },
@@ -123,7 +125,7 @@ pub fn configs_from_vars(vars: impl IntoIterator<Item = (String, String)>) -> Re
 
 /// The configured stores, opened once and looked up by label (case-insensitive).
 #[derive(Clone, Default)]
-pub struct StoreRegistry {
+pub struct NamedStores {
     stores: BTreeMap<String, Arc<dyn ObjectStore>>,
     /// The bucket (container, directory) each label names, to recognise a store in
     /// object-created events, which name buckets, not labels.
@@ -144,7 +146,7 @@ enum Leftovers {
     S3(S3Uploads),
 }
 
-/// One store's part of `StoreRegistry::sweep_interrupted_uploads`.
+/// One store's part of `NamedStores::sweep_interrupted_uploads`.
 #[derive(Debug)]
 pub struct SweepReport {
     pub label: String,
@@ -175,13 +177,13 @@ impl Location {
     }
 }
 
-impl fmt::Debug for StoreRegistry {
+impl fmt::Debug for NamedStores {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("StoreRegistry").field("labels", &self.labels()).finish()
+        f.debug_struct("NamedStores").field("labels", &self.labels()).finish()
     }
 }
 
-impl StoreRegistry {
+impl NamedStores {
     pub fn from_env() -> Result<Self, StoreError> {
         Self::from_configs(&configs_from_vars(std::env::vars())?)
     }

@@ -38,7 +38,7 @@ fn refuses_missing_scheme_or_name_and_unknown_schemes() {
 
 #[test]
 fn unknown_label_gives_the_documented_message() {
-    let registry = StoreRegistry::default();
+    let registry = NamedStores::default();
     let err = registry.get("OUTBOX").unwrap_err();
     assert!(err.to_string().starts_with(
         "connection failed (no manifest produced): bucket not configured: No RSS object-store configuration for label"
@@ -73,7 +73,7 @@ fn labels_for_one_bucket_or_directory_are_the_same_place() {
         config("mem-b", Scheme::Memory, "same", None),
     ];
     std::fs::create_dir_all(format!("{root}/other")).unwrap();
-    let registry = StoreRegistry::from_configs(&configs).unwrap();
+    let registry = NamedStores::from_configs(&configs).unwrap();
     assert!(registry.same_place("REGISTRY", "registry"));
     assert!(registry.same_place("ALIAS", "REGISTRY"), "another spelling of the same directory");
     assert!(!registry.same_place("OUTBOX", "REGISTRY"));
@@ -112,7 +112,7 @@ async fn file_store_round_trip_commits_only_on_shutdown() {
         access_key: None,
         secret_key: None,
     };
-    let registry = StoreRegistry::from_configs(&[config]).unwrap();
+    let registry = NamedStores::from_configs(&[config]).unwrap();
     let store = registry.get("BOX").unwrap();
 
     let mut dropped = writer(store.clone(), "a/never");

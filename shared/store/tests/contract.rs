@@ -2,13 +2,13 @@
 //! moto's server and Azure Blob on Azurite (both started by the test when not running).
 
 use airlock_store::testing::LocalServer;
-use airlock_store::{contract, Scheme, StoreConfig, StoreRegistry};
+use airlock_store::{contract, NamedStores, Scheme, StoreConfig};
 use object_store::memory::InMemory;
 use std::sync::Arc;
 
 fn open(config: StoreConfig) -> Arc<dyn object_store::ObjectStore> {
     let label = config.label.clone();
-    StoreRegistry::from_configs(&[config]).expect("store opens").get(&label).unwrap()
+    NamedStores::from_configs(&[config]).expect("store opens").get(&label).unwrap()
 }
 
 #[tokio::test]

@@ -2,7 +2,7 @@
 //! (on moto's server, started by the test when not running) and directory staging files.
 
 use airlock_store::testing::LocalServer;
-use airlock_store::{Scheme, StoreConfig, StoreRegistry};
+use airlock_store::{NamedStores, Scheme, StoreConfig};
 use object_store::path::Path;
 use object_store::{ObjectStore, PutPayload};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -21,7 +21,7 @@ async fn interrupted_upload(store: &dyn ObjectStore, key: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s3_multipart_uploads_older_than_the_age_are_aborted() {
     let server = LocalServer::s3().expect("an S3 server");
-    let registry = StoreRegistry::from_configs(&[server.new_bucket("OUTBOX").expect("a bucket")]).unwrap();
+    let registry = NamedStores::from_configs(&[server.new_bucket("OUTBOX").expect("a bucket")]).unwrap();
     let store = registry.get("OUTBOX").unwrap();
     interrupted_upload(store.as_ref(), "chan/shard0/objects/r/v1").await;
     store.put(&Path::from("chan/shard0/manifest"), PutPayload::from_static(b"kept")).await.unwrap();
@@ -51,7 +51,7 @@ async fn a_bucket_that_cannot_be_listed_is_reported() {
     let server = LocalServer::s3().expect("an S3 server");
     let mut config = server.new_bucket("OUTBOX").expect("a bucket");
     config.name = format!("{}-missing", config.name);
-    let registry = StoreRegistry::from_configs(&[config.clone()]).unwrap();
+    let registry = NamedStores::from_configs(&[config.clone()]).unwrap();
     let reports = registry.sweep_interrupted_uploads(Duration::ZERO).await;
     let why = reports[0].result.as_ref().unwrap_err();
     assert!(
@@ -74,7 +74,7 @@ async fn directory_staging_files_are_swept_once_per_place() {
         secret_key: None,
     };
     // One directory, two labels (A's outbox is B's inbox): swept once.
-    let registry = StoreRegistry::from_configs(&[config("OUTBOX"), config("INBOX")]).unwrap();
+    let registry = NamedStores::from_configs(&[config("OUTBOX"), config("INBOX")]).unwrap();
     std::fs::create_dir_all(dir.path().join("chan/shard0")).unwrap();
     std::fs::write(dir.path().join("chan/shard0/manifest#3"), b"half").unwrap();
     let reports = registry.sweep_interrupted_uploads(Duration::from_secs(3600)).await;

@@ -37,7 +37,7 @@ pub async fn upload(
     body: axum::body::Body,
 ) -> Result<(StatusCode, Json<FileView>), ApiError> {
     let name = query.name.trim();
-    airlock_domain::registry::validate_file_name(name).map_err(ApiError::bad_request)?;
+    airlock_domain::entities::validate_file_name(name).map_err(ApiError::bad_request)?;
     let tags: TagSet = query.tags.split(',').map(str::trim).filter(|t| !t.is_empty()).map(String::from).collect();
     let stream = body.into_data_stream().map_err(std::io::Error::other);
     let reader = tokio_util::io::StreamReader::new(stream);

@@ -8,7 +8,7 @@ use airlock_domain::{Clearance, InfosecLevel, PlatformSettings, TagSet, User};
 use airlock_local::pair::{Pair, PairSetup};
 use airlock_runtime::{Context, Settings};
 use airlock_store::object_store::memory::InMemory;
-use airlock_store::StoreRegistry;
+use airlock_store::NamedStores;
 use reqwest::Method;
 use serde_json::Value;
 use std::net::SocketAddr;
@@ -47,7 +47,7 @@ pub struct Single {
 
 pub async fn single() -> Single {
     let dir = tempfile::tempdir().unwrap();
-    let mut stores = StoreRegistry::default();
+    let mut stores = NamedStores::default();
     for label in ["REGISTRY", "OUTBOX", "OUTBOX-2", "INBOX", "INBOX-2"] {
         stores.insert(label, Arc::new(InMemory::new()));
     }

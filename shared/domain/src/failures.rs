@@ -41,7 +41,7 @@ pub fn bad_file_name(name: &str) -> String {
     format!(
         "file name '{}' is empty, longer than {} bytes, or has control characters or path separators",
         name.escape_debug(),
-        crate::registry::MAX_FILE_NAME_BYTES
+        crate::entities::MAX_FILE_NAME_BYTES
     )
 }
 

@@ -37,7 +37,7 @@ pub fn validate_file_name(name: &str) -> Result<(), String> {
         || name.len() > MAX_FILE_NAME_BYTES
         || name.chars().any(|c| c.is_control() || c == '/' || c == '\\');
     if bad {
-        return Err(crate::messages::bad_file_name(name));
+        return Err(crate::failures::bad_file_name(name));
     }
     Ok(())
 }
@@ -177,8 +177,8 @@ mod tests {
         assert_eq!(validate_file_name(&"é".repeat(127)), Ok(()), "254 bytes");
         for bad in ["", "  ", "a\nb", "bell\u{7}", "../etc/passwd", "dir/file", "c:\\x", &"x".repeat(256)] {
             let err = validate_file_name(bad).unwrap_err();
-            assert_eq!(err, crate::messages::bad_file_name(bad), "{bad:?}");
+            assert_eq!(err, crate::failures::bad_file_name(bad), "{bad:?}");
         }
-        assert!(crate::messages::bad_file_name("a/b").starts_with("file name 'a/b' is empty, longer than 255 bytes,"));
+        assert!(crate::failures::bad_file_name("a/b").starts_with("file name 'a/b' is empty, longer than 255 bytes,"));
     }
 }

@@ -1,0 +1,371 @@
+//! The many-files mode: N files of K KiB each, uploaded and shared at A, then three syncs
+//! timed on both sides — the first (every file moves), an idle one (nothing changed) and
+//! one with a single file changed — beside rclone copy and rclone crypt on the same files.
+//!
+//! A side's time runs from asking for the sync (what `POST …/sync` does) to the moment its
+//! sync event was recorded finished; B's first sync is also timed until B holds every file,
+//! which can be well before its event has folded every status report.
+
+use super::args::Args;
+use super::disk::{dir_size, disk_of, file_name, generate_files, remove_dir, sha256_of, tree_digest};
+use super::proc::{mib_of_kib, reset_peak_rss, Cpu, Phase, PhaseClock};
+use super::report::cpu_note;
+use super::run::{bucket_size, start_pair};
+use super::tools::{self, flush_disk, have_program, External, Input};
+use super::MIB;
+use crate::pair::{Pair, ALICE, BOB};
+use airlock_domain::{now_millis, Connection, Health, Millis};
+use airlock_repo::{SyncEvent, SyncState};
+use airlock_runtime::Context;
+use anyhow::{anyhow, ensure, Context as _};
+use rand::RngCore;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// How often the bench looks at the database while a sync runs: soon at first, then less
+/// often, since each look reads every row of the sync and would slow a long one down.
+/// Times come from the database's own timestamps, so this only bounds how late the bench
+/// notices.
+const FIRST_POLL: Duration = Duration::from_millis(10);
+const LAST_POLL: Duration = Duration::from_millis(500);
+
+/// One side of one sync.
+struct Timed {
+    /// When the sync was asked for.
+    asked: Millis,
+    /// From asking for the sync to its event finishing, from the event's timestamps.
+    seconds: f64,
+    phase: Phase,
+    event: SyncEvent,
+}
+
+/// One line of the table.
+struct Line {
+    step: String,
+    seconds: f64,
+    /// Files moved in this step, for a rate (none for the steps that move nothing).
+    files: Option<u64>,
+    bytes: Option<u64>,
+    peak_kib: Option<u64>,
+    notes: String,
+}
+
+pub async fn run(args: &Args, count: u64, work: &Path) -> anyhow::Result<()> {
+    let file_bytes = args.file_kib * 1024;
+    let total = count * file_bytes;
+    let disk = disk_of(work)?;
+    // Input + A's registry + outbox + B's registry, then rclone's copies, with room for
+    // the file system's blocks (a 4 KiB file takes at least one).
+    let needed = 5 * (total + count * 4096) + 512 * MIB;
+    ensure!(
+        disk.available >= needed,
+        "{} ({} on {}) has {:.1} GiB free, the bench needs about {:.1} GiB",
+        work.display(),
+        disk.fs_type,
+        disk.mount,
+        disk.available as f64 / (1u64 << 30) as f64,
+        needed as f64 / (1u64 << 30) as f64
+    );
+    println!(
+        "airlock-bench: {count} files x {} KiB ({:.1} MiB), {} KiB chunks, bus ack deadline {}, {} CPU(s), working in {} ({} on {})",
+        args.file_kib,
+        total as f64 / MIB as f64,
+        args.chunk_kib,
+        args.ack_wait.map(|d| format!("{} s", d.as_secs())).unwrap_or_else(|| "default".into()),
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        work.display(),
+        disk.fs_type,
+        disk.mount,
+    );
+
+    let input_dir = work.join("input");
+    let started = Instant::now();
+    let files = generate_files(&input_dir, count, args.file_kib).await?;
+    flush_disk().await;
+    let input = Input { path: input_dir.clone(), digest: tree_digest(&files), is_dir: true };
+    println!("input: {count} files in {} ({:.1} s to generate)", input_dir.display(), started.elapsed().as_secs_f64());
+
+    let state = work.join("airlock");
+    let lines = airlock(args, count, file_bytes, &input, &state).await;
+    // The platforms are stopped by now; their files go before the comparisons.
+    remove_dir(&state);
+    let mut lines = lines?;
+    if args.compare {
+        lines.extend(comparisons(&input, count, total, work).await);
+    }
+    print_lines(&lines);
+    println!(
+        "\nseconds: wall time; a sync's runs from asking for it to its event's finish time. Peak RSS is this \
+         process's (both platforms) within the step, or the tool's own."
+    );
+    Ok(())
+}
+
+async fn airlock(args: &Args, count: u64, file_bytes: u64, input: &Input, state: &Path) -> anyhow::Result<Vec<Line>> {
+    let total = count * file_bytes;
+    let timeout = Duration::from_secs(600 + count / 10);
+    let peak_resets = reset_peak_rss();
+    if !peak_resets {
+        eprintln!("note: this kernel refuses to reset VmHWM; each step's peak includes the steps before it");
+    }
+    let (pair, _s3_server) = start_pair(args, state).await?;
+
+    println!("setup: uploading and sharing {count} files at A ...");
+    let clock = PhaseClock::start(peak_resets);
+    let mut first_resource = None;
+    for index in 0..count {
+        let name = file_name(index);
+        let path = input.path.join(&name);
+        let file = tokio::fs::File::open(&path).await.with_context(|| format!("opening {}", path.display()))?;
+        let (resource, _) =
+            airlock_services::registry::upload(&pair.a.ctx, ALICE, &name, "INTERNAL", Default::default(), file)
+                .await
+                .with_context(|| format!("uploading {name} into A's registry"))?;
+        pair.share(&resource.id).await.with_context(|| format!("sharing {name} with A's sending connection"))?;
+        first_resource.get_or_insert(resource.id);
+    }
+    let setup = clock.stop();
+    println!("setup: {}", cpu_note(setup.cpu, setup.seconds));
+    flush_disk().await;
+
+    let mut lines = Vec::new();
+    println!("first sync: A publishing {count} files ...");
+    let sent = sync(&pair.a.ctx, &pair.sending, peak_resets, timeout).await.context("A's first publish")?;
+    check("A's first sync", &sent.event, count)?;
+    let outbox_bytes = if args.s3 { bucket_size(&pair.exchange).await? } else { dir_size(&pair.exchange_dir).0 };
+    flush_disk().await;
+    println!("first sync: B receiving ...");
+    let received = receive_all(&pair, count, peak_resets, timeout).await.context("B's first receive")?;
+    check("B's first sync", &received.event, count)?;
+    let last_arrival = verify_b(&pair, input, count).await?;
+    let held = (last_arrival - received.asked).max(0) as f64 / 1000.0;
+    flush_disk().await;
+
+    let rate = |t: f64| format!("{:.0} files/s", count as f64 / t);
+    lines.push(sync_line(
+        "airlock A publish",
+        &sent,
+        Some((count, total)),
+        format!("outbox {:.1} MiB", mib(outbox_bytes)),
+    ));
+    lines.push(Line {
+        step: "airlock B receive (every file held)".into(),
+        seconds: held,
+        files: Some(count),
+        bytes: Some(total),
+        peak_kib: received.phase.peak,
+        notes: "until the last file's record at B; names and SHA-256 of every file checked".into(),
+    });
+    lines.push(sync_line("airlock B receive (event finished)", &received, Some((count, total)), String::new()));
+    lines.push(Line {
+        step: "airlock end to end".into(),
+        seconds: sent.seconds + held,
+        files: Some(count),
+        bytes: Some(total),
+        peak_kib: sent.phase.peak.max(received.phase.peak),
+        notes: format!("A publish + B every file held; {}", rate(sent.seconds + held)),
+    });
+
+    println!("idle sync: nothing changed ...");
+    let idle_a = sync(&pair.a.ctx, &pair.sending, peak_resets, timeout).await.context("A's idle sync")?;
+    check("A's idle sync", &idle_a.event, 0)?;
+    let idle_b = sync(&pair.b.ctx, &pair.receiving, peak_resets, timeout).await.context("B's idle sync")?;
+    check("B's idle sync", &idle_b.event, 0)?;
+    lines.push(sync_line("airlock idle sync A", &idle_a, None, String::new()));
+    lines.push(sync_line("airlock idle sync B", &idle_b, None, String::new()));
+
+    println!("1-file change: a new revision of one file ...");
+    let changed = first_resource.ok_or_else(|| anyhow!("no file was uploaded"))?;
+    let mut content = vec![0u8; file_bytes as usize];
+    rand::thread_rng().fill_bytes(&mut content);
+    airlock_services::registry::upload_revision(&pair.a.ctx, ALICE, &changed, content.as_slice())
+        .await
+        .context("a new revision of one file at A")?;
+    let change_a = sync(&pair.a.ctx, &pair.sending, peak_resets, timeout).await.context("A's 1-file sync")?;
+    check("A's 1-file sync", &change_a.event, 1)?;
+    let change_b = sync(&pair.b.ctx, &pair.receiving, peak_resets, timeout).await.context("B's 1-file sync")?;
+    check("B's 1-file sync", &change_b.event, 1)?;
+    verify_changed(&pair, &content).await?;
+    lines.push(sync_line("airlock 1-file change A", &change_a, Some((1, file_bytes)), String::new()));
+    lines.push(sync_line(
+        "airlock 1-file change B",
+        &change_b,
+        Some((1, file_bytes)),
+        "new content checked at B".into(),
+    ));
+    Ok(lines)
+}
+
+/// Asks for a sync of one connection as the api's "sync now" does and waits for its event
+/// to finish.
+async fn sync(ctx: &Context, connection: &Connection, peak_resets: bool, timeout: Duration) -> anyhow::Result<Timed> {
+    let clock = PhaseClock::start(peak_resets);
+    let asked = now_millis();
+    let sync_id = airlock_scheduler::start_sync(ctx, connection).await?;
+    let event = finished(ctx, &sync_id, timeout).await?;
+    Ok(timed(asked, event, clock.stop()))
+}
+
+/// B's first sync: waits until B holds every file, then until its event finished.
+async fn receive_all(pair: &Pair, count: u64, peak_resets: bool, timeout: Duration) -> anyhow::Result<Timed> {
+    let ctx = &pair.b.ctx;
+    let clock = PhaseClock::start(peak_resets);
+    let asked = now_millis();
+    let started = Instant::now();
+    let sync_id = airlock_scheduler::start_sync(ctx, &pair.receiving).await?;
+    let mut poll = FIRST_POLL;
+    loop {
+        let held = ctx.repo.applied(&pair.receiving.id).await?.iter().filter(|e| !e.withdrawn).count() as u64;
+        if held >= count {
+            break;
+        }
+        ensure!(started.elapsed() < timeout, "B held {held} of {count} files after {} s", timeout.as_secs());
+        tokio::time::sleep(poll).await;
+        poll = (poll * 2).min(LAST_POLL);
+    }
+    let event = finished(ctx, &sync_id, timeout).await?;
+    Ok(timed(asked, event, clock.stop()))
+}
+
+fn timed(asked: Millis, event: SyncEvent, phase: Phase) -> Timed {
+    let finished_at = event.finished_at.unwrap_or(asked);
+    Timed { asked, seconds: (finished_at - asked).max(0) as f64 / 1000.0, phase, event }
+}
+
+async fn finished(ctx: &Context, sync_id: &str, timeout: Duration) -> anyhow::Result<SyncEvent> {
+    let deadline = Instant::now() + timeout;
+    let mut poll = FIRST_POLL;
+    loop {
+        if let Some(event) = ctx.repo.sync_event(sync_id).await? {
+            if matches!(event.state, SyncState::Finished(_)) {
+                return Ok(event);
+            }
+        }
+        ensure!(Instant::now() < deadline, "sync {sync_id} did not finish within {} s", timeout.as_secs());
+        tokio::time::sleep(poll).await;
+        poll = (poll * 2).min(LAST_POLL);
+    }
+}
+
+fn check(what: &str, event: &SyncEvent, updated: u64) -> anyhow::Result<()> {
+    ensure!(
+        matches!(event.state, SyncState::Finished(Health::Success)) && u64::from(event.updated) == updated,
+        "{what} did not do what was asked: {:?}, {} update(s) where {updated} were expected, {} failed, message '{}'",
+        event.state,
+        event.updated,
+        event.failed,
+        event.message
+    );
+    Ok(())
+}
+
+/// Hashes every file B holds ourselves rather than trust its checks, and compares names and
+/// contents with the input. Returns when the last of them was recorded at B.
+async fn verify_b(pair: &Pair, input: &Input, count: u64) -> anyhow::Result<Millis> {
+    let at_b = airlock_services::registry::files_visible_to(&pair.b.ctx, BOB).await.context("listing B's files")?;
+    ensure!(at_b.len() as u64 == count, "B shows {} files to {BOB}, expected {count}", at_b.len());
+    let store = pair.b.ctx.registry_store()?;
+    let mut files = Vec::with_capacity(at_b.len());
+    for resource in &at_b {
+        let stored = pair
+            .b
+            .ctx
+            .repo
+            .latest_revision(&resource.id)
+            .await?
+            .ok_or_else(|| anyhow!("{} at B has no revision", resource.name))?;
+        let reader = airlock_store::reader(&store, &stored.blob_key).await?;
+        files.push((resource.name.clone(), sha256_of(reader).await?.0));
+    }
+    ensure!(tree_digest(&files) == input.digest, "the files at B differ from the input");
+    println!("B holds all {count} files, names and SHA-256 as the input's");
+    Ok(at_b.iter().map(|r| r.created_at).max().unwrap_or_default())
+}
+
+async fn verify_changed(pair: &Pair, content: &[u8]) -> anyhow::Result<()> {
+    let name = file_name(0);
+    let at_b = airlock_services::registry::files_visible_to(&pair.b.ctx, BOB).await?;
+    let resource = at_b.iter().find(|r| r.name == name).ok_or_else(|| anyhow!("{name} is not visible at B"))?;
+    let bytes = airlock_services::registry::read_file(&pair.b.ctx, BOB, &resource.id).await?;
+    ensure!(bytes == content, "{name} at B is not its new revision");
+    Ok(())
+}
+
+fn sync_line(step: &str, timed: &Timed, moved: Option<(u64, u64)>, notes: String) -> Line {
+    let cpu = cpu_note(timed.phase.cpu, timed.phase.seconds);
+    Line {
+        step: step.into(),
+        seconds: timed.seconds,
+        files: moved.map(|m| m.0),
+        bytes: moved.map(|m| m.1),
+        peak_kib: timed.phase.peak,
+        notes: if notes.is_empty() { cpu } else { format!("{cpu}; {notes}") },
+    }
+}
+
+/// rclone on the same files: a plain copy, and through a crypt remote.
+async fn comparisons(input: &Input, count: u64, total: u64, work: &Path) -> Vec<Line> {
+    let mut lines = Vec::new();
+    tools::print_versions();
+    if !have_program("rclone") {
+        eprintln!("rclone is not installed (apt-get install rclone): skipping its comparisons");
+        return lines;
+    }
+    let line = |step: &str, run: &External, notes: &str| Line {
+        step: step.into(),
+        seconds: run.seconds,
+        files: Some(count),
+        bytes: Some(total),
+        peak_kib: run.max_rss_kib,
+        notes: format!("{}{notes}", cpu_note(run.cpu, run.seconds)),
+    };
+    match tools::rclone_plain(input, work).await {
+        Ok(run) => lines.push(line("rclone copy (4 transfers)", &run, "; no encryption; checked")),
+        Err(e) => eprintln!("rclone copy comparison failed: {e:#}"),
+    }
+    match tools::rclone_crypt(input, work).await {
+        Ok(crypt) => {
+            let (encrypt, decrypt) = (&crypt.encrypt, &crypt.decrypt);
+            lines.push(line("rclone crypt encrypt", encrypt, &format!("; {:.1} MiB stored", mib(crypt.stored_bytes))));
+            lines.push(line("rclone crypt decrypt", decrypt, "; checked"));
+            let cpu = encrypt.cpu.zip(decrypt.cpu).map(|(a, b): (Cpu, Cpu)| a + b);
+            let seconds = encrypt.seconds + decrypt.seconds;
+            lines.push(Line {
+                step: "rclone crypt encrypt + decrypt".into(),
+                seconds,
+                files: Some(count),
+                bytes: Some(total),
+                peak_kib: encrypt.max_rss_kib.max(decrypt.max_rss_kib),
+                notes: cpu_note(cpu, seconds),
+            });
+        }
+        Err(e) => eprintln!("rclone crypt comparison failed: {e:#}"),
+    }
+    lines
+}
+
+fn mib(bytes: u64) -> f64 {
+    bytes as f64 / MIB as f64
+}
+
+fn print_lines(lines: &[Line]) {
+    let width = lines.iter().map(|l| l.step.len()).max().unwrap_or(4).max(4);
+    println!("\n{:<width$}  {:>9}  {:>9}  {:>8}  {:>13}  notes", "step", "seconds", "files/s", "MiB/s", "peak RSS MiB");
+    println!("{}", "-".repeat(width + 2 + 9 + 2 + 9 + 2 + 8 + 2 + 13 + 2 + 40));
+    for line in lines {
+        let per_second = |amount: Option<f64>| match amount {
+            Some(amount) if line.seconds > 0.0 => format!("{:.1}", amount / line.seconds),
+            _ => "-".into(),
+        };
+        let rss = line.peak_kib.map(|k| format!("{:.1}", mib_of_kib(k))).unwrap_or_else(|| "n/a".into());
+        println!(
+            "{:<width$}  {:>9.3}  {:>9}  {:>8}  {:>13}  {}",
+            line.step,
+            line.seconds,
+            per_second(line.files.map(|f| f as f64)),
+            per_second(line.bytes.map(mib)),
+            rss,
+            line.notes
+        );
+    }
+}
