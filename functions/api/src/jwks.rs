@@ -166,8 +166,13 @@ impl RemoteJwks {
         }
         let cache = self.cache.read().unwrap_or_else(|poisoned| poisoned.into_inner());
         match (&cache.last_error, cache.fresh_until) {
-            (Some(e), None) => {
-                Err(ApiError::Unavailable(format!("token signing keys unavailable: fetching {} failed: {e}", self.url)))
+            (Some(_), None) => {
+                // The caller learns that the keys are away, not where they live or why: the
+                // address and the error are in the warning logged above.
+                Err(ApiError::Unavailable(
+                    "token signing keys unavailable: the issuer's key set could not be fetched (the server log says why)"
+                        .into(),
+                ))
             }
             _ => Ok(()),
         }

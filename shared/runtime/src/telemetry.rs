@@ -92,7 +92,11 @@ fn install(service: &str, provider: Option<SdkTracerProvider>) -> Result<(), Tel
         .or_else(|_| std::env::var("RUST_LOG"))
         .unwrap_or_else(|_| "info".into())
         .to_ascii_lowercase();
-    let fmt = tracing_subscriber::fmt::layer().with_target(false).with_filter(EnvFilter::new(filter));
+    // Colours only on a terminal: a container's or CI's log must not fill with escape codes.
+    let fmt = tracing_subscriber::fmt::layer()
+        .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+        .with_filter(EnvFilter::new(filter));
     // Spans get their own filter: a quiet log level (the demo runs at `error`) must not
     // drop the info-level spans a trace is made of.
     let otel = provider.as_ref().map(|provider| {
