@@ -70,7 +70,7 @@ async fn a_connection_narrowed_mid_publish_publishes_only_what_it_still_allows()
         manifests(&pair)?.iter().flat_map(|m| m.resources.iter().map(|e| e.name.clone())).collect();
     assert_eq!(named, ["brochure.txt"], "the ITAR file copied under the old permissions is not named");
     let removed: Vec<String> = manifests(&pair)?.into_iter().flat_map(|m| m.removed).collect();
-    assert_eq!(removed, [itar.clone()]);
+    assert_eq!(removed, std::slice::from_ref(&itar));
     let row = rows.iter().find(|r| r.resource_id == itar).expect("a row for the ITAR file");
     assert!(row.message.contains("(changed while this publish ran)"), "{}", row.message);
     assert!(rows.iter().any(|r| r.resource_id == public), "{rows:?}");
