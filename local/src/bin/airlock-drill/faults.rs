@@ -139,13 +139,10 @@ impl Capture {
     /// random order), each under a new id so the bus's duplicate window does not drop it:
     /// a replay long after the originals were handled.
     pub async fn republish(&self, bus: &dyn MessageBus, topics: &[Topic], limit: usize) -> anyhow::Result<usize> {
-        use rand::seq::IteratorRandom;
-        let mut old: Vec<Captured> = {
-            let messages = self.messages.lock().unwrap();
-            let matching = messages.iter().filter(|m| topics.contains(&m.topic)).cloned();
-            matching.choose_multiple(&mut rand::thread_rng(), limit)
-        };
+        let mut old: Vec<Captured> =
+            self.messages.lock().unwrap().iter().filter(|m| topics.contains(&m.topic)).cloned().collect();
         rand::seq::SliceRandom::shuffle(&mut old[..], &mut rand::thread_rng());
+        old.truncate(limit);
         for message in &old {
             let mut out = OutgoingMessage::new(format!("replay-{}", airlock_domain::new_id()), message.payload.clone());
             for (name, value) in &message.headers {
