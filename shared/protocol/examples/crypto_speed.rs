@@ -49,7 +49,8 @@ async fn main() {
         let mut nonce = [0u8; 12];
         nonce[..8].copy_from_slice(&(index as u64).to_be_bytes());
         let nonce = ring::aead::Nonce::assume_unique_for_key(nonce);
-        let _tag = ring_key.seal_in_place_separate_tag(nonce, ring::aead::Aad::from(b"header"), &mut chunk).expect("seals");
+        let _tag =
+            ring_key.seal_in_place_separate_tag(nonce, ring::aead::Aad::from(b"header"), &mut chunk).expect("seals");
     }
     let ring_gcm = rate(total, start);
     let start = Instant::now();
