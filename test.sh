@@ -5,7 +5,7 @@
 # PostgreSQL they can create databases in), then runs `cargo test`. Debian packages, PyPI
 # and npm are used; run as root (or with sudo) on the first run.
 #
-#   ./test.sh                      # the whole suite (cargo test --workspace)
+#   ./test.sh                      # the whole suite (cargo test --workspace), then 45 s of fuzzing
 #   ./test.sh -p airlock-local     # other arguments go to cargo test instead
 #
 # The tests start nats-server, moto and Azurite themselves when none is running; see the
@@ -67,7 +67,20 @@ if [ -z "${AIRLOCK_TEST_DATABASE_URL:-}" ]; then
   fi
 fi
 
+whole=0
 if [ "$#" -eq 0 ]; then
+  whole=1
   set -- --workspace
 fi
-exec cargo test -j "${CARGO_BUILD_JOBS:-2}" "$@"
+cargo test -j "${CARGO_BUILD_JOBS:-2}" "$@"
+
+# After the whole suite: a short coverage-guided run of the protocol's fuzz targets (15 s
+# each; fuzz/README.md). It needs nightly, which the suite itself does not; AIRLOCK_SKIP_FUZZ=1
+# leaves it out.
+if [ "$whole" = 1 ] && [ "${AIRLOCK_SKIP_FUZZ:-0}" != 1 ]; then
+  if rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
+    fuzz/run.sh 15 protocol
+  else
+    echo "test.sh: no nightly toolchain, the short fuzz run is skipped (rustup toolchain install nightly)" >&2
+  fi
+fi
