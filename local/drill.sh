@@ -19,8 +19,9 @@ cd "$(dirname "$0")/.."
 postgres=${AIRLOCK_DRILL_POSTGRES:-postgres://postgres@127.0.0.1:5432}
 nats=${AIRLOCK_DRILL_NATS:-nats://127.0.0.1:4222}
 
-cargo build -q -p airlock-local --bin airlock-drill \
-    -p airlock-scheduler -p airlock-outbox-publisher -p airlock-manifest-validator \
+# Two builds: a --bin filter would apply to every package named, leaving the functions out.
+cargo build -q -p airlock-local --bin airlock-drill
+cargo build -q -p airlock-scheduler -p airlock-outbox-publisher -p airlock-manifest-validator \
     -p airlock-inbox-ingester -p airlock-status-recorder
 
 target_dir="$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')"

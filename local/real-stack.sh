@@ -40,32 +40,7 @@ free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1
 # The bus creates one stream per topic and prefix; deleting them drops any message a
 # previous run left behind. Speaks the NATS protocol directly, so no client is needed.
 delete_streams() {
-  python3 - "$NATS_HOST" "$NATS_PORT" "${BUS_PREFIXES[@]}" <<'PY' || say "could not delete old streams (continuing)"
-import json, socket, sys
-host, port, *prefixes = sys.argv[1:]
-conn = socket.create_connection((host, int(port)), timeout=5)
-reader = conn.makefile("rb")
-reader.readline()  # INFO
-inbox = "_INBOX.airlock_demo_cleanup"
-conn.sendall(f'CONNECT {{"verbose":false}}\r\nSUB {inbox} 1\r\n'.encode())
-def request(subject, body=b""):
-    conn.sendall(f"PUB {subject} {inbox} {len(body)}\r\n".encode() + body + b"\r\n")
-    while True:
-        line = reader.readline()
-        if not line:
-            sys.exit("connection closed")
-        if line.startswith(b"MSG"):
-            return json.loads(reader.read(int(line.split()[-1]) + 2))
-        if line.startswith(b"PING"):
-            conn.sendall(b"PONG\r\n")
-        elif line.startswith(b"-ERR"):
-            sys.exit(line.decode().strip())
-# A prefix's streams are the ones over its subjects (<prefix>.<topic>), whatever the topics are.
-for prefix in prefixes:
-    found = request("$JS.API.STREAM.NAMES", json.dumps({"subject": f"{prefix}.>"}).encode())
-    for name in found.get("streams") or []:
-        request(f"$JS.API.STREAM.DELETE.{name}")
-PY
+  python3 local/nats-delete-streams.py "$NATS_HOST" "$NATS_PORT" "${BUS_PREFIXES[@]}" || say "could not delete old streams (continuing)"
 }
 
 recreate_databases() {

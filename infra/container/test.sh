@@ -57,32 +57,7 @@ secret() { od -An -N30 -tx1 /dev/urandom | tr -d ' \n'; }
 
 # Removes the streams of this run's prefixes; speaks the NATS protocol, so no client is needed.
 delete_streams() {
-  python3 - "${NATS%:*}" "${NATS##*:}" "${PREFIXES[@]}" <<'PY' || say "could not delete the test's streams"
-import json, socket, sys
-host, port, *prefixes = sys.argv[1:]
-conn = socket.create_connection((host, int(port)), timeout=5)
-reader = conn.makefile("rb")
-reader.readline()  # INFO
-inbox = "_INBOX.airlock_container_test"
-conn.sendall(f'CONNECT {{"verbose":false}}\r\nSUB {inbox} 1\r\n'.encode())
-def request(subject, body=b""):
-    conn.sendall(f"PUB {subject} {inbox} {len(body)}\r\n".encode() + body + b"\r\n")
-    while True:
-        line = reader.readline()
-        if not line:
-            sys.exit("connection closed")
-        if line.startswith(b"MSG"):
-            return json.loads(reader.read(int(line.split()[-1]) + 2))
-        if line.startswith(b"PING"):
-            conn.sendall(b"PONG\r\n")
-        elif line.startswith(b"-ERR"):
-            sys.exit(line.decode().strip())
-# A prefix's streams are the ones over its subjects (<prefix>.<topic>), whatever the topics are.
-for prefix in prefixes:
-    found = request("$JS.API.STREAM.NAMES", json.dumps({"subject": f"{prefix}.>"}).encode())
-    for name in found.get("streams") or []:
-        request(f"$JS.API.STREAM.DELETE.{name}")
-PY
+  python3 local/nats-delete-streams.py "${NATS%:*}" "${NATS##*:}" "${PREFIXES[@]}" || say "could not delete the test's streams"
 }
 
 size_line=""

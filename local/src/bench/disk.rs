@@ -31,6 +31,22 @@ pub fn disk_of(path: &Path) -> anyhow::Result<Disk> {
     })
 }
 
+/// The disk under `work`, refused when it has less than `needed` bytes free (`why` says
+/// what the bound is made of).
+pub fn disk_with_room(work: &Path, needed: u64, why: &str) -> anyhow::Result<Disk> {
+    let disk = disk_of(work)?;
+    ensure!(
+        disk.available >= needed,
+        "{} ({} on {}) has {:.1} GiB free, the bench needs about {:.1} GiB{why}",
+        work.display(),
+        disk.fs_type,
+        disk.mount,
+        disk.available as f64 / (1u64 << 30) as f64,
+        needed as f64 / (1u64 << 30) as f64
+    );
+    Ok(disk)
+}
+
 pub fn is_ram_fs(fs_type: &str) -> bool {
     matches!(fs_type, "tmpfs" | "ramfs")
 }

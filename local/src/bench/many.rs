@@ -7,7 +7,7 @@
 //! which can be well before its event has folded every status report.
 
 use super::args::Args;
-use super::disk::{dir_size, disk_of, file_name, generate_files, remove_dir, sha256_of, tree_digest};
+use super::disk::{dir_size, disk_with_room, file_name, generate_files, remove_dir, sha256_of, tree_digest};
 use super::proc::{mib_of_kib, reset_peak_rss, Cpu, Phase, PhaseClock};
 use super::report::cpu_note;
 use super::run::{bucket_size, start_pair};
@@ -53,19 +53,9 @@ struct Line {
 pub async fn run(args: &Args, count: u64, work: &Path) -> anyhow::Result<()> {
     let file_bytes = args.file_kib * 1024;
     let total = count * file_bytes;
-    let disk = disk_of(work)?;
     // Input + A's registry + outbox + B's registry, then rclone's copies, with room for
     // the file system's blocks (a 4 KiB file takes at least one).
-    let needed = 5 * (total + count * 4096) + 512 * MIB;
-    ensure!(
-        disk.available >= needed,
-        "{} ({} on {}) has {:.1} GiB free, the bench needs about {:.1} GiB",
-        work.display(),
-        disk.fs_type,
-        disk.mount,
-        disk.available as f64 / (1u64 << 30) as f64,
-        needed as f64 / (1u64 << 30) as f64
-    );
+    let disk = disk_with_room(work, 5 * (total + count * 4096) + 512 * MIB, "")?;
     println!(
         "airlock-bench: {count} files x {} KiB ({:.1} MiB), {} KiB chunks, bus ack deadline {}, {} CPU(s), working in {} ({} on {})",
         args.file_kib,

@@ -24,9 +24,9 @@ mod report;
 mod run;
 mod tools;
 
-use anyhow::{anyhow, ensure, Context as _};
+use anyhow::{anyhow, Context as _};
 use args::Args;
-use disk::{choose_base, disk_of, generate, remove_dir};
+use disk::{choose_base, disk_with_room, generate, remove_dir};
 use proc::mib_of_kib;
 use report::{cpu_note, print_table, throughput, Row};
 use std::path::Path;
@@ -97,18 +97,8 @@ async fn run_comparisons(args: &Args, input: &Path, input_sha: &str, work: &Path
 /// One large file through Airlock, then through the comparisons.
 async fn large_file(args: &Args, work: &Path) -> anyhow::Result<()> {
     let size = args.size_mib * MIB;
-    let disk = disk_of(work)?;
     // Input + A's registry + outbox + B's registry exist at once; the comparisons need less.
-    let needed = 4 * size + 512 * MIB;
-    ensure!(
-        disk.available >= needed,
-        "{} ({} on {}) has {:.1} GiB free, the bench needs about {:.1} GiB (4 x the file size)",
-        work.display(),
-        disk.fs_type,
-        disk.mount,
-        disk.available as f64 / (1u64 << 30) as f64,
-        needed as f64 / (1u64 << 30) as f64
-    );
+    let disk = disk_with_room(work, 4 * size + 512 * MIB, " (4 x the file size)")?;
     println!(
         "airlock-bench: {} MiB file, {} KiB chunks, bus ack deadline {}, {} CPU(s), working in {} ({} on {}, {:.1} GiB free)",
         args.size_mib,
