@@ -78,7 +78,8 @@ cargo test -j "${CARGO_BUILD_JOBS:-2}" "$@"
 # each; fuzz/README.md). It needs nightly, which the suite itself does not; AIRLOCK_SKIP_FUZZ=1
 # leaves it out.
 if [ "$whole" = 1 ] && [ "${AIRLOCK_SKIP_FUZZ:-0}" != 1 ]; then
-  if rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
+  toolchains="$(rustup toolchain list 2>/dev/null || true)"
+  if grep -q '^nightly' <<<"$toolchains"; then
     fuzz/run.sh 15 protocol
   else
     echo "test.sh: no nightly toolchain, the short fuzz run is skipped (rustup toolchain install nightly)" >&2

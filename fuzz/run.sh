@@ -34,7 +34,8 @@ dir_of() {
 }
 for target in "${targets[@]}"; do dir_of "$target" >/dev/null; done
 
-if ! rustup toolchain list | grep -q '^nightly'; then
+toolchains="$(rustup toolchain list 2>/dev/null || true)"
+if ! grep -q '^nightly' <<<"$toolchains"; then
     echo "run.sh: cargo fuzz needs a nightly toolchain (rustup toolchain install nightly)" >&2
     exit 2
 fi
