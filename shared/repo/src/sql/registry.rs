@@ -6,6 +6,8 @@ use crate::Result;
 use airlock_domain::{InfosecLevel, PlatformSettings, Resource, Revision, TagSet, User};
 use sqlx::{AnyConnection, Row};
 
+type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
+
 const DEFAULT_LEVEL: &str = "UNCLASSIFIED";
 
 /// Before an administrator saves anything: classification on, with a single level.
@@ -108,8 +110,22 @@ pub(super) async fn users(repo: &SqlRepository) -> Result<Vec<User>> {
     Ok(users)
 }
 
+/// The nine columns both resource writes start with, bound as `$1`..`$9` in table order.
+fn bind_resource<'q>(query: AnyQuery<'q>, resource: &'q Resource) -> AnyQuery<'q> {
+    query
+        .bind(&resource.id)
+        .bind(&resource.name)
+        .bind(&resource.owner_id)
+        .bind(&resource.level.name)
+        .bind(resource.level.order)
+        .bind(tags_to_json(&resource.tags))
+        .bind(&resource.origin_connection_id)
+        .bind(resource.created_at)
+        .bind(resource.withdrawn_at)
+}
+
 pub(super) async fn put_resource(repo: &SqlRepository, resource: &Resource) -> Result<()> {
-    sqlx::query(
+    let query = sqlx::query(
         "INSERT INTO resources \
          (id, name, owner_id, level_name, level_order, tags, origin_connection_id, created_at, withdrawn_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
@@ -117,18 +133,8 @@ pub(super) async fn put_resource(repo: &SqlRepository, resource: &Resource) -> R
          level_name = excluded.level_name, level_order = excluded.level_order, tags = excluded.tags, \
          origin_connection_id = excluded.origin_connection_id, created_at = excluded.created_at, \
          withdrawn_at = excluded.withdrawn_at",
-    )
-    .bind(&resource.id)
-    .bind(&resource.name)
-    .bind(&resource.owner_id)
-    .bind(&resource.level.name)
-    .bind(resource.level.order)
-    .bind(tags_to_json(&resource.tags))
-    .bind(&resource.origin_connection_id)
-    .bind(resource.created_at)
-    .bind(resource.withdrawn_at)
-    .execute(&repo.pool)
-    .await?;
+    );
+    bind_resource(query, resource).execute(&repo.pool).await?;
     Ok(())
 }
 
@@ -177,26 +183,15 @@ pub(super) async fn latest_revision(repo: &SqlRepository, resource_id: &str) -> 
 /// The local copy of a received resource, as the newest applied change left it. An
 /// existing row keeps its creation time.
 pub(super) async fn upsert_received(conn: &mut AnyConnection, resource: &Resource, revision_id: &str) -> Result<()> {
-    sqlx::query(
+    let query = sqlx::query(
         "INSERT INTO resources (id, name, owner_id, level_name, level_order, tags, origin_connection_id, \
          created_at, withdrawn_at, current_revision_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
          ON CONFLICT (id) DO UPDATE SET name = excluded.name, owner_id = excluded.owner_id, \
          level_name = excluded.level_name, level_order = excluded.level_order, tags = excluded.tags, \
          origin_connection_id = excluded.origin_connection_id, withdrawn_at = excluded.withdrawn_at, \
          current_revision_id = excluded.current_revision_id",
-    )
-    .bind(&resource.id)
-    .bind(&resource.name)
-    .bind(&resource.owner_id)
-    .bind(&resource.level.name)
-    .bind(resource.level.order)
-    .bind(tags_to_json(&resource.tags))
-    .bind(&resource.origin_connection_id)
-    .bind(resource.created_at)
-    .bind(resource.withdrawn_at)
-    .bind(revision_id)
-    .execute(conn)
-    .await?;
+    );
+    bind_resource(query, resource).bind(revision_id).execute(conn).await?;
     Ok(())
 }
 
