@@ -128,7 +128,7 @@ async fn s3_manifest_event_starts_a_sync_once() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let pair = published_pair(dir.path()).await?;
     let validator = ManifestValidator::new(pair.b.ctx.clone());
-    let key = manifest_key(&pair.receiving.shared_id, 0);
+    let key = manifest_key(&pair.receiving.shared_id);
     let event = s3_notification(&pair.exchange_bucket, &key, "d41d8cd98f00b204e9800998ecf8427e");
 
     let answer = airlock_manifest_validator::on_lambda_event(&validator, event.clone()).await?;
@@ -145,7 +145,7 @@ async fn s3_manifest_event_starts_a_sync_once() -> anyhow::Result<()> {
     assert!(pair.b.ctx.repo.sync_event(&again[0]).await?.is_none(), "a repeated event started a sync");
 
     // Payload objects and other buckets are ignored.
-    let payload_key = format!("{}/shard0/objects/r/v", pair.receiving.shared_id);
+    let payload_key = format!("{}/objects/r/v", pair.receiving.shared_id);
     let other = [s3_notification(&pair.exchange_bucket, &payload_key, "e1"), s3_notification("elsewhere", &key, "e2")];
     for event in other {
         let answer = airlock_manifest_validator::on_lambda_event(&validator, event).await?;
@@ -161,7 +161,7 @@ async fn s3_notification_through_sqs_starts_a_sync() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let pair = published_pair(dir.path()).await?;
     let validator = ManifestValidator::new(pair.b.ctx.clone());
-    let key = manifest_key(&pair.receiving.shared_id, 0);
+    let key = manifest_key(&pair.receiving.shared_id);
     let notification = s3_notification(&pair.exchange_bucket, &key, "9b2cf535f27731c974343645a3985328");
     let test_event = json!({"Service": "Amazon S3", "Event": "s3:TestEvent", "Bucket": pair.exchange_bucket});
     let batch = json!({ "Records": [

@@ -5,7 +5,6 @@ use airlock_domain::pipeline::{Change, IngestRequest, PollRequest, ResourceOutco
 use airlock_domain::{derived_id, new_id, Health};
 use airlock_local::pair::{Pair, PairSetup, BOB};
 use airlock_local::{InboxIngester, ManifestValidator};
-use airlock_protocol::{open_manifest, ChannelKeys, ManifestExpectations};
 use airlock_runtime::{Handler, HandlerError, MessageMeta, TraceContext};
 use airlock_store::object_store::local::LocalFileSystem;
 use airlock_tests::gate::GatedStore;
@@ -18,19 +17,12 @@ fn meta() -> MessageMeta {
 }
 
 /// The ingest B's validator would emit for `resource_id` from the manifest now in the exchange.
-fn ingest_from_exchange(pair: &Pair, resource_id: &str) -> anyhow::Result<IngestRequest> {
-    let keys = ChannelKeys::derive(&pair.shared_secret, &pair.sending.shared_id);
-    let shard = airlock_domain::shard_for(resource_id, pair.sending.shard_count);
-    let sealed = std::fs::read(pair.exchange_dir.join(&pair.sending.shared_id).join(format!("shard{shard}/manifest")))?;
-    let expect = ManifestExpectations {
-        shared_id: &pair.sending.shared_id,
-        shard,
-        last_applied_sequence: None,
-        now: airlock_domain::now_millis(),
-        max_bytes: 1 << 20,
-    };
-    let manifest = open_manifest(&keys, &sealed, &expect)?;
-    let entry = manifest.resources.into_iter().find(|e| e.resource_id == resource_id).expect("entry in manifest");
+async fn ingest_from_exchange(pair: &Pair, resource_id: &str) -> anyhow::Result<IngestRequest> {
+    let (manifest, shards) = pair.published().await?;
+    let (shard, entry) = shards
+        .into_iter()
+        .find_map(|s| s.resources.into_iter().find(|e| e.resource_id == resource_id).map(|e| (s.shard, e)))
+        .expect("entry in manifest");
     Ok(IngestRequest {
         sync_id: new_id(),
         connection_id: pair.receiving.id.clone(),
@@ -57,7 +49,7 @@ async fn stale_large_ingest_finishing_last_loses() -> anyhow::Result<()> {
     let file = pair.upload("wing.step", "PUBLIC", &[], &large).await?;
     pair.share(&file.id).await?;
     assert_eq!(finished(&pair.a.sync(Duration::from_secs(30)).await?[0]), Health::Success);
-    let old = ingest_from_exchange(&pair, &file.id)?;
+    let old = ingest_from_exchange(&pair, &file.id).await?;
     let Change::Upsert { entry: old_entry } = &old.change else { unreachable!() };
 
     // The older ingest opens its object and stalls mid-download.
@@ -140,7 +132,7 @@ async fn quick_succession_keeps_the_previous_manifests_objects() -> anyhow::Resu
         let file = pair.upload("wing.step", "PUBLIC", &[], &cad_bytes(100_000)).await?;
         pair.share(&file.id).await?;
         pair.a.sync(Duration::from_secs(30)).await?;
-        let first = ingest_from_exchange(&pair, &file.id)?;
+        let first = ingest_from_exchange(&pair, &file.id).await?;
         let Change::Upsert { entry } = &first.change else { unreachable!() };
         let first_object = pair.exchange_dir.join(&entry.object_key);
         assert!(first_object.exists());
@@ -203,10 +195,14 @@ async fn the_exchange_holds_only_what_the_manifests_and_the_grace_period_name() 
         .await
         .map_err(anyhow::Error::msg)?;
         assert!(audit.is_clean(), "grace {grace:?}: {audit:?}");
-        assert_eq!(audit.named, pair.sending.shard_count as usize + 4, "four files and the manifests: {audit:?}");
+        let named = 1 + pair.sending.shard_count as usize + 4;
+        assert_eq!(audit.named, named, "the manifest, one entries object per shard and four files: {audit:?}");
         // files[0]'s first two revisions, files[1]'s first, files[2] and files[3]; files[4]
-        // is named again, so its object is not superseded.
-        assert_eq!(audit.pending, superseded, "grace {grace:?}: {audit:?}");
+        // is named again, so its object is not superseded. Replaced shard entries wait too.
+        let pending = pair.a.ctx.repo.due_deletions(&pair.sending.id, i64::MAX, u32::MAX).await?;
+        let payloads = pending.iter().filter(|k| k.contains("/objects/")).count();
+        assert_eq!(payloads, superseded, "grace {grace:?}: {pending:?}");
+        assert_eq!(audit.pending, pending.len(), "grace {grace:?}: {audit:?}");
         let names: Vec<String> = pair.files_at_b(BOB).await?.into_iter().map(|(r, _)| r.name).collect();
         assert_eq!(names, ["part-0.step", "part-1.step", "part-4.step", "part-5.step"]);
     }
@@ -241,6 +237,7 @@ async fn a_publish_stopped_before_its_manifests_leaves_no_orphan() -> anyhow::Re
         .await
         .map_err(anyhow::Error::msg)?;
     assert!(audit.is_clean(), "{audit:?}");
-    assert_eq!((audit.named, audit.pending), (pair.sending.shard_count as usize + 1, 0), "{audit:?}");
+    // The manifest, one entries object per shard, the payload.
+    assert_eq!((audit.named, audit.pending), (pair.sending.shard_count as usize + 2, 0), "{audit:?}");
     Ok(())
 }

@@ -166,9 +166,10 @@ async fn many_files_spread_over_shards_arrive() -> anyhow::Result<()> {
     let (sent, received) = pair.sync().await?;
     assert_eq!((finished(&sent), sent.updated), (Health::Success, 40));
     assert_eq!((finished(&received), received.updated), (Health::Success, 40));
-    let shards: Vec<_> =
-        (0..4).map(|k| pair.exchange_dir.join(&pair.sending.shared_id).join(format!("shard{k}/manifest"))).collect();
-    assert!(shards.iter().all(|p| p.exists()), "one manifest per shard");
+    let (manifest, shards) = pair.published().await?;
+    assert_eq!((manifest.shard_count, shards.len()), (4, 4));
+    assert!(shards.iter().all(|s| !s.resources.is_empty()), "every shard holds some of the files");
+    assert_eq!(shards.iter().map(|s| s.resources.len()).sum::<usize>(), 40);
     assert_eq!(pair.files_at_b(BOB).await?.len(), 40);
     Ok(())
 }

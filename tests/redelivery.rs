@@ -5,7 +5,6 @@ use airlock_domain::pipeline::{Change, IngestRequest, PollRequest, PublishReques
 use airlock_domain::{new_id, Health};
 use airlock_local::pair::{Pair, PairSetup, BOB};
 use airlock_local::{InboxIngester, ManifestValidator, OutboxPublisher, StatusRecorder};
-use airlock_protocol::{open_manifest, ChannelKeys, ManifestExpectations};
 use airlock_runtime::{Handler, MessageMeta, TraceContext};
 use airlock_tests::finished;
 use std::collections::BTreeMap;
@@ -44,7 +43,7 @@ async fn redelivered_publish_writes_nothing_new() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let pair = pair_with_one_shared_file(&dir).await?;
     let publisher = OutboxPublisher::new(pair.a.ctx.clone());
-    let request = PublishRequest { sync_id: new_id(), connection_id: pair.sending.id.clone() };
+    let request = PublishRequest::plan(&new_id(), &pair.sending.id);
     publisher.handle(&request, &meta()).await?;
     let after_first = snapshot(&pair.exchange_dir);
     assert!(!after_first.is_empty());
@@ -66,23 +65,15 @@ async fn redelivered_ingest_and_poll_change_nothing() -> anyhow::Result<()> {
     let registry_before = snapshot(&dir.path().join("registry-b"));
 
     // The ingest message of that sync, delivered once more.
-    let keys = ChannelKeys::derive(&pair.shared_secret, &pair.sending.shared_id);
+    let (manifest, shards) = pair.published().await?;
     let shard = applied_before[0].shard;
-    let sealed = std::fs::read(pair.exchange_dir.join(&pair.sending.shared_id).join(format!("shard{shard}/manifest")))?;
-    let expect = ManifestExpectations {
-        shared_id: &pair.sending.shared_id,
-        shard,
-        last_applied_sequence: None,
-        now: airlock_domain::now_millis(),
-        max_bytes: 1 << 20,
-    };
-    let manifest = open_manifest(&keys, &sealed, &expect)?;
+    let entry = shards[shard as usize].resources[0].clone();
     let ingest = IngestRequest {
         sync_id: received.sync_id.clone(),
         connection_id: pair.receiving.id.clone(),
         shard,
         sequence: manifest.sequence,
-        change: Change::Upsert { entry: manifest.resources[0].clone() },
+        change: Change::Upsert { entry },
     };
     InboxIngester::new(pair.b.ctx.clone()).handle(&ingest, &meta()).await?;
 

@@ -41,8 +41,8 @@ async fn assert_refused(pair: &Pair, event: &SyncEvent, text: &str) {
     assert!(pair.b.ctx.repo.applied(&pair.receiving.id).await.unwrap().is_empty());
 }
 
-fn manifest_path(pair: &Pair, shard: u32) -> PathBuf {
-    pair.exchange_dir.join(&pair.sending.shared_id).join(format!("shard{shard}/manifest"))
+fn manifest_path(pair: &Pair) -> PathBuf {
+    pair.exchange_dir.join(airlock_domain::manifest::manifest_key(&pair.sending.shared_id))
 }
 
 fn payload_objects(pair: &Pair) -> Vec<PathBuf> {
@@ -61,11 +61,18 @@ fn payload_objects(pair: &Pair) -> Vec<PathBuf> {
     out
 }
 
+/// The signed manifest and every shard entries object in the exchange, with their bytes.
 fn all_manifests(pair: &Pair) -> Vec<(PathBuf, Vec<u8>)> {
-    (0..pair.sending.shard_count)
-        .map(|k| manifest_path(pair, k))
-        .map(|p| (p.clone(), std::fs::read(&p).unwrap()))
-        .collect()
+    let root = pair.exchange_dir.join(&pair.sending.shared_id);
+    let mut out = vec![(manifest_path(pair), std::fs::read(manifest_path(pair)).unwrap())];
+    for shard in std::fs::read_dir(&root).unwrap().flatten().filter(|d| d.file_name() != "objects") {
+        for file in std::fs::read_dir(shard.path()).unwrap().flatten() {
+            if file.file_name().to_string_lossy().starts_with("entries-") {
+                out.push((file.path(), std::fs::read(file.path()).unwrap()));
+            }
+        }
+    }
+    out
 }
 
 #[tokio::test]
@@ -73,12 +80,44 @@ async fn tampered_manifest_is_refused() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let pair = pair_with(&dir, |_| {}).await;
     published(&pair).await?;
-    for (path, bytes) in all_manifests(&pair) {
-        let text = String::from_utf8(bytes)?;
-        std::fs::write(&path, text.replace("\"INTERNAL\"", "\"PUBLIC\"").replace("\"order\":1", "\"order\":0"))?;
-    }
+    // The manifest claims a lower platform maximum and a shard without its tags.
+    let text = String::from_utf8(std::fs::read(manifest_path(&pair))?)?;
+    let forged = text.replacen("\"ITAR\"", "\"ITAX\"", 1).replacen("\"order\":", "\"order\":1", 1);
+    assert_ne!(forged, text);
+    std::fs::write(manifest_path(&pair), forged)?;
     let event = poll_b(&pair).await;
     assert_refused(&pair, &event, "MAC verification failed").await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn tampered_shard_entries_are_refused() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let pair = pair_with(&dir, |_| {}).await;
+    published(&pair).await?;
+    let mut changed = 0;
+    for (path, bytes) in all_manifests(&pair).into_iter().skip(1) {
+        let text = String::from_utf8(bytes)?;
+        if text.contains("\"INTERNAL\"") {
+            std::fs::write(&path, text.replace("\"INTERNAL\"", "\"PUBLIC\"").replace("\"order\":1", "\"order\":0"))?;
+            changed += 1;
+        }
+    }
+    assert_eq!(changed, 1, "one shard holds the file");
+    let event = poll_b(&pair).await;
+    assert_refused(&pair, &event, "do not match the digest the signed manifest gives them").await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_shard_the_manifest_names_but_the_exchange_lacks_is_refused() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let pair = pair_with(&dir, |_| {}).await;
+    published(&pair).await?;
+    let (path, _) = all_manifests(&pair).into_iter().nth(1).expect("a shard object");
+    std::fs::remove_file(&path)?;
+    let event = poll_b(&pair).await;
+    assert_refused(&pair, &event, "named by the signed manifest do not exist").await;
     Ok(())
 }
 
@@ -290,11 +329,10 @@ async fn file_whose_tag_stops_being_permitted_is_removed_automatically() -> anyh
     assert_eq!(row.outcome, ResourceOutcome::Removed);
     assert_eq!(row.message, "removed from the connection: control tag(s) not permitted on this connection: ITAR");
     assert!(pair.a.ctx.repo.active_shares(&pair.sending.id).await?.is_empty());
-    let manifest =
-        String::from_utf8(std::fs::read(manifest_path(&pair, airlock_domain::shard_for(&row.resource_id, 4)))?)?;
+    let (_, shards) = pair.published().await?;
     assert!(
-        manifest.contains(&format!("\"removed\":[\"{}\"]", row.resource_id)),
-        "the next manifest lists it as removed"
+        shards.iter().all(|s| s.resources.iter().all(|e| e.resource_id != row.resource_id)),
+        "the next manifest no longer lists it"
     );
     Ok(())
 }
@@ -314,22 +352,10 @@ async fn sharing_is_refused_without_certification_or_eligibility() -> anyhow::Re
     Ok(())
 }
 
-/// The partner (who holds the secret) re-signs every published manifest after `edit`.
-fn resign_manifests(pair: &Pair, edit: impl Fn(&mut airlock_domain::Manifest)) -> anyhow::Result<()> {
-    use airlock_protocol::{open_manifest, seal_manifest, ChannelKeys, ManifestExpectations};
-    let keys = ChannelKeys::derive(&pair.shared_secret, &pair.sending.shared_id);
-    for (shard, (path, bytes)) in all_manifests(pair).into_iter().enumerate() {
-        let expect = ManifestExpectations {
-            shared_id: &pair.sending.shared_id,
-            shard: shard as u32,
-            last_applied_sequence: None,
-            now: airlock_domain::now_millis(),
-            max_bytes: 1 << 20,
-        };
-        let mut manifest = open_manifest(&keys, &bytes, &expect)?;
-        edit(&mut manifest);
-        std::fs::write(path, seal_manifest(&keys, &manifest))?;
-    }
+/// The partner (who holds the secret) changes every published entry with `edit`, keeping
+/// the manifest's summary of each shard true, and signs it all again.
+async fn resign_entries(pair: &Pair, edit: impl Fn(&mut airlock_domain::ManifestEntry)) -> anyhow::Result<()> {
+    pair.resign_published(|_, shards| shards.iter_mut().flat_map(|s| s.resources.iter_mut()).for_each(edit)).await?;
     Ok(())
 }
 
@@ -339,11 +365,10 @@ async fn signed_manifest_naming_objects_outside_its_channel_is_refused() -> anyh
     let pair = pair_with(&dir, |_| {}).await;
     published(&pair).await?;
     // The partner signs a manifest that points at another channel's objects.
-    resign_manifests(&pair, |manifest| {
-        for entry in &mut manifest.resources {
-            entry.object_key = format!("someone-else/shard0/objects/{}/{}", entry.resource_id, entry.revision_id);
-        }
-    })?;
+    resign_entries(&pair, |entry| {
+        entry.object_key = format!("someone-else/objects/{}/{}", entry.resource_id, entry.revision_id);
+    })
+    .await?;
     let event = poll_b(&pair).await;
     assert_refused(&pair, &event, "is outside this channel's").await;
     Ok(())
@@ -354,11 +379,7 @@ async fn partner_file_name_with_a_path_separator_is_refused() -> anyhow::Result<
     let dir = tempfile::tempdir()?;
     let pair = pair_with(&dir, |_| {}).await;
     published(&pair).await?;
-    resign_manifests(&pair, |manifest| {
-        for entry in &mut manifest.resources {
-            entry.name = "../../.ssh/authorized_keys".into();
-        }
-    })?;
+    resign_entries(&pair, |entry| entry.name = "../../.ssh/authorized_keys".into()).await?;
     let event = poll_b(&pair).await;
     assert_refused(
         &pair,
@@ -375,11 +396,10 @@ async fn partner_tag_with_a_control_character_is_refused() -> anyhow::Result<()>
     let dir = tempfile::tempdir()?;
     let pair = pair_with(&dir, |_| {}).await;
     published(&pair).await?;
-    resign_manifests(&pair, |manifest| {
-        for entry in &mut manifest.resources {
-            entry.tags.insert("ITAR\u{7}".into());
-        }
-    })?;
+    resign_entries(&pair, |entry| {
+        entry.tags.insert("ITAR\u{7}".into());
+    })
+    .await?;
     let event = poll_b(&pair).await;
     assert_refused(&pair, &event, "control tag 'ITAR\u{7}' contains a comma or a control character").await;
     Ok(())
@@ -419,7 +439,7 @@ async fn manifest_generated_in_the_future_is_refused() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let pair = pair_with(&dir, |_| {}).await;
     published(&pair).await?;
-    resign_manifests(&pair, |manifest| manifest.generated_at += 3_600_000)?;
+    pair.resign_published(|manifest, _| manifest.generated_at += 3_600_000).await?;
     let event = poll_b(&pair).await;
     assert_refused(&pair, &event, "more than the allowed clock skew of 300 s (AIRLOCK_CLOCK_SKEW_SECS) after now")
         .await;

@@ -3,11 +3,12 @@
 //! objects still within their grace period, and no staging file an interrupted upload left.
 
 use airlock_domain::manifest::manifest_key;
-use airlock_domain::Connection;
-use airlock_protocol::{open_manifest, ManifestExpectations};
+use airlock_domain::{Connection, Manifest, ShardEntries};
+use airlock_protocol::{open_manifest, open_shard, seal_manifest, ChannelKeys, ManifestExpectations};
 use airlock_runtime::Context;
 use airlock_store::object_store::path::Path as ObjectPath;
 use airlock_store::object_store::ObjectStore;
+use airlock_store::object_store::PutPayload;
 use futures::TryStreamExt;
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -45,23 +46,12 @@ pub async fn audit_exchange(
 ) -> Result<ExchangeAudit, String> {
     let keys = ctx.channel_keys(sending).await.map_err(str::to_owned)?;
     let mut named = BTreeSet::new();
-    for shard in 0..sending.shard_count {
-        let key = manifest_key(&sending.shared_id, shard);
-        let sealed = match exchange.get(&ObjectPath::from(key.as_str())).await {
-            Ok(found) => found.bytes().await.map_err(|e| format!("reading {key}: {e}"))?,
-            Err(e) if airlock_store::is_not_found(&e) => continue,
-            Err(e) => return Err(format!("reading {key}: {e}")),
-        };
-        let expect = ManifestExpectations {
-            shared_id: &sending.shared_id,
-            shard,
-            last_applied_sequence: None,
-            now: airlock_domain::now_millis(),
-            max_bytes: ctx.settings.max_manifest_bytes,
-        };
-        let manifest = open_manifest(&keys, &sealed, &expect).map_err(|e| format!("opening {key}: {e}"))?;
-        named.insert(key);
-        named.extend(manifest.resources.into_iter().map(|e| e.object_key));
+    if let Some((manifest, shards)) =
+        read_published(exchange, &keys, &sending.shared_id, ctx.settings.max_manifest_bytes).await?
+    {
+        named.insert(manifest_key(&sending.shared_id));
+        named.extend(manifest.shards.into_iter().map(|s| s.key));
+        named.extend(shards.into_iter().flat_map(|s| s.resources).map(|e| e.object_key));
     }
     let pending: BTreeSet<String> = ctx
         .repo
@@ -107,4 +97,65 @@ pub fn staging_files(root: &Path) -> Vec<String> {
     }
     found.sort();
     found
+}
+
+/// The signed manifest a connection's exchange holds and every shard it names, opened with
+/// `keys` (expired or not); `None` when there is no manifest yet.
+pub async fn read_published(
+    exchange: &Arc<dyn ObjectStore>,
+    keys: &ChannelKeys,
+    shared_id: &str,
+    max_bytes: usize,
+) -> Result<Option<(Manifest, Vec<ShardEntries>)>, String> {
+    let key = manifest_key(shared_id);
+    let Some(sealed) = read(exchange, &key).await? else {
+        return Ok(None);
+    };
+    let expect = ManifestExpectations { shared_id, last_applied_sequence: None, now: i64::MIN, max_bytes };
+    let manifest = open_manifest(keys, &sealed, &expect).map_err(|e| format!("opening {key}: {e}"))?;
+    let mut shards = Vec::with_capacity(manifest.shards.len());
+    for shard_ref in &manifest.shards {
+        let bytes = read(exchange, &shard_ref.key).await?.ok_or_else(|| format!("{} is missing", shard_ref.key))?;
+        shards.push(open_shard(&manifest, shard_ref, &bytes, max_bytes).map_err(|e| e.to_string())?);
+    }
+    Ok(Some((manifest, shards)))
+}
+
+/// Rewrites what a connection's exchange publishes as a sender holding `keys` would: `edit`
+/// changes the manifest and its shards' entries, and every shard is stored again under its
+/// new digest and the manifest sealed anew (its sequence as `edit` leaves it). For tests and
+/// drills that play a partner who holds the secret.
+pub async fn rewrite_published(
+    exchange: &Arc<dyn ObjectStore>,
+    keys: &ChannelKeys,
+    shared_id: &str,
+    edit: impl FnOnce(&mut Manifest, &mut Vec<ShardEntries>),
+) -> Result<(), String> {
+    let (mut manifest, mut shards) = read_published(exchange, keys, shared_id, usize::MAX)
+        .await?
+        .ok_or_else(|| format!("no manifest under {shared_id}"))?;
+    edit(&mut manifest, &mut shards);
+    manifest.shards.clear();
+    for shard in &shards {
+        let (bytes, shard_ref) = shard.to_object();
+        exchange
+            .put(&ObjectPath::from(shard_ref.key.as_str()), PutPayload::from(bytes))
+            .await
+            .map_err(|e| e.to_string())?;
+        manifest.shards.push(shard_ref);
+    }
+    let key = manifest_key(shared_id);
+    exchange
+        .put(&ObjectPath::from(key.as_str()), PutPayload::from(seal_manifest(keys, &manifest)))
+        .await
+        .map_err(|e| format!("writing {key}: {e}"))?;
+    Ok(())
+}
+
+async fn read(exchange: &Arc<dyn ObjectStore>, key: &str) -> Result<Option<bytes::Bytes>, String> {
+    match exchange.get(&ObjectPath::from(key)).await {
+        Ok(found) => found.bytes().await.map(Some).map_err(|e| format!("reading {key}: {e}")),
+        Err(e) if airlock_store::is_not_found(&e) => Ok(None),
+        Err(e) => Err(format!("reading {key}: {e}")),
+    }
 }

@@ -5,8 +5,10 @@
 use crate::{context, LocalError, Platform};
 use airlock_bus::{DynBus, InProcessBus};
 use airlock_domain::{
-    new_id, Clearance, Connection, InfosecLevel, PlatformSettings, Resource, RuleKind, TagSet, TransformRule, User,
+    new_id, Clearance, Connection, InfosecLevel, Manifest, PlatformSettings, Resource, RuleKind, ShardEntries, TagSet,
+    TransformRule, User,
 };
+use airlock_protocol::ChannelKeys;
 use airlock_repo::SyncEvent;
 use airlock_runtime::{Context, Settings};
 use airlock_services::connections::{self, NewReceivingConnection, NewSendingConnection};
@@ -201,6 +203,33 @@ impl Pair {
     /// Alice shares a file with the sending connection, with the certification.
     pub async fn share(&self, resource_id: &str) -> Result<(), LocalError> {
         registry::share_with_connection(&self.a.ctx, ALICE, resource_id, &self.sending.id, true).await.map_err(refused)
+    }
+
+    /// What A's exchange publishes now (the signed manifest and every shard it names), opened
+    /// with the channel's keys.
+    pub async fn published(&self) -> Result<(Manifest, Vec<ShardEntries>), LocalError> {
+        let keys = self.partner_keys().await?;
+        crate::audit::read_published(&self.exchange, &keys, &self.sending.shared_id, usize::MAX)
+            .await
+            .map_err(LocalError::Startup)?
+            .ok_or_else(|| LocalError::Startup(format!("no manifest under {}", self.sending.shared_id)))
+    }
+
+    /// Plays a partner who holds the secret: `edit` changes what A published, which is then
+    /// stored and signed again as a sender would.
+    pub async fn resign_published(
+        &self,
+        edit: impl FnOnce(&mut Manifest, &mut Vec<ShardEntries>),
+    ) -> Result<(), LocalError> {
+        let keys = self.partner_keys().await?;
+        crate::audit::rewrite_published(&self.exchange, &keys, &self.sending.shared_id, edit)
+            .await
+            .map_err(LocalError::Startup)
+    }
+
+    /// The channel keys A publishes with.
+    pub async fn partner_keys(&self) -> Result<ChannelKeys, LocalError> {
+        self.a.ctx.channel_keys(&self.sending).await.map_err(|e| LocalError::Startup(e.into()))
     }
 
     /// One full round: A publishes, then B polls and ingests. Returns both sides' events.

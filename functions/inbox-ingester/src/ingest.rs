@@ -68,7 +68,12 @@ pub async fn ingest(ctx: &Context, request: &IngestRequest) -> Result<ResourceRo
         Ok(Done::Applied(message)) => Ok(row(&name, applied_outcome, message)),
         // Not a failure: the newer change is (or will be) reported by its own ingest.
         Ok(Done::Superseded(by)) => Ok(row(&name, ResourceOutcome::Unchanged, format!("superseded by sequence {by}"))),
-        Err(IngestError::Refused(message)) => Ok(row(&name, ResourceOutcome::Failed, message)),
+        Err(IngestError::Refused(message)) => {
+            // The validator would otherwise take the shard as applied and not offer the
+            // entry again until the sender changes the shard.
+            ctx.repo.mark_shard_stale(&connection.id, request.shard).await.map_err(IngestError::from)?;
+            Ok(row(&name, ResourceOutcome::Failed, message))
+        }
         Err(e) => Err(e.into()),
     }
 }

@@ -1,7 +1,9 @@
-//! manifest-validator: reads a receiving connection's manifests from its inbox, verifies
-//! them (MAC before anything else, then shared ID, shard, expiry, sequence, size), checks
-//! them against the local policy (max level, tag coverage), and emits one ingest message
-//! per new, changed or removed resource. A refusal ingests nothing from the manifest.
+//! manifest-validator: reads a receiving connection's signed manifest from its inbox,
+//! verifies it (MAC before anything else, then shared ID, expiry, sequence, size, shard
+//! list), checks it against the local policy (max level, tag coverage), fetches only the
+//! shards whose digest changed since the last applied (each checked against the digest the
+//! manifest gives it), and emits one ingest message per new, changed or removed resource
+//! in them. A refusal ingests nothing from the manifest.
 //! Besides polls from the scheduler, an object-created event for a manifest starts a sync
 //! at once (`on_object_created`).
 
@@ -20,7 +22,7 @@ pub use lambda_entry::on_lambda_event;
 pub use object_events::{
     consume_object_events, manifest_shared_id, object_created_records, on_object_created, queue_endpoint, ObjectCreated,
 };
-pub use validate::{validate, ValidateError, Validation};
+pub use validate::{validate, AppliedShards, ValidateError, Validation};
 
 pub struct ManifestValidator {
     ctx: Arc<Context>,
@@ -53,12 +55,15 @@ impl Handler for ManifestValidator {
                 tracing::warn!(connection_id = %request.connection_id, %message, "manifest refused");
                 self.finish(request, meta, true, message, 0).await;
             }
-            Ok(Validation::Accepted { message, ingests }) => {
+            Ok(Validation::Accepted { message, ingests, shards }) => {
                 for ingest in &ingests {
                     publish_json(self.ctx.bus.as_ref(), Topic::Ingest, &ingest.message_id(), &meta.trace, ingest)
                         .await
                         .map_err(HandlerError::retryable)?;
                 }
+                // Only now: had this stopped before the ingests were out, the next
+                // validation would fetch these shards again and emit them.
+                shards.record(&self.ctx).await.map_err(HandlerError::retryable)?;
                 self.finish(request, meta, false, message, ingests.len() as u32).await;
             }
             Err(e) => return Err(e),

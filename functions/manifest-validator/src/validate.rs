@@ -1,10 +1,13 @@
 use airlock_domain::manifest::manifest_key;
 use airlock_domain::pipeline::{Change, IngestRequest, PollRequest};
-use airlock_domain::{failures, now_millis, Connection, ConnectionKind, Manifest, ReceivingPolicy, TagSet};
-use airlock_protocol::{check_bounds, open_manifest, ChannelKeys, ManifestBounds, ManifestExpectations};
-use airlock_repo::{ApplyOutcome, ManifestState, RepoError};
+use airlock_domain::{
+    failures, now_millis, Connection, ConnectionKind, Manifest, ReceivingPolicy, ShardEntries, ShardRef, TagSet,
+};
+use airlock_protocol::{check_bounds, open_manifest, open_shard, ChannelKeys, ManifestBounds, ManifestExpectations};
+use airlock_repo::{AppliedEntry, ApplyOutcome, ManifestState, RepoError, ShardState, ROOT_STATE_SHARD};
 use airlock_runtime::{Context, HandlerError};
 use airlock_store::object_store::{path::Path, ObjectStore};
+use futures::stream::{self, StreamExt, TryStreamExt};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -46,15 +49,39 @@ pub enum Validation {
     Accepted {
         message: String,
         ingests: Vec<IngestRequest>,
+        /// Recorded once the ingests are out (`record_shards`), so that a validation that
+        /// stops before emitting them leaves the shards to be fetched again.
+        shards: AppliedShards,
     },
 }
 
+/// The shards a validation fetched, to record as applied once its ingests are emitted.
+#[derive(Debug, Default)]
+pub struct AppliedShards {
+    connection_id: String,
+    sequence: u64,
+    states: Vec<ShardState>,
+}
+
+impl AppliedShards {
+    pub async fn record(&self, ctx: &Context) -> Result<(), RepoError> {
+        if self.states.is_empty() {
+            return Ok(());
+        }
+        ctx.repo.put_shard_states(&self.connection_id, self.sequence, &self.states).await
+    }
+}
+
+/// A verified signed root.
 struct Verified {
     manifest: Manifest,
     digest: String,
-    /// Same bytes as the last applied manifest of this shard.
+    /// Same bytes as the last applied root.
     unchanged: bool,
 }
+
+/// Shards fetched at once by one validation.
+const SHARD_FETCHES: usize = 8;
 
 /// One validation of a receiving connection. At most one runs per connection at a time,
 /// across processes: a second waits (`Busy`) for the first to finish.
@@ -85,17 +112,11 @@ async fn validate_holding_lease(ctx: &Context, request: &PollRequest) -> Result<
     let inbox = ctx.stores.get(&connection.store_label).map_err(|e| ValidateError::Refused(e.to_string()))?;
     let keys = ctx.channel_keys(&connection).await.map_err(|message| ValidateError::Refused(message.into()))?;
 
-    // Shard 0 tells how many shards the sender uses.
-    let first = read_shard(ctx, &connection, &inbox, &keys, 0).await?;
-    let shard_count = first.manifest.shard_count.max(1);
-    let mut shards = vec![first];
-    for shard in 1..shard_count {
-        shards.push(read_shard(ctx, &connection, &inbox, &keys, shard).await?);
-    }
-    // Recorded from authenticated manifests before the policy check, so that the transform
+    let root = read_root(ctx, &connection, &inbox, &keys).await?;
+    let manifest = &root.manifest;
+    // Recorded from the authenticated root before the policy check, so that the transform
     // editor can offer (and warn about) exactly the tags that fail the sync.
-    let incoming: TagSet =
-        shards.iter().flat_map(|s| s.manifest.resources.iter().flat_map(|e| e.tags.iter().cloned())).collect();
+    let incoming: TagSet = manifest.shards.iter().flat_map(|s| s.tags.iter().cloned()).collect();
     repo.set_incoming_tags(&connection.id, &incoming).await?;
     let platform = repo.platform().await?;
     let policy = ReceivingPolicy {
@@ -105,84 +126,87 @@ async fn validate_holding_lease(ctx: &Context, request: &PollRequest) -> Result<
         // Checked per entry by the ingester, which stores the transformed tags.
         active_tags: TagSet::new(),
     };
-    policy
-        .check(&connection.shared_id, shards.iter().map(|s| &s.manifest))
-        .map_err(|e| ValidateError::Refused(e.to_string()))?;
-    if connection.shard_count != shard_count {
-        connection.shard_count = shard_count;
+    // The root alone first: the partner's max level and every declared tag, on every sync.
+    policy.check(manifest, &[]).map_err(|e| ValidateError::Refused(e.to_string()))?;
+
+    // Only the shards whose digest is not the one applied are fetched; all of them when
+    // the sender changed its shard count.
+    let resharded = connection.shard_count != manifest.shard_count;
+    let states: BTreeMap<u32, ShardState> =
+        repo.shard_states(&connection.id).await?.into_iter().map(|s| (s.shard, s)).collect();
+    let to_fetch: Vec<&ShardRef> = manifest
+        .shards
+        .iter()
+        .filter(|r| resharded || states.get(&r.shard).is_none_or(|s| s.digest != r.sha256))
+        .collect();
+    // Made before they are streamed (boxed, of one type), so the handler's future stays Send.
+    let reads: Vec<_> = to_fetch.iter().map(|r| Box::pin(read_shard(ctx, &inbox, manifest, r))).collect();
+    let fetched: Vec<ShardEntries> = stream::iter(reads).buffered(SHARD_FETCHES).try_collect().await?;
+    policy.check(manifest, &fetched).map_err(|e| ValidateError::Refused(e.to_string()))?;
+    if resharded {
+        connection.shard_count = manifest.shard_count;
         repo.update_connection(&connection).await?;
     }
 
-    let ingests = diff(ctx, &connection, request, &shards).await?;
-    for shard in &shards {
-        let state = ManifestState {
-            connection_id: connection.id.clone(),
-            shard: shard.manifest.shard,
-            sequence: shard.manifest.sequence,
-            digest: shard.digest.clone(),
-        };
-        // A validation that overlapped this one (its lease expired under it) applied a
-        // newer manifest meanwhile: this one's changes are older, so it emits none.
-        if let ApplyOutcome::Superseded { by } = repo.put_manifest_state(&state).await? {
-            let message = format!(
-                "manifest sequence {} of shard {} superseded by sequence {by}, applied meanwhile; nothing to apply",
-                state.sequence, state.shard
-            );
-            return Ok(Validation::Accepted { message, ingests: Vec::new() });
-        }
-    }
-    let sequence = shards[0].manifest.sequence;
-    let message = if shards.iter().all(|s| s.unchanged) && ingests.is_empty() {
-        format!("manifest unchanged (sequence {sequence}); nothing to apply")
-    } else {
-        format!("manifest sequence {sequence} verified: {} change(s) to apply", ingests.len())
+    let ingests = diff(ctx, &connection, request, manifest, &fetched, resharded).await?;
+    let state = ManifestState {
+        connection_id: connection.id.clone(),
+        shard: ROOT_STATE_SHARD,
+        sequence: manifest.sequence,
+        digest: root.digest.clone(),
     };
-    Ok(Validation::Accepted { message, ingests })
+    // A validation that overlapped this one (its lease expired under it) applied a newer
+    // manifest meanwhile: this one's changes are older, so it emits none.
+    if let ApplyOutcome::Superseded { by } = repo.put_manifest_state(&state).await? {
+        let message = format!(
+            "manifest sequence {} superseded by sequence {by}, applied meanwhile; nothing to apply",
+            state.sequence
+        );
+        return Ok(Validation::Accepted { message, ingests: Vec::new(), shards: AppliedShards::default() });
+    }
+    let sequence = manifest.sequence;
+    let message = if fetched.is_empty() && ingests.is_empty() {
+        let how = if root.unchanged { "unchanged" } else { "refreshed, no shard changed" };
+        format!("manifest {how} (sequence {sequence}); nothing to apply")
+    } else {
+        format!(
+            "manifest sequence {sequence} verified, {} of {} shard(s) fetched: {} change(s) to apply",
+            fetched.len(),
+            manifest.shard_count,
+            ingests.len()
+        )
+    };
+    let applied = fetched
+        .iter()
+        .map(|f| {
+            let generation = states.get(&f.shard).map_or(0, |s| s.generation);
+            ShardState { shard: f.shard, digest: manifest.shards[f.shard as usize].sha256.clone(), generation }
+        })
+        .collect();
+    let shards = AppliedShards { connection_id: connection.id.clone(), sequence, states: applied };
+    Ok(Validation::Accepted { message, ingests, shards })
 }
 
-/// Reads and verifies one shard's manifest.
-async fn read_shard(
+/// Reads and verifies the signed root.
+async fn read_root(
     ctx: &Context,
     connection: &Connection,
     inbox: &Arc<dyn ObjectStore>,
     keys: &ChannelKeys,
-    shard: u32,
 ) -> Result<Verified, ValidateError> {
-    let key = manifest_key(&connection.shared_id, shard);
-    let path = Path::from(key.as_str());
+    let key = manifest_key(&connection.shared_id);
     let max_bytes = ctx.settings.max_manifest_bytes;
-    // The size is checked before the body is read, so an oversized object costs nothing.
-    let meta = match inbox.head(&path).await {
-        Ok(meta) => meta,
-        Err(e) if airlock_store::is_not_found(&e) => {
-            return Err(ValidateError::Refused(failures::no_manifest_received(&key, &connection.store_label)));
-        }
-        Err(e) => return Err(ValidateError::Store(format!("reading manifest '{key}' failed: {e}"))),
-    };
-    if meta.size as usize > max_bytes {
-        let too_large = airlock_protocol::ManifestError::TooLarge { size: meta.size as usize, max: max_bytes };
-        return Err(ValidateError::Refused(too_large.to_string()));
-    }
-    let bytes = match inbox.get(&path).await {
-        // HEAD's size is the store's word: the read itself is bounded too.
-        Ok(result) => airlock_store::read_at_most(result, max_bytes + 1).await,
-        Err(e) => Err(e),
-    };
-    let bytes = match bytes {
-        Ok(bytes) => bytes,
-        Err(e) if airlock_store::is_not_found(&e) => {
-            return Err(ValidateError::Refused(failures::no_manifest_received(&key, &connection.store_label)));
-        }
-        Err(e) => return Err(ValidateError::Store(format!("reading manifest '{key}' failed: {e}"))),
-    };
+    let bytes = read_bounded(inbox, &key, max_bytes, || {
+        ValidateError::Refused(failures::no_manifest_received(&key, &connection.store_label))
+    })
+    .await?;
     let digest = hex::encode(Sha256::digest(&bytes));
-    let last = ctx.repo.manifest_state(&connection.id, shard).await?;
+    let last = ctx.repo.manifest_state(&connection.id, ROOT_STATE_SHARD).await?;
     let unchanged = last.as_ref().is_some_and(|s| s.digest == digest);
     // The very manifest applied last is not a replay; anything else must be newer.
     let last_applied_sequence = last.map(|s| if unchanged { s.sequence.saturating_sub(1) } else { s.sequence });
     let now = now_millis();
-    let expect =
-        ManifestExpectations { shared_id: &connection.shared_id, shard, last_applied_sequence, now, max_bytes };
+    let expect = ManifestExpectations { shared_id: &connection.shared_id, last_applied_sequence, now, max_bytes };
     let settings = &ctx.settings;
     let bounds = ManifestBounds {
         max_shards: settings.max_shards,
@@ -198,36 +222,96 @@ async fn read_shard(
     }
 }
 
-/// One ingest per resource that is new or changed, or that left the manifests.
+/// Reads one shard's entries object at the key the root names, and checks it against the
+/// root's digest before parsing it.
+async fn read_shard(
+    ctx: &Context,
+    inbox: &Arc<dyn ObjectStore>,
+    manifest: &Manifest,
+    shard_ref: &ShardRef,
+) -> Result<ShardEntries, ValidateError> {
+    let max_bytes = ctx.settings.max_manifest_bytes;
+    let missing = || {
+        ValidateError::Refused(format!(
+            "manifest rejected: shard {} entries '{}' named by the signed manifest do not exist",
+            shard_ref.shard, shard_ref.key
+        ))
+    };
+    let bytes = read_bounded(inbox, &shard_ref.key, max_bytes, missing).await?;
+    open_shard(manifest, shard_ref, &bytes, max_bytes).map_err(|e| ValidateError::Refused(e.to_string()))
+}
+
+/// An object's bytes, its size checked before the body is read, so an oversized object
+/// costs nothing; the read itself is bounded too (HEAD's size is the store's word).
+async fn read_bounded(
+    inbox: &Arc<dyn ObjectStore>,
+    key: &str,
+    max_bytes: usize,
+    missing: impl Fn() -> ValidateError,
+) -> Result<Vec<u8>, ValidateError> {
+    let path = Path::from(key);
+    let failed = |e: airlock_store::object_store::Error| {
+        if airlock_store::is_not_found(&e) {
+            missing()
+        } else {
+            ValidateError::Store(format!("reading '{key}' failed: {e}"))
+        }
+    };
+    let meta = inbox.head(&path).await.map_err(failed)?;
+    if meta.size as usize > max_bytes {
+        let too_large = airlock_protocol::ManifestError::TooLarge { size: meta.size as usize, max: max_bytes };
+        return Err(ValidateError::Refused(format!("{too_large} ({key})")));
+    }
+    let result = inbox.get(&path).await.map_err(failed)?;
+    let bytes = airlock_store::read_at_most(result, max_bytes + 1).await.map_err(failed)?;
+    Ok(bytes.to_vec())
+}
+
+/// One ingest per resource that is new or changed in a fetched shard, or that left it.
+/// After a change of shard count every shard is fetched, and an entry whose recorded shard
+/// is not its new one counts as changed, so that the recorded shards stay right.
 async fn diff(
     ctx: &Context,
     connection: &Connection,
     request: &PollRequest,
-    shards: &[Verified],
+    manifest: &Manifest,
+    fetched: &[ShardEntries],
+    resharded: bool,
 ) -> Result<Vec<IngestRequest>, ValidateError> {
-    let applied = ctx.repo.applied(&connection.id).await?;
-    // Looked up once per entry: a connection may carry very many files.
-    let applied_digests: BTreeMap<&str, &str> =
-        applied.iter().map(|a| (a.remote_resource_id.as_str(), a.entry_digest.as_str())).collect();
+    let applied = if resharded {
+        ctx.repo.applied(&connection.id).await?
+    } else {
+        let mut applied = Vec::new();
+        for shard in fetched {
+            applied.extend(ctx.repo.applied_in_shard(&connection.id, shard.shard).await?);
+        }
+        applied
+    };
+    // Looked up once per entry: a shard may carry very many files.
+    let applied_by_id: BTreeMap<&str, &AppliedEntry> =
+        applied.iter().map(|a| (a.remote_resource_id.as_str(), a)).collect();
     let mut ingests = Vec::new();
     let mut present = BTreeSet::new();
-    let request_for = |shard: &Verified, change: Change| IngestRequest {
+    let request_for = |shard: u32, change: Change| IngestRequest {
         sync_id: request.sync_id.clone(),
         connection_id: connection.id.clone(),
-        shard: shard.manifest.shard,
-        sequence: shard.manifest.sequence,
+        shard,
+        sequence: manifest.sequence,
         change,
     };
-    for shard in shards {
-        for entry in &shard.manifest.resources {
-            present.insert(entry.resource_id.clone());
-            if applied_digests.get(entry.resource_id.as_str()) != Some(&entry.digest().as_str()) {
-                ingests.push(request_for(shard, Change::Upsert { entry: entry.clone() }));
+    for shard in fetched {
+        for entry in &shard.resources {
+            present.insert(entry.resource_id.as_str());
+            let current = applied_by_id
+                .get(entry.resource_id.as_str())
+                .is_some_and(|a| a.entry_digest == entry.digest() && a.shard == shard.shard);
+            if !current {
+                ingests.push(request_for(shard.shard, Change::Upsert { entry: entry.clone() }));
             }
         }
     }
-    for gone in applied.iter().filter(|a| !present.contains(&a.remote_resource_id)) {
-        let shard = shards.iter().find(|s| s.manifest.shard == gone.shard).unwrap_or(&shards[0]);
+    for gone in applied.iter().filter(|a| !present.contains(a.remote_resource_id.as_str())) {
+        let shard = gone.shard.min(manifest.shard_count - 1);
         ingests.push(request_for(shard, Change::Remove { resource_id: gone.remote_resource_id.clone() }));
     }
     Ok(ingests)

@@ -1,24 +1,32 @@
-use airlock_domain::manifest::{manifest_key, object_key};
-use airlock_domain::pipeline::{PublishRequest, ResourceOutcome, ResourceRow};
+//! One publish run: what a sending connection shares, checked against its policy, copied
+//! into its outbox where the revision is new, then named by the signed manifest. A run with
+//! a few copies does them itself; a larger one fans them out (see `fanout`).
+
+use crate::fanout;
+use airlock_domain::manifest::object_key;
+use airlock_domain::pipeline::{PublishRequest, PublishStep, ResourceOutcome, ResourceRow};
 use airlock_domain::{
-    failures, now_millis, shard_for, transform, Connection, ConnectionKind, InfosecLevel, Manifest, ManifestEntry,
-    PlatformSettings, Resource, TagSet, MANIFEST_FORMAT_VERSION,
+    failures, now_millis, shard_for, transform, Connection, ConnectionKind, InfosecLevel, ManifestEntry,
+    PlatformSettings, Resource, TagSet, TransformRule,
 };
-use airlock_protocol::{seal_manifest, ChannelKeys};
-use airlock_repo::{PublishedEntry, RepoError};
-use airlock_runtime::{Context, HandlerError};
-use airlock_store::object_store::{path::Path, ObjectStore, PutPayload};
-use std::collections::{BTreeMap, BTreeSet};
+use airlock_protocol::ChannelKeys;
+use airlock_repo::{PlannedCopy, PublishedEntry, RepoError, SharedSource};
+use airlock_runtime::{Context, HandlerError, TraceContext};
+use airlock_store::object_store::{path::Path, ObjectStore};
+use futures::stream::{self, StreamExt};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use tokio::io::AsyncWriteExt;
 
-/// How a publish run failed short of an outcome: the database briefly away (worth another
-/// delivery), a connection that doesn't exist, a registry store not configured, or the
-/// connection's publish running elsewhere.
+/// How a publish step failed short of an outcome: the database or bus briefly away (worth
+/// another delivery), a connection that doesn't exist, a registry store not configured, or
+/// the connection's publish running elsewhere.
 #[derive(Debug, thiserror::Error)]
 pub enum PublishError {
     #[error(transparent)]
     Repo(#[from] RepoError),
+    #[error("{0}")]
+    Bus(String),
     #[error("connection '{0}' not found")]
     UnknownConnection(String),
     #[error("{0}")]
@@ -30,7 +38,7 @@ pub enum PublishError {
 impl From<PublishError> for HandlerError {
     fn from(error: PublishError) -> Self {
         match error {
-            PublishError::Repo(_) => HandlerError::Retryable(error.to_string()),
+            PublishError::Repo(_) | PublishError::Bus(_) => HandlerError::Retryable(error.to_string()),
             PublishError::Busy(_) => HandlerError::Deferred(error.to_string()),
             PublishError::UnknownConnection(_) | PublishError::Misconfigured(_) => {
                 HandlerError::Permanent(error.to_string())
@@ -40,7 +48,7 @@ impl From<PublishError> for HandlerError {
 }
 
 pub enum PublishOutcome {
-    /// Nothing to do (archived or not a sending connection).
+    /// Nothing to do (archived or not a sending connection, or a step already done).
     Skipped(&'static str),
     Published {
         summary: String,
@@ -51,55 +59,240 @@ pub enum PublishOutcome {
         message: String,
         rows: Vec<ResourceRow>,
     },
+    /// The run sent this many copy messages; its finish reports the sync.
+    FannedOut {
+        copies: usize,
+    },
+    /// One copy of a fanned-out run is settled.
+    Copied,
 }
 
-/// One publish run of a sending connection. At most one runs per connection at a time,
-/// across processes: a second waits (`Busy`) for the first to finish.
+/// One step of a publish run of a sending connection. At most one run goes on per
+/// connection at a time, across processes: a second waits (`Busy`) for the first to finish.
 pub async fn publish(ctx: &Context, request: &PublishRequest) -> Result<PublishOutcome, PublishError> {
-    let Some(lease) = ctx.take_lease(&request.lease_key()).await? else {
-        return Err(PublishError::Busy(request.connection_id.clone()));
-    };
-    let outcome = publish_holding_lease(ctx, request).await;
-    lease.release().await;
-    outcome
+    publish_step(ctx, request, &TraceContext::new_root()).await
 }
 
-async fn publish_holding_lease(ctx: &Context, request: &PublishRequest) -> Result<PublishOutcome, PublishError> {
-    let repo = &ctx.repo;
-    let Some(connection) = repo.connection(&request.connection_id).await? else {
-        return Err(PublishError::UnknownConnection(request.connection_id.clone()));
-    };
-    if connection.kind != ConnectionKind::Sending {
-        return Ok(PublishOutcome::Skipped("not a sending connection"));
+/// `publish`, with the messages it sends in the trace of the one it handles.
+pub async fn publish_step(
+    ctx: &Context,
+    request: &PublishRequest,
+    trace: &TraceContext,
+) -> Result<PublishOutcome, PublishError> {
+    match &request.step {
+        PublishStep::Plan => fanout::plan(ctx, request, trace).await,
+        PublishStep::Copy { resource_id } => fanout::copy(ctx, request, resource_id, trace).await,
+        PublishStep::Finish => fanout::finish(ctx, request).await,
     }
-    if !connection.is_active() {
-        return Ok(PublishOutcome::Skipped("connection is archived"));
-    }
-    let outbox = match ctx.stores.get(&connection.store_label) {
-        Ok(store) => store,
-        Err(e) => return Ok(PublishOutcome::Failed { message: e.to_string(), rows: Vec::new() }),
-    };
-    let keys = match ctx.channel_keys(&connection).await {
-        Ok(keys) => keys,
-        Err(message) => return Ok(PublishOutcome::Failed { message: message.into(), rows: Vec::new() }),
-    };
-    let registry = ctx.registry_store().map_err(|e| PublishError::Misconfigured(e.to_string()))?;
+}
 
-    let platform = ctx.repo.platform().await?;
+/// What every step of a run needs: the connection and where its revisions go.
+pub(crate) struct Setup {
+    pub connection: Connection,
+    pub outbox: Arc<dyn ObjectStore>,
+    pub keys: ChannelKeys,
+    pub registry: Arc<dyn ObjectStore>,
+}
+
+impl Setup {
+    /// The connection's setup, or the outcome that stops the run before it starts.
+    pub async fn load(ctx: &Context, connection_id: &str) -> Result<Result<Self, PublishOutcome>, PublishError> {
+        let Some(connection) = ctx.repo.connection(connection_id).await? else {
+            return Err(PublishError::UnknownConnection(connection_id.into()));
+        };
+        if connection.kind != ConnectionKind::Sending {
+            return Ok(Err(PublishOutcome::Skipped("not a sending connection")));
+        }
+        if !connection.is_active() {
+            return Ok(Err(PublishOutcome::Skipped("connection is archived")));
+        }
+        let failed = |message: String| Ok(Err(PublishOutcome::Failed { message, rows: Vec::new() }));
+        let outbox = match ctx.stores.get(&connection.store_label) {
+            Ok(store) => store,
+            Err(e) => return failed(e.to_string()),
+        };
+        let keys = match ctx.channel_keys(&connection).await {
+            Ok(keys) => keys,
+            Err(message) => return failed(message.into()),
+        };
+        let registry = ctx.registry_store().map_err(|e| PublishError::Misconfigured(e.to_string()))?;
+        Ok(Ok(Self { connection, outbox, keys, registry }))
+    }
+
+    /// Streams one revision from the registry, encrypted, into the outbox.
+    pub(crate) async fn copy_revision(
+        &self,
+        ctx: &Context,
+        entry: &ManifestEntry,
+        blob_key: &str,
+    ) -> Result<(), String> {
+        let fail = |what: String| {
+            failures::outbox_write_failed(format!("revision {} size={}: {what}", entry.revision_id, entry.size))
+        };
+        let source = airlock_store::reader(&self.registry, blob_key)
+            .await
+            .map_err(|e| fail(format!("reading the registry copy failed: {e}")))?;
+        let mut sink = airlock_store::writer(self.outbox.clone(), &entry.object_key);
+        let key = self.keys.payload_key(&entry.revision_id);
+        let result = airlock_protocol::encrypt_stream(&key, source, &mut sink, ctx.settings.chunk_size).await;
+        let summary = match result {
+            Ok(summary) => summary,
+            Err(e) => {
+                let _ = sink.abort().await;
+                return Err(fail(e.to_string()));
+            }
+        };
+        if summary.sha256 != entry.sha256 || summary.plain_size != entry.size {
+            let _ = sink.abort().await;
+            return Err(fail(format!(
+                "the registry copy does not match its recorded checksum (sha256 {} != {})",
+                summary.sha256, entry.sha256
+            )));
+        }
+        sink.shutdown().await.map_err(|e| fail(e.to_string()))
+    }
+}
+
+/// What a pass reads, in a fixed number of queries whatever the number of files.
+pub(crate) struct Snapshot {
+    pub platform: PlatformSettings,
+    rules: Vec<TransformRule>,
+    sources: Vec<SharedSource>,
+    previous: BTreeMap<String, PublishedEntry>,
+}
+
+impl Snapshot {
+    pub async fn read(ctx: &Context, connection_id: &str) -> Result<Self, PublishError> {
+        let repo = &ctx.repo;
+        Ok(Self {
+            platform: repo.platform().await?,
+            rules: repo.transforms(connection_id).await?,
+            sources: repo.shared_sources(connection_id).await?,
+            previous: repo.published(connection_id).await?.into_iter().map(|p| (p.resource_id.clone(), p)).collect(),
+        })
+    }
+
+    /// The revisions a pass over this snapshot would copy, read-only.
+    pub fn copies(&self, setup: &Setup) -> Vec<PlannedCopy> {
+        self.sources
+            .iter()
+            .filter_map(|source| match decide(setup, self, source, self.previous.get(&source.share.resource_id)) {
+                Decision::Copy(copy) => Some(copy.planned()),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+/// What a pass does with one share.
+enum Decision {
+    /// The share goes, with the reason.
+    Remove { name: String, reason: String },
+    /// The file has no revision to publish.
+    NoRevision(Resource),
+    /// Its published object is there: at most its entry changed.
+    Keep { resource: Resource, entry: ManifestEntry, record: PublishedEntry },
+    /// Its revision is not in the outbox yet.
+    Copy(Copy),
+}
+
+/// A revision to copy into the outbox, and what the run records once it is there.
+pub(crate) struct Copy {
+    resource: Resource,
+    blob_key: String,
+    entry: ManifestEntry,
+    record: PublishedEntry,
+    before: Option<PublishedEntry>,
+}
+
+impl Copy {
+    fn planned(&self) -> PlannedCopy {
+        PlannedCopy {
+            resource_id: self.resource.id.clone(),
+            name: self.resource.name.clone(),
+            size: self.entry.size,
+            blob_key: self.blob_key.clone(),
+            shard: self.record.shard,
+            entry_json: self.record.entry_json.clone(),
+            replaces: self.before.as_ref().map(|b| b.object_key.clone()),
+            settled: None,
+        }
+    }
+}
+
+fn decide(setup: &Setup, snapshot: &Snapshot, source: &SharedSource, before: Option<&PublishedEntry>) -> Decision {
+    let conn = &setup.connection;
+    let platform = &snapshot.platform;
+    let resource_id = &source.share.resource_id;
+    let Some(resource) = source.resource.clone().filter(|r| r.withdrawn_at.is_none()) else {
+        let reason = "the file no longer exists in the registry".into();
+        return Decision::Remove { name: resource_id.clone(), reason };
+    };
+    let policy = conn.sending_policy(platform.infosec_enabled);
+    if let Err(why) = policy.check(&resource.level, &resource.tags, platform.lowest_level().order) {
+        return Decision::Remove { name: resource.name, reason: why.to_string() };
+    }
+    let Some(revision) = &source.revision else {
+        return Decision::NoRevision(resource);
+    };
+    let entry = ManifestEntry {
+        resource_id: resource.id.clone(),
+        revision_id: revision.id.clone(),
+        name: resource.name.clone(),
+        size: revision.size,
+        sha256: revision.sha256.clone(),
+        object_key: object_key(&conn.shared_id, &resource.id, &revision.id, &setup.keys.key_id()),
+        tags: transform::apply(&snapshot.rules, &resource.tags),
+        level: resource.level.clone(),
+    };
+    let record = PublishedEntry {
+        connection_id: conn.id.clone(),
+        resource_id: resource.id.clone(),
+        revision_id: revision.id.clone(),
+        shard: shard_for(&resource.id, conn.shard_count),
+        object_key: entry.object_key.clone(),
+        entry_json: serde_json::to_string(&entry).expect("manifest entry serializes"),
+    };
+    if before.is_some_and(|b| b.object_key == entry.object_key) {
+        Decision::Keep { resource, entry, record }
+    } else {
+        Decision::Copy(Copy { resource, blob_key: revision.blob_key.clone(), entry, record, before: before.cloned() })
+    }
+}
+
+/// How a pass comes by the revisions it must copy.
+pub(crate) enum Copies {
+    /// It copies them itself.
+    Inline,
+    /// A fanned-out run's copies, settled: done ones are in the records already.
+    Settled(HashMap<String, PlannedCopy>),
+}
+
+/// One pass that ends with the manifest: the shares checked again, new revisions copied
+/// (or taken as the fanned-out copies left them), records brought up to date, the manifest
+/// written. `begun` is what `begin_publish` gave the run.
+pub(crate) async fn run_pass(
+    ctx: &Context,
+    setup: &Setup,
+    snapshot: Snapshot,
+    copies: Copies,
+    begun: (bool, i64),
+) -> Result<PublishOutcome, PublishError> {
+    let (rebuild_all, version) = begun;
     let mut run = Run {
         ctx,
-        connection: &connection,
-        keys: &keys,
-        outbox: outbox.clone(),
-        registry,
-        platform,
+        setup,
+        platform: snapshot.platform.clone(),
         classification: BTreeMap::new(),
         rows: Vec::new(),
+        changed: BTreeSet::new(),
+        rebuild_all,
     };
-    let mut entries = run.collect_entries().await?;
+    let mut entries = run.collect_entries(snapshot, copies).await?;
     // Copying may have taken long, and the connection may have been archived or narrowed
     // meanwhile: the manifests name only what it allows now, read once for the whole run.
-    let Some(current) = repo.connection(&connection.id).await? else {
+    let connection = &setup.connection;
+    let Some(current) = ctx.repo.connection(&connection.id).await? else {
         return Err(PublishError::UnknownConnection(connection.id.clone()));
     };
     if !current.is_active() {
@@ -107,15 +300,18 @@ async fn publish_holding_lease(ctx: &Context, request: &PublishRequest) -> Resul
     }
     run.withdraw_no_longer_allowed(&current, &mut entries).await?;
     let published_count = entries.len();
-    if let Err(message) = run.write_manifests(&entries).await {
-        return Ok(PublishOutcome::Failed { message, rows: run.rows });
-    }
-    remove_due_objects(ctx, &connection.id, &outbox, now_millis()).await?;
+    let written = match run.write_manifests(&entries).await {
+        Ok(written) => written,
+        Err(message) => return Ok(PublishOutcome::Failed { message, rows: run.rows }),
+    };
+    ctx.repo.end_publish(&connection.id, version).await?;
+    remove_due_objects(ctx, &connection.id, &setup.outbox, now_millis()).await?;
     let failed = run.rows.iter().filter(|r| r.outcome == ResourceOutcome::Failed).count();
     let changed = run.rows.len() - failed;
     let summary = format!(
-        "published {published_count} resource(s) in {} shard(s): {changed} change(s), {failed} failure(s)",
-        connection.shard_count
+        "published {published_count} resource(s) in {} shard(s): {changed} change(s), {failed} failure(s); {}",
+        written.shard_count,
+        written.describe()
     );
     Ok(PublishOutcome::Published { summary, rows: run.rows })
 }
@@ -146,18 +342,19 @@ async fn remove_due_objects(
     Ok(())
 }
 
-struct Run<'a> {
-    ctx: &'a Context,
-    connection: &'a Connection,
-    keys: &'a ChannelKeys,
-    outbox: Arc<dyn ObjectStore>,
-    registry: Arc<dyn ObjectStore>,
+pub(crate) struct Run<'a> {
+    pub ctx: &'a Context,
+    pub setup: &'a Setup,
     /// One read per run, so eligibility and the manifests' max level agree.
-    platform: PlatformSettings,
+    pub platform: PlatformSettings,
     /// Each entry's level and tags as the registry holds them (before the sending
     /// transforms), to check them again against the connection as it is at the end.
     classification: BTreeMap<String, (InfosecLevel, TagSet)>,
     rows: Vec<ResourceRow>,
+    /// Resources whose entry this run changed, added or took out: only their shards are
+    /// rebuilt, unless `rebuild_all`.
+    pub changed: BTreeSet<String>,
+    pub rebuild_all: bool,
 }
 
 impl Run<'_> {
@@ -166,91 +363,63 @@ impl Run<'_> {
     /// anywhere after (killed, or its manifests not written) leaves no object that nothing
     /// names: a receiver may still be working from the previous manifest, so they go after
     /// the grace period, removed by a later run once its manifests are out.
-    async fn collect_entries(&mut self) -> Result<BTreeMap<String, ManifestEntry>, PublishError> {
+    async fn collect_entries(
+        &mut self,
+        snapshot: Snapshot,
+        copies: Copies,
+    ) -> Result<BTreeMap<String, ManifestEntry>, PublishError> {
         let repo = &self.ctx.repo;
-        let conn = self.connection;
-        let policy = conn.sending_policy(self.platform.infosec_enabled);
-        let lowest = self.platform.lowest_level().order;
-        let rules = repo.transforms(&conn.id).await?;
-        let mut previous: BTreeMap<String, PublishedEntry> =
-            repo.published(&conn.id).await?.into_iter().map(|p| (p.resource_id.clone(), p)).collect();
+        let conn = &self.setup.connection;
+        let mut previous = snapshot.previous.clone();
         let mut entries = BTreeMap::new();
-        let due_at = now_millis() + self.ctx.settings.object_grace.as_millis() as i64;
+        let mut to_copy = Vec::new();
 
-        for share in repo.active_shares(&conn.id).await? {
-            let resource = repo.resource(&share.resource_id).await?;
-            let Some(resource) = resource.filter(|r| r.withdrawn_at.is_none()) else {
-                self.remove_share(&share.resource_id, &share.resource_id, "the file no longer exists in the registry")
-                    .await?;
-                continue;
+        for source in &snapshot.sources {
+            // A share removed here, or with no revision, stays in `previous`: it leaves the
+            // manifests below like anything no longer shared.
+            let decision = decide(self.setup, &snapshot, source, previous.get(&source.share.resource_id));
+            let before = match &decision {
+                Decision::Keep { .. } | Decision::Copy(_) => previous.remove(&source.share.resource_id),
+                Decision::Remove { .. } | Decision::NoRevision(_) => None,
             };
-            if let Err(why) = policy.check(&resource.level, &resource.tags, lowest) {
-                self.remove_share(&resource.id, &resource.name, &why.to_string()).await?;
-                continue;
-            }
-            self.classification.insert(resource.id.clone(), (resource.level.clone(), resource.tags.clone()));
-            let Some(revision) = repo.latest_revision(&resource.id).await? else {
-                self.row(&resource, ResourceOutcome::Failed, "the file has no revision to publish".into());
-                continue;
-            };
-            let shard = shard_for(&resource.id, conn.shard_count);
-            let entry = ManifestEntry {
-                resource_id: resource.id.clone(),
-                revision_id: revision.id.clone(),
-                name: resource.name.clone(),
-                size: revision.size,
-                sha256: revision.sha256.clone(),
-                object_key: object_key(&conn.shared_id, shard, &resource.id, &revision.id, &self.keys.key_id()),
-                tags: transform::apply(&rules, &resource.tags),
-                level: resource.level.clone(),
-            };
-            let entry_json = serde_json::to_string(&entry).expect("manifest entry serializes");
-            let before = previous.remove(&resource.id);
-            let content_there = before.as_ref().is_some_and(|b| b.object_key == entry.object_key);
-            if !content_there {
-                if let Err(message) = self.copy_revision(&entry, &revision.blob_key).await {
-                    self.row(&resource, ResourceOutcome::Failed, message);
-                    // The partner keeps the revision it already has, if any.
-                    if let Some(b) = before {
-                        if let Ok(old) = serde_json::from_str::<ManifestEntry>(&b.entry_json) {
-                            entries.insert(resource.id.clone(), old);
-                        }
+            match decision {
+                Decision::Remove { name, reason } => {
+                    self.remove_share(&source.share.resource_id, &name, &reason).await?;
+                }
+                Decision::NoRevision(resource) => {
+                    self.classify(&resource);
+                    self.row(&resource, ResourceOutcome::Failed, "the file has no revision to publish".into());
+                }
+                Decision::Keep { resource, entry, record } => {
+                    self.classify(&resource);
+                    if before.as_ref().is_some_and(|b| b.entry_json != record.entry_json) {
+                        self.row(&resource, ResourceOutcome::Updated, "published changed name, tags or level".into());
+                        self.changed.insert(resource.id.clone());
                     }
-                    continue;
+                    // Unchanged files (most of them, most syncs) need no write.
+                    if before.as_ref() != Some(&record) {
+                        repo.put_published(&record).await?;
+                    }
+                    entries.insert(resource.id, entry);
                 }
-                // Scheduled before the new record replaces the one naming it (per changed
-                // file, as that write is).
-                if let Some(b) = &before {
-                    repo.schedule_deletions(&conn.id, std::slice::from_ref(&b.object_key), due_at).await?;
+                Decision::Copy(copy) => {
+                    self.classify(&copy.resource);
+                    to_copy.push(copy);
                 }
-                self.row(
-                    &resource,
-                    ResourceOutcome::Updated,
-                    format!("published revision {} ({} bytes)", revision.id, revision.size),
-                );
-            } else if before.as_ref().is_some_and(|b| b.entry_json != entry_json) {
-                self.row(&resource, ResourceOutcome::Updated, "published changed name, tags or level".into());
             }
-            let record = PublishedEntry {
-                connection_id: conn.id.clone(),
-                resource_id: resource.id.clone(),
-                revision_id: revision.id.clone(),
-                shard,
-                object_key: entry.object_key.clone(),
-                entry_json,
-            };
-            // Unchanged files (most of them, most syncs) need no write.
-            if before.as_ref() != Some(&record) {
-                repo.put_published(&record).await?;
-            }
-            entries.insert(resource.id.clone(), entry);
+        }
+        match copies {
+            Copies::Inline => self.copy_all(to_copy, &mut entries).await?,
+            Copies::Settled(settled) => self.take_settled(to_copy, &settled, &mut entries),
         }
 
         // What was published before and is no longer shared leaves the manifests.
+        let due_at = now_millis() + self.ctx.settings.object_grace.as_millis() as i64;
         let gone_keys: Vec<String> = previous.values().map(|gone| gone.object_key.clone()).collect();
         repo.schedule_deletions(&conn.id, &gone_keys, due_at).await?;
         for (resource_id, gone) in previous {
             repo.delete_published(&conn.id, &resource_id).await?;
+            self.changed.insert(resource_id.clone());
             if !self.rows.iter().any(|r| r.resource_id == resource_id) {
                 let name = serde_json::from_str::<ManifestEntry>(&gone.entry_json).map(|e| e.name).unwrap_or_default();
                 self.rows.push(ResourceRow {
@@ -262,6 +431,101 @@ impl Run<'_> {
             }
         }
         Ok(entries)
+    }
+
+    fn classify(&mut self, resource: &Resource) {
+        self.classification.insert(resource.id.clone(), (resource.level.clone(), resource.tags.clone()));
+    }
+
+    /// Copies the new revisions, `copy_concurrency` at a time, and records each as it is
+    /// there (see `record_copy`).
+    async fn copy_all(
+        &mut self,
+        copies: Vec<Copy>,
+        entries: &mut BTreeMap<String, ManifestEntry>,
+    ) -> Result<(), PublishError> {
+        let (ctx, setup) = (self.ctx, self.setup);
+        let mut done = stream::iter(copies)
+            .map(|copy| async move {
+                let result = setup.copy_revision(ctx, &copy.entry, &copy.blob_key).await;
+                (copy, result)
+            })
+            .buffer_unordered(ctx.settings.copy_concurrency.max(1));
+        let mut finished = Vec::new();
+        while let Some((copy, result)) = done.next().await {
+            if result.is_ok() {
+                record_copy(
+                    ctx,
+                    &setup.connection.id,
+                    copy.before.as_ref().map(|b| b.object_key.as_str()),
+                    &copy.record,
+                )
+                .await?;
+            }
+            finished.push((copy, result));
+        }
+        drop(done);
+        for (copy, result) in finished {
+            self.copied(copy, result, entries);
+        }
+        Ok(())
+    }
+
+    /// The revisions a fanned-out run's copies settled: done ones are recorded already, so
+    /// their shares look as if nothing needed copying; they still count as changed here.
+    /// One that needs a copy its plan did not make (a revision newer than the plan) keeps
+    /// the partner on what it has until the next run.
+    fn take_settled(
+        &mut self,
+        to_copy: Vec<Copy>,
+        settled: &HashMap<String, PlannedCopy>,
+        entries: &mut BTreeMap<String, ManifestEntry>,
+    ) {
+        for copy in to_copy {
+            let planned = settled.get(&copy.resource.id).filter(|p| p.entry_json == copy.record.entry_json);
+            match planned.and_then(|p| p.settled.clone()) {
+                Some(Err(message)) => self.copied(copy, Err(message), entries),
+                _ => {
+                    if let Some(old) =
+                        copy.before.and_then(|b| serde_json::from_str::<ManifestEntry>(&b.entry_json).ok())
+                    {
+                        entries.insert(copy.resource.id.clone(), old);
+                    }
+                }
+            }
+        }
+        for planned in settled.values().filter(|p| p.settled == Some(Ok(()))) {
+            let Ok(entry) = serde_json::from_str::<ManifestEntry>(&planned.entry_json) else { continue };
+            if entries.get(&planned.resource_id).is_some_and(|e| e.object_key == entry.object_key) {
+                self.changed.insert(planned.resource_id.clone());
+                self.rows.retain(|r| r.resource_id != planned.resource_id);
+                self.rows.push(ResourceRow {
+                    resource_id: planned.resource_id.clone(),
+                    name: planned.name.clone(),
+                    outcome: ResourceOutcome::Updated,
+                    message: copied_message(&entry),
+                });
+            }
+        }
+    }
+
+    /// A copy's row and entry: a copy that failed keeps the partner on the revision it
+    /// already has, if any.
+    fn copied(&mut self, copy: Copy, result: Result<(), String>, entries: &mut BTreeMap<String, ManifestEntry>) {
+        let id = copy.resource.id.clone();
+        match result {
+            Ok(()) => {
+                self.row(&copy.resource, ResourceOutcome::Updated, copied_message(&copy.entry));
+                self.changed.insert(id.clone());
+                entries.insert(id, copy.entry);
+            }
+            Err(message) => {
+                self.row(&copy.resource, ResourceOutcome::Failed, message);
+                if let Some(old) = copy.before.and_then(|b| serde_json::from_str::<ManifestEntry>(&b.entry_json).ok()) {
+                    entries.insert(id, old);
+                }
+            }
+        }
     }
 
     /// Takes out of `entries` what the connection, as re-read just before the manifests are
@@ -287,9 +551,10 @@ impl Run<'_> {
             let due_at = now_millis() + self.ctx.settings.object_grace.as_millis() as i64;
             self.ctx
                 .repo
-                .schedule_deletions(&self.connection.id, std::slice::from_ref(&entry.object_key), due_at)
+                .schedule_deletions(&self.setup.connection.id, std::slice::from_ref(&entry.object_key), due_at)
                 .await?;
-            self.ctx.repo.delete_published(&self.connection.id, &resource_id).await?;
+            self.ctx.repo.delete_published(&self.setup.connection.id, &resource_id).await?;
+            self.changed.insert(resource_id.clone());
             // Its row says why it left, not that it was copied a moment ago.
             self.rows.retain(|r| r.resource_id != resource_id);
             self.remove_share(&resource_id, &entry.name, &format!("{why} (changed while this publish ran)")).await?;
@@ -298,8 +563,8 @@ impl Run<'_> {
     }
 
     async fn remove_share(&mut self, resource_id: &str, name: &str, reason: &str) -> Result<(), PublishError> {
-        self.ctx.repo.remove_share(&self.connection.id, resource_id, reason, now_millis()).await?;
-        tracing::info!(connection_id = %self.connection.id, resource_id, reason, "shared file removed from connection");
+        self.ctx.repo.remove_share(&self.setup.connection.id, resource_id, reason, now_millis()).await?;
+        tracing::info!(connection_id = %self.setup.connection.id, resource_id, reason, "shared file removed from connection");
         self.rows.push(ResourceRow {
             resource_id: resource_id.into(),
             name: name.into(),
@@ -312,76 +577,25 @@ impl Run<'_> {
     fn row(&mut self, resource: &Resource, outcome: ResourceOutcome, message: String) {
         self.rows.push(ResourceRow { resource_id: resource.id.clone(), name: resource.name.clone(), outcome, message });
     }
+}
 
-    /// Streams one revision from the registry, encrypted, into the outbox.
-    async fn copy_revision(&self, entry: &ManifestEntry, blob_key: &str) -> Result<(), String> {
-        let fail = |what: String| {
-            failures::outbox_write_failed(format!("revision {} size={}: {what}", entry.revision_id, entry.size))
-        };
-        let source = airlock_store::reader(&self.registry, blob_key)
-            .await
-            .map_err(|e| fail(format!("reading the registry copy failed: {e}")))?;
-        let mut sink = airlock_store::writer(self.outbox.clone(), &entry.object_key);
-        let key = self.keys.payload_key(&entry.revision_id);
-        let result = airlock_protocol::encrypt_stream(&key, source, &mut sink, self.ctx.settings.chunk_size).await;
-        let summary = match result {
-            Ok(summary) => summary,
-            Err(e) => {
-                let _ = sink.abort().await;
-                return Err(fail(e.to_string()));
-            }
-        };
-        if summary.sha256 != entry.sha256 || summary.plain_size != entry.size {
-            let _ = sink.abort().await;
-            return Err(fail(format!(
-                "the registry copy does not match its recorded checksum (sha256 {} != {})",
-                summary.sha256, entry.sha256
-            )));
-        }
-        sink.shutdown().await.map_err(|e| fail(e.to_string()))
-    }
+fn copied_message(entry: &ManifestEntry) -> String {
+    format!("published revision {} ({} bytes)", entry.revision_id, entry.size)
+}
 
-    /// Writes one signed manifest per shard, all with the same new sequence number.
-    async fn write_manifests(&self, entries: &BTreeMap<String, ManifestEntry>) -> Result<(), String> {
-        let conn = self.connection;
-        let repo = &self.ctx.repo;
-        let sequence = repo.next_manifest_sequence(&conn.id).await.map_err(|e| e.to_string())?;
-        let removed_by_shard = self.removed_by_shard();
-        let generated_at = now_millis();
-        for shard in 0..conn.shard_count {
-            let manifest = Manifest {
-                version: MANIFEST_FORMAT_VERSION,
-                shared_id: conn.shared_id.clone(),
-                shard,
-                shard_count: conn.shard_count,
-                sequence,
-                generated_at,
-                expires_at: generated_at + self.ctx.settings.manifest_ttl.as_millis() as i64,
-                max_level: self.platform.max_level.clone(),
-                resources: entries
-                    .values()
-                    .filter(|e| shard_for(&e.resource_id, conn.shard_count) == shard)
-                    .cloned()
-                    .collect(),
-                removed: removed_by_shard.get(&shard).map(|s| s.iter().cloned().collect()).unwrap_or_default(),
-            };
-            let sealed = seal_manifest(self.keys, &manifest);
-            self.outbox
-                .put(&Path::from(manifest_key(&conn.shared_id, shard)), PutPayload::from(sealed))
-                .await
-                .map_err(|e| failures::outbox_write_failed(format!("manifest of shard {shard}: {e}")))?;
-        }
-        Ok(())
+/// Records a revision copied into the outbox. The object it replaces is scheduled for
+/// deletion before the record naming it is replaced, so a run that stops anywhere after
+/// leaves no object that nothing names.
+pub(crate) async fn record_copy(
+    ctx: &Context,
+    connection_id: &str,
+    replaces: Option<&str>,
+    record: &PublishedEntry,
+) -> Result<(), PublishError> {
+    if let Some(old) = replaces {
+        let due_at = now_millis() + ctx.settings.object_grace.as_millis() as i64;
+        ctx.repo.schedule_deletions(connection_id, &[old.to_owned()], due_at).await?;
     }
-
-    fn removed_by_shard(&self) -> BTreeMap<u32, BTreeSet<String>> {
-        let mut removed: BTreeMap<u32, BTreeSet<String>> = BTreeMap::new();
-        for row in self.rows.iter().filter(|r| r.outcome == ResourceOutcome::Removed) {
-            removed
-                .entry(shard_for(&row.resource_id, self.connection.shard_count))
-                .or_default()
-                .insert(row.resource_id.clone());
-        }
-        removed
-    }
+    ctx.repo.put_published(record).await?;
+    Ok(())
 }

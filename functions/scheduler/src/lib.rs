@@ -122,7 +122,7 @@ async fn emit(ctx: &Context, connection: &Connection, slot: Option<i64>) -> Resu
     let published = async {
         match connection.kind {
             ConnectionKind::Sending => {
-                let message = PublishRequest { sync_id: sync_id.clone(), connection_id: connection.id.clone() };
+                let message = PublishRequest::plan(&sync_id, &connection.id);
                 publish_json(ctx.bus.as_ref(), Topic::Publish, &dedupe, &trace, &message).await
             }
             ConnectionKind::Receiving => {

@@ -310,7 +310,7 @@ pub(super) async fn connections(
             report.checks.push(Check::pass(name, format!("outbox '{label}' is configured")));
             continue;
         }
-        let key = airlock_domain::manifest::manifest_key(&connection.shared_id, 0);
+        let key = airlock_domain::manifest::manifest_key(&connection.shared_id);
         let store = stores.get(&label).expect("the label was just found among the configured stores");
         let check = match tokio::time::timeout(STEP_TIMEOUT, store.head(&ObjectPath::from(key.as_str()))).await {
             Ok(Ok(_)) => Check::pass(name, format!("inbox '{label}' has '{key}'")),

@@ -14,7 +14,7 @@ pub mod transform;
 pub use classification::{Clearance, InfosecLevel, TagSet};
 pub use entities::{Connection, ConnectionKind, Health, PlatformSettings, Resource, Revision, User};
 pub use ids::{derived_id, new_id, SharedId, SharedIdError};
-pub use manifest::{shard_for, Manifest, ManifestEntry, MANIFEST_FORMAT_VERSION};
+pub use manifest::{shard_for, Manifest, ManifestEntry, ShardEntries, ShardRef, MANIFEST_FORMAT_VERSION};
 pub use policy::{Ineligible, LevelCheckError, ReceivingPolicy, Refused, SendingPolicy};
 pub use transform::{RuleKind, TransformError, TransformRule};
 

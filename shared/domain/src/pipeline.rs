@@ -6,17 +6,64 @@ use crate::manifest::ManifestEntry;
 use crate::Millis;
 use serde::{Deserialize, Serialize};
 
-/// scheduler → outbox-publisher
+/// scheduler → outbox-publisher (the plan), and outbox-publisher → outbox-publisher (the
+/// copies a large run fans out, and its finish once every copy is settled).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PublishRequest {
     pub sync_id: String,
     pub connection_id: String,
+    /// The step of the run asked for; the scheduler's messages carry none (the plan).
+    #[serde(default, skip_serializing_if = "PublishStep::is_plan")]
+    pub step: PublishStep,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum PublishStep {
+    /// Decide what the run copies: a few copies run inline, more fan out.
+    #[default]
+    Plan,
+    /// Copy one planned revision into the outbox.
+    Copy { resource_id: String },
+    /// Every planned copy is settled: write the manifest.
+    Finish,
+}
+
+impl PublishStep {
+    pub fn is_plan(&self) -> bool {
+        *self == Self::Plan
+    }
 }
 
 impl PublishRequest {
-    /// The work key recorded once this sync's publish run is done, so a redelivery finds it.
+    /// The scheduler's ask for a publish run.
+    pub fn plan(sync_id: &str, connection_id: &str) -> Self {
+        Self { sync_id: sync_id.into(), connection_id: connection_id.into(), step: PublishStep::Plan }
+    }
+
+    /// Another step of the same run.
+    pub fn step(&self, step: PublishStep) -> Self {
+        Self { step, ..self.clone() }
+    }
+
+    /// The work key recorded once this step is done, so a redelivery finds it.
     pub fn done_key(&self) -> String {
-        format!("publish:{}", self.sync_id)
+        match &self.step {
+            PublishStep::Plan => format!("publish:{}", self.sync_id),
+            PublishStep::Copy { resource_id } => format!("publish:{}:copy:{resource_id}", self.sync_id),
+            PublishStep::Finish => format!("publish:{}:finish", self.sync_id),
+        }
+    }
+
+    /// The bus message id of this step: one of each per run and resource.
+    pub fn message_id(&self) -> String {
+        self.done_key()
+    }
+
+    /// Who holds the connection's publish lease for a fanned-out run: the run itself, from
+    /// its plan to its finish, whichever process works on it.
+    pub fn run_holder(&self) -> String {
+        format!("run:{}", self.sync_id)
     }
 
     /// The lease that keeps a connection to one publish run at a time.
@@ -261,8 +308,17 @@ mod tests {
             change: Change::Remove { resource_id: "r".into() },
         };
         assert_eq!((ingest.message_id(), ingest.status_key()), ("ingest:s:r".into(), "ingest:r".into()));
-        let publish = PublishRequest { sync_id: "s".into(), connection_id: "c".into() };
+        let publish = PublishRequest::plan("s", "c");
         assert_eq!((publish.done_key(), publish.lease_key()), ("publish:s".into(), "lease:publish:c".into()));
+        let copy = publish.step(PublishStep::Copy { resource_id: "r".into() });
+        assert_eq!((copy.done_key(), copy.lease_key()), ("publish:s:copy:r".into(), "lease:publish:c".into()));
+        assert_eq!(publish.step(PublishStep::Finish).message_id(), "publish:s:finish");
+        // The scheduler's messages are what they were before steps existed.
+        assert_eq!(serde_json::to_string(&publish).unwrap(), r#"{"sync_id":"s","connection_id":"c"}"#);
+        let back: PublishRequest = serde_json::from_str(r#"{"sync_id":"s","connection_id":"c"}"#).unwrap();
+        assert_eq!(back, publish);
+        let back: PublishRequest = serde_json::from_str(&serde_json::to_string(&copy).unwrap()).unwrap();
+        assert_eq!(back, copy);
         let poll = PollRequest { sync_id: "s".into(), connection_id: "c".into() };
         assert_ne!(poll.lease_key(), publish.lease_key(), "a connection's two leases are apart");
     }

@@ -1,7 +1,7 @@
 use crate::classification::{join_tags, validate_tag, InfosecLevel, TagSet};
 use crate::entities::validate_file_name;
 use crate::failures;
-use crate::manifest::{shard_for, Manifest, ManifestEntry};
+use crate::manifest::{object_prefix, shard_for, Manifest, ManifestEntry, ShardEntries};
 use crate::transform::{self, TransformRule};
 
 /// What a sending connection lets through.
@@ -107,56 +107,80 @@ pub enum Refused {
     EntryLevel { resource_id: String, error: LevelCheckError },
     #[error("{}", failures::uncovered_tags(.0))]
     UncoveredTags(TagSet),
+    /// The root's summary of a shard is what the policy is checked against on every sync:
+    /// an entry may not carry a tag the summary leaves out.
+    #[error(
+        "manifest rejected: resource {resource_id} in shard {shard} carries control tag(s) {} that the signed \
+         manifest does not declare for that shard", join_tags(.tags)
+    )]
+    UndeclaredTags { resource_id: String, shard: u32, tags: TagSet },
+    #[error("manifest rejected: shard {shard}: {why}")]
+    InvalidDeclaredTag { shard: u32, why: String },
     /// A name or tag that a local upload could not carry either.
     #[error("{}", failures::partner_entry_invalid(.resource_id, .why))]
     InvalidEntry { resource_id: String, why: String },
 }
 
+/// One fetched entry against the root that vouches for its shard.
+fn check_entry(
+    manifest: &Manifest,
+    shard: u32,
+    declared: Option<&TagSet>,
+    entry: &ManifestEntry,
+) -> Result<(), Refused> {
+    // Even a validly signed manifest may only name objects of its own channel and resource.
+    let prefix = object_prefix(&manifest.shared_id, &entry.resource_id);
+    if !entry.object_key.starts_with(&prefix) || entry.object_key.split('/').any(|part| part == ".." || part.is_empty())
+    {
+        return Err(Refused::ForeignObjectKey {
+            resource_id: entry.resource_id.clone(),
+            key: entry.object_key.clone(),
+            prefix,
+        });
+    }
+    let belongs = shard_for(&entry.resource_id, manifest.shard_count);
+    if belongs != shard {
+        return Err(Refused::WrongShard { resource_id: entry.resource_id.clone(), listed: shard, belongs });
+    }
+    // Names and tags are checked as a local upload's are: the registry, the panel and any
+    // later export treat a received file like any other.
+    let invalid = |why: String| Refused::InvalidEntry { resource_id: entry.resource_id.clone(), why };
+    validate_file_name(&entry.name).map_err(invalid)?;
+    for tag in &entry.tags {
+        validate_tag(tag).map_err(invalid)?;
+    }
+    let undeclared: TagSet = entry.tags.iter().filter(|t| declared.is_none_or(|d| !d.contains(*t))).cloned().collect();
+    if !undeclared.is_empty() {
+        return Err(Refused::UndeclaredTags { resource_id: entry.resource_id.clone(), shard, tags: undeclared });
+    }
+    if entry.level.order > manifest.max_level.order {
+        let error = LevelCheckError::AboveManifestMax { level: entry.level.clone(), max: manifest.max_level.clone() };
+        return Err(Refused::EntryLevel { resource_id: entry.resource_id.clone(), error });
+    }
+    Ok(())
+}
+
 impl ReceivingPolicy {
-    /// The verified manifests of one sync, as a whole: the partner's max level within the
-    /// local max; each entry's object inside its channel and shard, in the shard its id
-    /// hashes to, at a level within the manifest's max; every incoming tag covered by a
-    /// remove or map rule (all uncovered tags named at once).
-    pub fn check<'a>(&self, shared_id: &str, manifests: impl IntoIterator<Item = &'a Manifest>) -> Result<(), Refused> {
-        let mut uncovered = TagSet::new();
-        for manifest in manifests {
-            check_manifest_max(&manifest.max_level, &self.local_max)?;
-            let prefix = format!("{shared_id}/shard{}/objects/", manifest.shard);
-            for entry in &manifest.resources {
-                // Even a validly signed manifest may only name objects of its own channel and shard.
-                if !entry.object_key.starts_with(&prefix)
-                    || entry.object_key.split('/').any(|part| part == ".." || part.is_empty())
-                {
-                    return Err(Refused::ForeignObjectKey {
-                        resource_id: entry.resource_id.clone(),
-                        key: entry.object_key.clone(),
-                        prefix,
-                    });
-                }
-                let belongs = shard_for(&entry.resource_id, manifest.shard_count);
-                if belongs != manifest.shard {
-                    return Err(Refused::WrongShard {
-                        resource_id: entry.resource_id.clone(),
-                        listed: manifest.shard,
-                        belongs,
-                    });
-                }
-                // Names and tags are checked as a local upload's are: the registry, the panel and
-                // any later export treat a received file like any other.
-                let invalid = |why: String| Refused::InvalidEntry { resource_id: entry.resource_id.clone(), why };
-                validate_file_name(&entry.name).map_err(invalid)?;
-                for tag in &entry.tags {
-                    validate_tag(tag).map_err(invalid)?;
-                }
-                if entry.level.order > manifest.max_level.order {
-                    let error = LevelCheckError::AboveManifestMax {
-                        level: entry.level.clone(),
-                        max: manifest.max_level.clone(),
-                    };
-                    return Err(Refused::EntryLevel { resource_id: entry.resource_id.clone(), error });
-                }
-                uncovered.extend(transform::uncovered(&self.rules, &entry.tags));
+    /// The verified root of one sync and the shards fetched for it: the partner's max level
+    /// within the local max and every tag the root declares for any shard covered by a
+    /// remove or map rule (all uncovered tags named at once), checked on every sync from
+    /// the root alone; then each fetched entry inside its channel and resource, in the shard
+    /// its id hashes to, at a level within the root's max, with only tags its shard declares.
+    pub fn check(&self, manifest: &Manifest, fetched: &[ShardEntries]) -> Result<(), Refused> {
+        check_manifest_max(&manifest.max_level, &self.local_max)?;
+        // Entries first, so that a bad tag is named with the resource that carries it.
+        for shard in fetched {
+            let declared = manifest.shards.iter().find(|r| r.shard == shard.shard).map(|r| &r.tags);
+            for entry in &shard.resources {
+                check_entry(manifest, shard.shard, declared, entry)?;
             }
+        }
+        let mut uncovered = TagSet::new();
+        for shard_ref in &manifest.shards {
+            for tag in &shard_ref.tags {
+                validate_tag(tag).map_err(|why| Refused::InvalidDeclaredTag { shard: shard_ref.shard, why })?;
+            }
+            uncovered.extend(transform::uncovered(&self.rules, &shard_ref.tags));
         }
         if !uncovered.is_empty() {
             return Err(Refused::UncoveredTags(uncovered));
@@ -267,44 +291,56 @@ mod tests {
             }
         }
 
-        fn entry(id: &str, shard_count: u32, level: i64, tag_list: &[&str]) -> ManifestEntry {
-            let shard = shard_for(id, shard_count);
+        /// An entry of resource `id` (the shard count only says where it belongs).
+        fn entry(id: &str, _shard_count: u32, level: i64, tag_list: &[&str]) -> ManifestEntry {
             ManifestEntry {
                 resource_id: id.into(),
                 revision_id: "v1".into(),
                 name: format!("{id}.txt"),
                 size: 1,
                 sha256: "00".repeat(32),
-                object_key: object_key("chan", shard, id, "v1", "k"),
+                object_key: object_key("chan", id, "v1", "k"),
                 tags: tags(tag_list),
                 level: InfosecLevel::new(format!("L{level}"), level),
             }
         }
 
-        fn manifest(shard: u32, shard_count: u32, max: i64, resources: Vec<ManifestEntry>) -> Manifest {
+        fn shard(shard: u32, shard_count: u32, resources: Vec<ManifestEntry>) -> ShardEntries {
+            ShardEntries { shared_id: "chan".into(), shard, shard_count, resources }
+        }
+
+        /// The signed root over `shards` (the rest of the count empty), at max level `max`.
+        fn root(max: i64, shard_count: u32, shards: &[ShardEntries]) -> Manifest {
+            let refs = (0..shard_count)
+                .map(|k| shards.iter().find(|s| s.shard == k).cloned().unwrap_or_else(|| shard(k, shard_count, vec![])))
+                .map(|s| s.to_object().1)
+                .collect();
             Manifest {
                 version: MANIFEST_FORMAT_VERSION,
                 shared_id: "chan".into(),
-                shard,
                 shard_count,
                 sequence: 1,
                 generated_at: 0,
                 expires_at: 1,
                 max_level: InfosecLevel::new(format!("L{max}"), max),
-                resources,
-                removed: vec![],
+                shards: refs,
             }
+        }
+
+        /// Checks one fetched shard under a root that declares it as it is.
+        fn check(k: u32, shard_count: u32, max: i64, resources: Vec<ManifestEntry>) -> Result<(), Refused> {
+            let fetched = [shard(k, shard_count, resources)];
+            local().check(&root(max, shard_count, &fetched), &fetched)
         }
 
         #[test]
         fn accepts_covered_tags_within_levels() {
-            let m = manifest(0, 1, 2, vec![entry("a", 1, 1, &["ITAR", "DRAFT"]), entry("b", 1, 0, &[])]);
-            assert_eq!(local().check("chan", [&m]), Ok(()));
+            assert_eq!(check(0, 1, 2, vec![entry("a", 1, 1, &["ITAR", "DRAFT"]), entry("b", 1, 0, &[])]), Ok(()));
         }
 
         #[test]
         fn refuses_partner_max_above_local_with_documented_text() {
-            let err = local().check("chan", [&manifest(0, 1, 4, vec![])]).unwrap_err();
+            let err = check(0, 1, 4, vec![]).unwrap_err();
             assert!(err
                 .to_string()
                 .starts_with("manifest max infosec level 'L4' (order=4) exceeds local platform max"));
@@ -312,30 +348,28 @@ mod tests {
 
         #[test]
         fn names_every_uncovered_tag_across_manifests() {
-            let (a, b) = (
-                manifest(0, 1, 2, vec![entry("a", 1, 0, &["X"])]),
-                manifest(0, 1, 2, vec![entry("b", 1, 0, &["Y", "ITAR"])]),
-            );
-            let err = local().check("chan", [&a, &b]).unwrap_err();
+            let ids: Vec<String> = (0..50).map(|i| format!("r{i}")).collect();
+            let a = ids.iter().find(|id| shard_for(id, 2) == 0).unwrap();
+            let b = ids.iter().find(|id| shard_for(id, 2) == 1).unwrap();
+            let shards = [shard(0, 2, vec![entry(a, 2, 0, &["X"])]), shard(1, 2, vec![entry(b, 2, 0, &["Y", "ITAR"])])];
+            // From the root alone: nothing fetched, every shard's declared tags checked.
+            let err = local().check(&root(2, 2, &shards), &[]).unwrap_err();
             assert_eq!(err.to_string(), "manifest control tag(s) uncovered by any transformation predicate: X, Y");
         }
 
         #[test]
         fn refuses_objects_outside_the_channel_or_shard() {
             let mut outside = entry("a", 1, 0, &[]);
-            outside.object_key = "other/shard0/objects/a/v1".into();
-            let err = local().check("chan", [&manifest(0, 1, 2, vec![outside])]).unwrap_err();
+            outside.object_key = "other/objects/a/v1".into();
+            let err = check(0, 1, 2, vec![outside]).unwrap_err();
             assert!(matches!(err, Refused::ForeignObjectKey { .. }), "{err}");
             let mut climbing = entry("a", 1, 0, &[]);
-            climbing.object_key = "chan/shard0/objects/../../x".into();
-            assert!(matches!(
-                local().check("chan", [&manifest(0, 1, 2, vec![climbing])]),
-                Err(Refused::ForeignObjectKey { .. })
-            ));
+            climbing.object_key = "chan/objects/a/../../x".into();
+            assert!(matches!(check(0, 1, 2, vec![climbing]), Err(Refused::ForeignObjectKey { .. })));
             let misplaced = (0..50).map(|i| format!("r{i}")).find(|id| shard_for(id, 4) != 0).unwrap();
-            let mut wrong = entry(&misplaced, 4, 0, &[]);
-            wrong.object_key = object_key("chan", 0, &misplaced, "v1", "k");
-            let err = local().check("chan", [&manifest(0, 4, 2, vec![wrong])]).unwrap_err();
+            let wrong = entry(&misplaced, 4, 0, &[]);
+
+            let err = check(0, 4, 2, vec![wrong]).unwrap_err();
             assert!(err.to_string().contains("listed in shard 0 but belongs to shard"), "{err}");
         }
 
@@ -344,7 +378,7 @@ mod tests {
             let refusal = |edit: fn(&mut ManifestEntry)| {
                 let mut e = entry("a", 1, 0, &[]);
                 edit(&mut e);
-                local().check("chan", [&manifest(0, 1, 2, vec![e])]).unwrap_err().to_string()
+                check(0, 1, 2, vec![e]).unwrap_err().to_string()
             };
             assert_eq!(
                 refusal(|e| e.name = "../../etc/cron.d/x".into()),
@@ -369,8 +403,27 @@ mod tests {
 
         #[test]
         fn refuses_an_entry_above_its_manifest_max() {
-            let err = local().check("chan", [&manifest(0, 1, 1, vec![entry("a", 1, 2, &[])])]).unwrap_err();
+            let err = check(0, 1, 1, vec![entry("a", 1, 2, &[])]).unwrap_err();
             assert_eq!(err.to_string(), "manifest rejected: resource a: resource infosec level 'L2' (order=2) is above the manifest's declared max 'L1' (order=1)");
+        }
+
+        #[test]
+        fn refuses_an_entry_with_a_tag_its_shard_does_not_declare() {
+            let declared = shard(0, 1, vec![entry("a", 1, 0, &[])]);
+            let fetched = [shard(0, 1, vec![entry("a", 1, 0, &["ITAR"])])];
+            let err = local().check(&root(2, 1, &[declared]), &fetched).unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                "manifest rejected: resource a in shard 0 carries control tag(s) ITAR that the signed manifest does \
+                 not declare for that shard"
+            );
+        }
+
+        #[test]
+        fn refuses_an_entry_of_another_resource_object() {
+            let mut borrowed = entry("a", 1, 0, &[]);
+            borrowed.object_key = object_key("chan", "b", "v1", "k");
+            assert!(matches!(check(0, 1, 2, vec![borrowed]), Err(Refused::ForeignObjectKey { .. })));
         }
 
         #[test]

@@ -2,10 +2,12 @@
 //! exact JSON body it covers: `airlock-manifest v2 argon2id-m65536-t3-p4 hmac-sha256 <mac>`.
 //! The header is checked before anything else (a derivation above the local maximum is
 //! refused unopened) and the MAC over the raw bytes before any JSON parsing, so a forged body
-//! never reaches the parser.
+//! never reaches the parser. The signed manifest is the root: it names each shard's entries
+//! object by the SHA-256 of its bytes, which `open_shard` checks before parsing them.
 
 use crate::keys::{ChannelKeys, KdfParams};
-use airlock_domain::{failures, Manifest, Millis, MANIFEST_FORMAT_VERSION};
+use airlock_domain::manifest::shard_key;
+use airlock_domain::{failures, Manifest, Millis, ShardEntries, ShardRef, MANIFEST_FORMAT_VERSION};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
@@ -21,8 +23,7 @@ const MAC_HEX_LEN: usize = 64;
 #[derive(Clone, Copy, Debug)]
 pub struct ManifestExpectations<'a> {
     pub shared_id: &'a str,
-    pub shard: u32,
-    /// `None` when nothing has been applied yet for this shard.
+    /// `None` when nothing has been applied yet for this connection.
     pub last_applied_sequence: Option<u64>,
     pub now: Millis,
     pub max_bytes: usize,
@@ -70,6 +71,10 @@ pub enum ManifestError {
     SharedIdMismatch { expected: String, found: String },
     #[error("manifest rejected: shard {found} found where shard {expected} was expected")]
     ShardMismatch { expected: u32, found: u32 },
+    #[error("manifest rejected: shard {shard} entries '{key}' do not match the digest the signed manifest gives them")]
+    ShardDigestMismatch { shard: u32, key: String },
+    #[error("manifest rejected: shard {shard}: {why}")]
+    ShardList { shard: u32, why: String },
     #[error("manifest rejected: expired at {} (now {})", rfc3339(*.expires_at), rfc3339(*.now))]
     Expired { expires_at: Millis, now: Millis },
     #[error("manifest rejected: sequence {sequence} is not newer than the last applied {last} (replay or rollback)")]
@@ -133,19 +138,23 @@ pub fn open_manifest(
     mac.update(body);
     mac.verify_slice(&tag).map_err(|_| ManifestError::BadMac)?;
 
+    // The version first: a sender of another format gets that named, not a parse error.
+    #[derive(serde::Deserialize)]
+    struct Versioned {
+        version: u32,
+    }
+    let versioned: Versioned = serde_json::from_slice(body)
+        .map_err(|e| ManifestError::Malformed(format!("body is not a valid manifest: {e}")))?;
+    if versioned.version != MANIFEST_FORMAT_VERSION {
+        return Err(ManifestError::UnsupportedVersion(versioned.version));
+    }
     let manifest: Manifest = serde_json::from_slice(body)
         .map_err(|e| ManifestError::Malformed(format!("body is not a valid manifest: {e}")))?;
-    if manifest.version != MANIFEST_FORMAT_VERSION {
-        return Err(ManifestError::UnsupportedVersion(manifest.version));
-    }
     if manifest.shared_id != expect.shared_id {
         return Err(ManifestError::SharedIdMismatch {
             expected: expect.shared_id.to_owned(),
             found: manifest.shared_id,
         });
-    }
-    if manifest.shard != expect.shard {
-        return Err(ManifestError::ShardMismatch { expected: expect.shard, found: manifest.shard });
     }
     if manifest.expires_at <= expect.now {
         return Err(ManifestError::Expired { expires_at: manifest.expires_at, now: expect.now });
@@ -158,10 +167,63 @@ pub fn open_manifest(
     Ok(manifest)
 }
 
+/// Opens one shard's entries object, fetched at the key the verified root names: its bytes
+/// must have the root's digest before they are parsed, so they are exactly what the sender
+/// signed for this run.
+pub fn open_shard(
+    root: &Manifest,
+    shard_ref: &ShardRef,
+    bytes: &[u8],
+    max_bytes: usize,
+) -> Result<ShardEntries, ManifestError> {
+    if bytes.len() > max_bytes {
+        return Err(ManifestError::TooLarge { size: bytes.len(), max: max_bytes });
+    }
+    let digest = hex::encode(<Sha256 as sha2::Digest>::digest(bytes));
+    if digest != shard_ref.sha256 {
+        return Err(ManifestError::ShardDigestMismatch { shard: shard_ref.shard, key: shard_ref.key.clone() });
+    }
+    let entries: ShardEntries = serde_json::from_slice(bytes)
+        .map_err(|e| ManifestError::Malformed(format!("shard {} entries are not valid: {e}", shard_ref.shard)))?;
+    if entries.shared_id != root.shared_id {
+        return Err(ManifestError::SharedIdMismatch { expected: root.shared_id.clone(), found: entries.shared_id });
+    }
+    if entries.shard != shard_ref.shard {
+        return Err(ManifestError::ShardMismatch { expected: shard_ref.shard, found: entries.shard });
+    }
+    if entries.shard_count != root.shard_count || entries.resources.len() != shard_ref.entries as usize {
+        let why = format!(
+            "{} entries of {} shard(s), where the signed manifest says {} of {}",
+            entries.resources.len(),
+            entries.shard_count,
+            shard_ref.entries,
+            root.shard_count
+        );
+        return Err(ManifestError::ShardList { shard: shard_ref.shard, why });
+    }
+    Ok(entries)
+}
+
 /// Checks an opened manifest against the local bounds (see `ManifestBounds`).
 pub fn check_bounds(manifest: &Manifest, bounds: &ManifestBounds) -> Result<(), ManifestError> {
     if manifest.shard_count == 0 || manifest.shard_count > bounds.max_shards {
         return Err(ManifestError::ShardCount { count: manifest.shard_count, max: bounds.max_shards });
+    }
+    if manifest.shards.len() != manifest.shard_count as usize {
+        let why = format!("{} shard(s) listed for a shard count of {}", manifest.shards.len(), manifest.shard_count);
+        return Err(ManifestError::ShardList { shard: manifest.shards.len() as u32, why });
+    }
+    for (k, shard_ref) in manifest.shards.iter().enumerate() {
+        let list = |why: String| Err(ManifestError::ShardList { shard: k as u32, why });
+        if shard_ref.shard != k as u32 {
+            return list(format!("listed in place of shard {k}"));
+        }
+        // The key is derived from the digest, so an entry cannot point anywhere else.
+        if !is_lower_hex(shard_ref.sha256.as_bytes())
+            || shard_ref.key != shard_key(&manifest.shared_id, shard_ref.shard, &shard_ref.sha256)
+        {
+            return list(format!("key '{}' is not its digest's place", shard_ref.key));
+        }
     }
     let ahead = bounds.now.saturating_add(bounds.clock_skew);
     if manifest.generated_at > ahead {
@@ -177,6 +239,11 @@ pub fn check_bounds(manifest: &Manifest, bounds: &ManifestBounds) -> Result<(), 
         return Err(ManifestError::ExpiresTooLate { expires_at: manifest.expires_at, latest, max_ttl: bounds.max_ttl });
     }
     Ok(())
+}
+
+/// The one spelling `seal_manifest` writes for a MAC or digest: 64 lowercase hex digits.
+fn is_lower_hex(hex: &[u8]) -> bool {
+    hex.len() == MAC_HEX_LEN && hex.iter().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
 /// `airlock-manifest v2 <kdf> hmac-sha256 `, the part of the header before the MAC.
@@ -204,7 +271,7 @@ fn split_header(sealed: &[u8]) -> Result<(KdfParams, [u8; 32], &[u8]), ManifestE
         ))
     })?;
     // Only the lowercase form that `seal_manifest` writes is accepted: one encoding per MAC.
-    if tag_hex.len() != MAC_HEX_LEN || !tag_hex.iter().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+    if !is_lower_hex(tag_hex) {
         return Err(ManifestError::Malformed("header MAC is not 64 lowercase hex digits".into()));
     }
     let mut tag = [0u8; 32];

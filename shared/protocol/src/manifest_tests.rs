@@ -1,5 +1,5 @@
 use super::*;
-use airlock_domain::{InfosecLevel, ManifestEntry};
+use airlock_domain::{InfosecLevel, ManifestEntry, ShardEntries, ShardRef};
 
 const SHARED_ID: &str = "acme-1x";
 const SECRET: &str = "correct horse battery staple";
@@ -16,38 +16,51 @@ fn header() -> Vec<u8> {
     header_prefix(CHEAP)
 }
 
-fn manifest() -> Manifest {
+fn entry() -> ManifestEntry {
+    ManifestEntry {
+        resource_id: "r1".into(),
+        revision_id: "v1".into(),
+        name: "report.pdf".into(),
+        size: 1234,
+        sha256: "ab".repeat(32),
+        object_key: "acme-1x/objects/r1/v1".into(),
+        tags: ["blue".to_string()].into_iter().collect(),
+        level: InfosecLevel::new("internal", 1),
+    }
+}
+
+/// The shards of a `count`-shard publish holding `entry()` in shard 2 (wherever it hashes:
+/// these tests are about the wire checks, not the policy's).
+fn shards(count: u32) -> Vec<ShardEntries> {
+    (0..count)
+        .map(|shard| ShardEntries {
+            shared_id: SHARED_ID.into(),
+            shard,
+            shard_count: count,
+            resources: if shard == 2 { vec![entry()] } else { vec![] },
+        })
+        .collect()
+}
+
+fn manifest_of(count: u32) -> Manifest {
     Manifest {
         version: MANIFEST_FORMAT_VERSION,
         shared_id: SHARED_ID.into(),
-        shard: 2,
-        shard_count: 4,
+        shard_count: count,
         sequence: 7,
         generated_at: NOW,
         expires_at: NOW + HOUR,
         max_level: InfosecLevel::new("secret", 3),
-        resources: vec![ManifestEntry {
-            resource_id: "r1".into(),
-            revision_id: "v1".into(),
-            name: "report.pdf".into(),
-            size: 1234,
-            sha256: "ab".repeat(32),
-            object_key: "acme-1x/shard2/objects/r1/v1".into(),
-            tags: ["blue".to_string()].into_iter().collect(),
-            level: InfosecLevel::new("internal", 1),
-        }],
-        removed: vec!["r0".into()],
+        shards: shards(count).iter().map(|s| s.to_object().1).collect(),
     }
 }
 
+fn manifest() -> Manifest {
+    manifest_of(4)
+}
+
 fn expect() -> ManifestExpectations<'static> {
-    ManifestExpectations {
-        shared_id: SHARED_ID,
-        shard: 2,
-        last_applied_sequence: Some(6),
-        now: NOW + 1,
-        max_bytes: 64 * 1024,
-    }
+    ManifestExpectations { shared_id: SHARED_ID, last_applied_sequence: Some(6), now: NOW + 1, max_bytes: 64 * 1024 }
 }
 
 fn keys() -> ChannelKeys {
@@ -148,12 +161,57 @@ fn oversized_manifest_is_refused_before_the_mac() {
 }
 
 #[test]
-fn wrong_shard_is_refused() {
-    let mut other = manifest();
-    other.shard = 3;
-    let err = open(&seal_manifest(&keys(), &other), &expect()).unwrap_err();
-    assert_eq!(err, ManifestError::ShardMismatch { expected: 2, found: 3 });
+fn a_shard_opens_only_with_the_digest_the_root_gives_it() {
+    let root = manifest();
+    let (bytes, _) = shards(4)[2].to_object();
+    let shard_ref = &root.shards[2];
+    assert_eq!(open_shard(&root, shard_ref, &bytes, 64 * 1024).unwrap().resources, vec![entry()]);
+
+    let mut tampered = bytes.clone();
+    let at = tampered.len() - 5;
+    tampered[at] ^= 0x01;
+    let err = open_shard(&root, shard_ref, &tampered, 64 * 1024).unwrap_err();
+    assert_eq!(err, ManifestError::ShardDigestMismatch { shard: 2, key: shard_ref.key.clone() });
+    assert!(err.to_string().ends_with("do not match the digest the signed manifest gives them"), "{err}");
+    // Another run's shard, or another shard of this run, is refused the same way.
+    let (other, _) = shards(4)[1].to_object();
+    assert!(matches!(open_shard(&root, shard_ref, &other, 64 * 1024), Err(ManifestError::ShardDigestMismatch { .. })));
+    assert!(matches!(open_shard(&root, shard_ref, &bytes, 16), Err(ManifestError::TooLarge { .. })));
+}
+
+#[test]
+fn a_shard_whose_content_disagrees_with_its_root_is_refused() {
+    // The sender's own mistakes (or a partner holding the secret): digest right, content off.
+    let mut root = manifest();
+    let mut lying = shards(4)[2].clone();
+    lying.shard = 3;
+    let (bytes, shard_ref) = lying.to_object();
+    root.shards[2] = ShardRef { shard: 2, ..shard_ref };
+    let err = open_shard(&root, &root.shards[2], &bytes, 64 * 1024).unwrap_err();
     assert_eq!(err.to_string(), "manifest rejected: shard 3 found where shard 2 was expected");
+
+    let mut fewer = shards(4)[2].clone();
+    fewer.shard_count = 2;
+    let (bytes, shard_ref) = fewer.to_object();
+    let err = open_shard(&root, &shard_ref, &bytes, 64 * 1024).unwrap_err();
+    assert!(err.to_string().contains("1 entries of 2 shard(s), where the signed manifest says 1 of 4"), "{err}");
+}
+
+#[test]
+fn a_root_must_list_each_shard_once_at_its_digest_key() {
+    let mut short = manifest();
+    short.shards.pop();
+    let err = check_bounds(&short, &bounds()).unwrap_err();
+    assert_eq!(err.to_string(), "manifest rejected: shard 3: 3 shard(s) listed for a shard count of 4");
+
+    let mut swapped = manifest();
+    swapped.shards.swap(0, 1);
+    assert!(check_bounds(&swapped, &bounds()).unwrap_err().to_string().contains("listed in place of shard 0"));
+
+    let mut elsewhere = manifest();
+    elsewhere.shards[1].key = "acme-1x/objects/r1/v1".into();
+    let err = check_bounds(&elsewhere, &bounds()).unwrap_err();
+    assert!(err.to_string().contains("is not its digest's place"), "{err}");
 }
 
 #[test]
@@ -168,10 +226,21 @@ fn wrong_shared_id_is_refused() {
 #[test]
 fn unsupported_version_is_refused() {
     let mut other = manifest();
-    other.version = 2;
+    other.version = 3;
     let err = open(&seal_manifest(&keys(), &other), &expect()).unwrap_err();
-    assert_eq!(err, ManifestError::UnsupportedVersion(2));
-    assert_eq!(err.to_string(), "manifest rejected: format version 2 is not supported (this build reads version 1)");
+    assert_eq!(err, ManifestError::UnsupportedVersion(3));
+    assert_eq!(err.to_string(), "manifest rejected: format version 3 is not supported (this build reads version 2)");
+}
+
+#[test]
+fn a_format_1_manifest_is_named_as_such() {
+    // What a sender of the previous format signs: one manifest per shard, entries inline.
+    let body = br#"{"version":1,"shared_id":"acme-1x","shard":0,"shard_count":1,"sequence":7,"resources":[]}"#;
+    let mut mac = mac(&keys());
+    mac.update(body);
+    let sealed =
+        [header(), hex::encode(mac.finalize().into_bytes()).into_bytes(), b"\n".to_vec(), body.to_vec()].concat();
+    assert_eq!(open(&sealed, &expect()).unwrap_err(), ManifestError::UnsupportedVersion(1));
 }
 
 #[test]
@@ -261,12 +330,7 @@ fn bounds() -> ManifestBounds {
 #[test]
 fn a_manifest_within_the_local_bounds_passes() {
     assert_eq!(check_bounds(&manifest(), &bounds()), Ok(()));
-    let edge = Manifest {
-        shard_count: 8,
-        generated_at: NOW + 5 * 60_000,
-        expires_at: NOW + 5 * 60_000 + 2 * HOUR,
-        ..manifest()
-    };
+    let edge = Manifest { generated_at: NOW + 5 * 60_000, expires_at: NOW + 5 * 60_000 + 2 * HOUR, ..manifest_of(8) };
     assert_eq!(check_bounds(&edge, &bounds()), Ok(()), "at each bound exactly");
 }
 

@@ -50,6 +50,51 @@ pub struct Share {
     pub removed_reason: Option<String>,
 }
 
+/// An active share with what it publishes: the resource (`None` once deleted) and its
+/// current revision (`None` if it has none).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SharedSource {
+    pub share: Share,
+    pub resource: Option<Resource>,
+    pub revision: Option<Revision>,
+}
+
+/// A copy a fanned-out publish run planned: the revision to encrypt into the outbox and
+/// the record to write once it is there.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlannedCopy {
+    pub resource_id: String,
+    pub name: String,
+    pub size: u64,
+    pub blob_key: String,
+    pub shard: u32,
+    /// The manifest entry it publishes, as JSON (it names the object to write).
+    pub entry_json: String,
+    /// The outbox object it replaces, if any.
+    pub replaces: Option<String>,
+    /// `None` until settled; then done, or failed with the reason.
+    pub settled: Option<std::result::Result<(), String>>,
+}
+
+/// How far a fanned-out publish run is, and what its finish needs from its plan.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RunState {
+    pub planned: u64,
+    pub settled: u64,
+    pub planned_bytes: u64,
+    pub settled_bytes: u64,
+    pub started_at: Millis,
+    /// What `begin_publish` gave the plan.
+    pub version: i64,
+    pub rebuild_all: bool,
+}
+
+impl RunState {
+    pub fn is_complete(&self) -> bool {
+        self.settled >= self.planned
+    }
+}
+
 /// What a sending connection last published for one resource.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PublishedEntry {
@@ -60,6 +105,19 @@ pub struct PublishedEntry {
     pub object_key: String,
     /// The manifest entry as JSON, so that a later sync can republish it unchanged.
     pub entry_json: String,
+}
+
+/// The `manifest_state` row that holds a receiving connection's signed root (the others
+/// hold its shards).
+pub const ROOT_STATE_SHARD: u32 = u32::MAX;
+
+/// What a receiving connection applied of one shard: the digest of its entries object, and
+/// a generation that moves on when an ingest from it fails for good.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ShardState {
+    pub shard: u32,
+    pub digest: String,
+    pub generation: i64,
 }
 
 /// The last manifest a receiving connection applied for one shard.
@@ -273,6 +331,9 @@ pub trait Repository: Send + Sync + 'static {
     async fn active_shares(&self, connection_id: &str) -> Result<Vec<Share>>;
     /// Every share, removed ones too, with their reasons.
     async fn all_shares(&self, connection_id: &str) -> Result<Vec<Share>>;
+    /// The active shares with their resources and current revisions, in a fixed number of
+    /// queries: what a publish run reads.
+    async fn shared_sources(&self, connection_id: &str) -> Result<Vec<SharedSource>>;
     async fn remove_share(&self, connection_id: &str, resource_id: &str, reason: &str, at: Millis) -> Result<()>;
     async fn published(&self, connection_id: &str) -> Result<Vec<PublishedEntry>>;
     async fn put_published(&self, entry: &PublishedEntry) -> Result<()>;
@@ -286,6 +347,38 @@ pub trait Repository: Send + Sync + 'static {
     async fn forget_deletions(&self, connection_id: &str, object_keys: &[String]) -> Result<()>;
     /// Atomically increments and returns the connection's manifest sequence (first call: 1).
     async fn next_manifest_sequence(&self, connection_id: &str) -> Result<u64>;
+    /// Marks a publish run of the connection as started: whether records may hold what no
+    /// manifest shows (a run before stopped short, or a late copy recorded a revision; then
+    /// this run rebuilds every shard), and the version to end with.
+    async fn begin_publish(&self, connection_id: &str) -> Result<(bool, i64)>;
+    /// The manifest of the run that began at `version` is out (or nothing needed writing).
+    async fn end_publish(&self, connection_id: &str, version: i64) -> Result<()>;
+    /// The SHA-256 of the signed manifest the connection last wrote, if any.
+    async fn published_root(&self, connection_id: &str) -> Result<Option<String>>;
+    async fn set_published_root(&self, connection_id: &str, digest: &str) -> Result<()>;
+    /// A record changed outside a run that holds the lease: the next run rebuilds every shard.
+    async fn mark_publish_dirty(&self, connection_id: &str) -> Result<()>;
+    /// Records a fanned-out run and its planned copies in one transaction, with what
+    /// `begin_publish` gave its plan; a run recorded already (a redelivered plan) is kept as
+    /// it is. Says whether it was new.
+    async fn plan_run(
+        &self,
+        sync_id: &str,
+        connection_id: &str,
+        copies: &[PlannedCopy],
+        begun: (bool, i64),
+        at: Millis,
+    ) -> Result<bool>;
+    async fn planned_copy(&self, sync_id: &str, resource_id: &str) -> Result<Option<PlannedCopy>>;
+    /// A run's copies by resource id: every one, or the unsettled ones.
+    async fn run_copies(&self, sync_id: &str, unsettled_only: bool) -> Result<Vec<PlannedCopy>>;
+    /// Settles one copy, `failure` giving the reason it failed; the first settlement wins, a
+    /// later one changes nothing. Returns the run's progress after it.
+    async fn settle_copy(&self, sync_id: &str, resource_id: &str, failure: Option<&str>) -> Result<Option<RunState>>;
+    /// How far a fanned-out run is; `None` once finished (or for a run that ran inline).
+    async fn run_progress(&self, sync_id: &str) -> Result<Option<RunState>>;
+    /// The run is finished: its copies' records go.
+    async fn forget_run(&self, sync_id: &str) -> Result<()>;
 
     // --- receiving state --------------------------------------------------------------
     async fn manifest_state(&self, connection_id: &str, shard: u32) -> Result<Option<ManifestState>>;
@@ -297,8 +390,18 @@ pub trait Repository: Send + Sync + 'static {
     /// next manifest is still diffed against what is here). For a new receiving secret: a
     /// manifest forged with the old one can no longer hold the sequences up.
     async fn reset_replay_state(&self, connection_id: &str) -> Result<()>;
+    /// The shards' states of a connection (not the root's row), in one query.
+    async fn shard_states(&self, connection_id: &str) -> Result<Vec<ShardState>>;
+    /// Records shards as applied from the root of `sequence`, in one transaction; each only
+    /// if its generation is still the one given (no ingest from it failed since it was
+    /// read) and its sequence does not go back.
+    async fn put_shard_states(&self, connection_id: &str, sequence: u64, states: &[ShardState]) -> Result<()>;
+    /// An ingest from this shard failed for good: the next validation fetches it again.
+    async fn mark_shard_stale(&self, connection_id: &str, shard: u32) -> Result<()>;
     /// The live applied entries (tombstones of withdrawals left out).
     async fn applied(&self, connection_id: &str) -> Result<Vec<AppliedEntry>>;
+    /// The live applied entries recorded for one shard.
+    async fn applied_in_shard(&self, connection_id: &str, shard: u32) -> Result<Vec<AppliedEntry>>;
     /// The applied entry of one remote resource, a tombstone too.
     async fn applied_entry(&self, connection_id: &str, remote_resource_id: &str) -> Result<Option<AppliedEntry>>;
     /// In one transaction, when `entry.sequence` is higher than the stored entry's (or

@@ -2,7 +2,8 @@
 
 use crate::{
     AppliedEntry, ApplyOutcome, AuditEntry, ControlTag, DynRepository, LevelUsage, LocalChange, ManifestState, Page,
-    PublishedEntry, RepoError, Repository, Share, SignIn, SignedIn, SyncEvent, UserAccount,
+    PlannedCopy, PublishedEntry, RepoError, Repository, RunState, ShardState, Share, SharedSource, SignIn, SignedIn,
+    SyncEvent, UserAccount,
 };
 use airlock_domain::pipeline::{ResourceRow, StatusReport};
 use airlock_domain::{
@@ -122,7 +123,7 @@ impl FlakyRepository {
         }
     }
 
-    /// Holds the first call of the method named `call` (`"active_shares"`, say) until
+    /// Holds the first call of the method named `call` (`"shared_sources"`, say) until
     /// `Pause::release`.
     pub fn pausing(inner: DynRepository, call: &'static str) -> (Self, std::sync::Arc<Pause>) {
         let pause = std::sync::Arc::new(Pause {
@@ -255,6 +256,10 @@ impl Repository for FlakyRepository {
     async fn published(&self, connection_id: &str) -> Result<Vec<PublishedEntry>> {
         self.inner.published(connection_id).await
     }
+    async fn shared_sources(&self, connection_id: &str) -> Result<Vec<SharedSource>> {
+        self.hold("shared_sources").await;
+        self.inner.shared_sources(connection_id).await
+    }
     async fn put_published(&self, entry: &PublishedEntry) -> Result<()> {
         self.inner.put_published(entry).await
     }
@@ -269,6 +274,58 @@ impl Repository for FlakyRepository {
     }
     async fn put_manifest_state(&self, state: &ManifestState) -> Result<ApplyOutcome> {
         self.inner.put_manifest_state(state).await
+    }
+    async fn shard_states(&self, connection_id: &str) -> Result<Vec<ShardState>> {
+        self.inner.shard_states(connection_id).await
+    }
+    async fn begin_publish(&self, connection_id: &str) -> Result<(bool, i64)> {
+        self.inner.begin_publish(connection_id).await
+    }
+    async fn end_publish(&self, connection_id: &str, version: i64) -> Result<()> {
+        self.inner.end_publish(connection_id, version).await
+    }
+    async fn published_root(&self, connection_id: &str) -> Result<Option<String>> {
+        self.inner.published_root(connection_id).await
+    }
+    async fn set_published_root(&self, connection_id: &str, digest: &str) -> Result<()> {
+        self.inner.set_published_root(connection_id, digest).await
+    }
+    async fn mark_publish_dirty(&self, connection_id: &str) -> Result<()> {
+        self.inner.mark_publish_dirty(connection_id).await
+    }
+    async fn plan_run(
+        &self,
+        sync_id: &str,
+        connection_id: &str,
+        copies: &[PlannedCopy],
+        begun: (bool, i64),
+        at: Millis,
+    ) -> Result<bool> {
+        self.inner.plan_run(sync_id, connection_id, copies, begun, at).await
+    }
+    async fn planned_copy(&self, sync_id: &str, resource_id: &str) -> Result<Option<PlannedCopy>> {
+        self.inner.planned_copy(sync_id, resource_id).await
+    }
+    async fn run_copies(&self, sync_id: &str, unsettled_only: bool) -> Result<Vec<PlannedCopy>> {
+        self.inner.run_copies(sync_id, unsettled_only).await
+    }
+    async fn settle_copy(&self, sync_id: &str, resource_id: &str, failure: Option<&str>) -> Result<Option<RunState>> {
+        self.inner.settle_copy(sync_id, resource_id, failure).await
+    }
+    async fn run_progress(&self, sync_id: &str) -> Result<Option<RunState>> {
+        self.inner.run_progress(sync_id).await
+    }
+    async fn forget_run(&self, sync_id: &str) -> Result<()> {
+        self.inner.forget_run(sync_id).await
+    }
+    async fn put_shard_states(&self, connection_id: &str, sequence: u64, states: &[ShardState]) -> Result<()> {
+        self.inner.put_shard_states(connection_id, sequence, states).await
+    }
+    async fn mark_shard_stale(&self, connection_id: &str, shard: u32) -> Result<()> {
+        self.inner.mark_shard_stale(connection_id, shard).await
+    }
+    async fn applied_in_shard(&self, connection_id: &str, shard: u32) -> Result<Vec<AppliedEntry>> {
+        self.inner.applied_in_shard(connection_id, shard).await
     }
     async fn reset_replay_state(&self, connection_id: &str) -> Result<()> {
         self.inner.reset_replay_state(connection_id).await

@@ -90,7 +90,13 @@ impl Context {
     /// Takes the lease `key` for this run, renewed in the background until released or
     /// dropped. `None` while another process holds it.
     pub async fn take_lease(&self, key: &str) -> Result<Option<Lease>, RepoError> {
-        let holder = airlock_domain::new_id();
+        self.take_lease_as(key, &airlock_domain::new_id()).await
+    }
+
+    /// `take_lease` for a named holder, which takes a lease it holds already again: work
+    /// that spans several messages (a fanned-out publish run) holds it under one name.
+    pub async fn take_lease_as(&self, key: &str, holder: &str) -> Result<Option<Lease>, RepoError> {
+        let holder = holder.to_owned();
         let ttl = self.settings.lease_ttl;
         let now = airlock_domain::now_millis();
         if !self.repo.take_lease(key, &holder, now, now + ttl.as_millis() as i64).await? {

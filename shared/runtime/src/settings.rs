@@ -21,6 +21,11 @@ pub struct Settings {
     /// How far ahead of this platform's clock a partner's may run.
     pub clock_skew: Duration,
     pub chunk_size: usize,
+    /// Revisions one publish run copies into the outbox at once.
+    pub copy_concurrency: usize,
+    /// A publish run with at most this many revisions to copy (and at most 256 MiB) copies
+    /// them itself; a larger one fans one message per copy out to the publisher's workers.
+    pub inline_copies: usize,
     pub schedule_interval: Duration,
     /// Deliveries of one message before a handler gives up on a retryable failure.
     pub max_attempts: u32,
@@ -56,6 +61,8 @@ impl Default for Settings {
             max_manifest_ttl: Duration::from_secs(30 * 86400),
             clock_skew: Duration::from_secs(300),
             chunk_size: airlock_protocol::DEFAULT_CHUNK_SIZE,
+            copy_concurrency: 8,
+            inline_copies: 32,
             schedule_interval: Duration::from_secs(60),
             max_attempts: 5,
             status_max_attempts: 3000,
@@ -107,6 +114,8 @@ impl Settings {
             max_manifest_ttl: secs(&get, "AIRLOCK_MAX_MANIFEST_TTL_SECS", d.max_manifest_ttl, 60..=365 * 86400)?,
             clock_skew: secs(&get, "AIRLOCK_CLOCK_SKEW_SECS", d.clock_skew, 0..=86400)?,
             chunk_size: number(&get, "AIRLOCK_CHUNK_SIZE", d.chunk_size, 1024..=airlock_protocol::MAX_CHUNK_SIZE)?,
+            copy_concurrency: number(&get, "AIRLOCK_COPY_CONCURRENCY", d.copy_concurrency, 1..=256)?,
+            inline_copies: number(&get, "AIRLOCK_PUBLISH_INLINE_COPIES", d.inline_copies, 0..=100_000)?,
             schedule_interval: Duration::from_secs(number(
                 &get,
                 "AIRLOCK_SCHEDULE_INTERVAL_SECS",

@@ -5,6 +5,7 @@
 
 mod exchange;
 mod platform;
+mod runs;
 mod sync;
 
 pub use exchange::{
@@ -12,6 +13,7 @@ pub use exchange::{
     shares,
 };
 pub use platform::run_all as platform_administration;
+pub use runs::{fanned_out_runs, publish_versions, shard_states, shared_sources};
 pub use sync::{concurrent_writes, sync_deadline, sync_history};
 
 use crate::{visible_resources, RepoError, Repository, Result};
@@ -37,6 +39,10 @@ pub async fn run_all(repo: &dyn Repository) -> Result<()> {
     sync_history(repo).await?;
     sync_deadline(repo).await?;
     processed_work(repo).await?;
+    shared_sources(repo).await?;
+    shard_states(repo).await?;
+    publish_versions(repo).await?;
+    fanned_out_runs(repo).await?;
     platform::run_all(repo).await?;
     Ok(())
 }

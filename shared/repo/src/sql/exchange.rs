@@ -3,9 +3,14 @@
 
 use super::codec::{self, tags_from_json, tags_to_json, to_i64, to_u64};
 use super::SqlRepository;
-use crate::{AppliedEntry, ApplyOutcome, LocalChange, ManifestState, PublishedEntry, Result, Share};
+use crate::{
+    AppliedEntry, ApplyOutcome, LocalChange, ManifestState, PublishedEntry, Result, ShardState, Share, SharedSource,
+    ROOT_STATE_SHARD,
+};
 use airlock_domain::{Millis, TagSet};
+use airlock_domain::{Resource, Revision};
 use sqlx::{AnyConnection, Row};
+use std::collections::HashMap;
 
 pub(super) async fn share(
     repo: &SqlRepository,
@@ -41,6 +46,43 @@ pub(super) async fn shares(repo: &SqlRepository, connection_id: &str, include_re
     };
     let rows = sqlx::query(sql).bind(connection_id).fetch_all(&repo.pool).await?;
     rows.iter().map(codec::share).collect()
+}
+
+/// Each active share of a connection with its resource and that resource's current
+/// revision (as `latest_revision` picks it): three queries whatever the number of files.
+pub(super) async fn shared_sources(repo: &SqlRepository, connection_id: &str) -> Result<Vec<SharedSource>> {
+    let shares = shares(repo, connection_id, false).await?;
+    let resources = sqlx::query(
+        "SELECT r.* FROM shares s JOIN resources r ON r.id = s.resource_id \
+         WHERE s.connection_id = $1 AND s.removed_at IS NULL",
+    )
+    .bind(connection_id)
+    .fetch_all(&repo.pool)
+    .await?;
+    let mut resources: HashMap<String, Resource> =
+        resources.iter().map(|row| codec::resource(row).map(|r| (r.id.clone(), r))).collect::<Result<_>>()?;
+    let revisions = sqlx::query(
+        "SELECT v.* FROM shares s JOIN resources r ON r.id = s.resource_id \
+         JOIN revisions v ON v.resource_id = r.id \
+         WHERE s.connection_id = $1 AND s.removed_at IS NULL AND v.id = (SELECT w.id FROM revisions w \
+             WHERE w.resource_id = r.id ORDER BY \
+             CASE WHEN w.id = (SELECT x.current_revision_id FROM resources x WHERE x.id = w.resource_id) \
+             THEN 0 ELSE 1 END, \
+             w.created_at DESC, w.id DESC LIMIT 1)",
+    )
+    .bind(connection_id)
+    .fetch_all(&repo.pool)
+    .await?;
+    let mut revisions: HashMap<String, Revision> =
+        revisions.iter().map(|row| codec::revision(row).map(|v| (v.resource_id.clone(), v))).collect::<Result<_>>()?;
+    Ok(shares
+        .into_iter()
+        .map(|share| SharedSource {
+            resource: resources.remove(&share.resource_id),
+            revision: revisions.remove(&share.resource_id),
+            share,
+        })
+        .collect())
 }
 
 /// Removing a share that is already removed keeps the first time and reason; removing one
@@ -187,6 +229,80 @@ pub(super) async fn applied(repo: &SqlRepository, connection_id: &str) -> Result
             .fetch_all(&repo.pool)
             .await?;
     rows.iter().map(codec::applied).collect()
+}
+
+pub(super) async fn applied_in_shard(
+    repo: &SqlRepository,
+    connection_id: &str,
+    shard: u32,
+) -> Result<Vec<AppliedEntry>> {
+    let rows = sqlx::query(
+        "SELECT * FROM applied WHERE connection_id = $1 AND shard = $2 AND withdrawn = 0 ORDER BY remote_resource_id",
+    )
+    .bind(connection_id)
+    .bind(i64::from(shard))
+    .fetch_all(&repo.pool)
+    .await?;
+    rows.iter().map(codec::applied).collect()
+}
+
+pub(super) async fn shard_states(repo: &SqlRepository, connection_id: &str) -> Result<Vec<ShardState>> {
+    let rows =
+        sqlx::query("SELECT shard, digest, generation FROM manifest_state WHERE connection_id = $1 AND shard <> $2")
+            .bind(connection_id)
+            .bind(i64::from(ROOT_STATE_SHARD))
+            .fetch_all(&repo.pool)
+            .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(ShardState {
+                shard: codec::to_u32(row.try_get("shard")?, "shard of a manifest state")?,
+                digest: row.try_get("digest")?,
+                generation: row.try_get("generation")?,
+            })
+        })
+        .collect()
+}
+
+/// Each row is written only if its generation is still the one read and its sequence does
+/// not go back: a shard an ingest marked stale meanwhile stays stale.
+pub(super) async fn put_shard_states(
+    repo: &SqlRepository,
+    connection_id: &str,
+    sequence: u64,
+    states: &[ShardState],
+) -> Result<()> {
+    let sequence = to_i64(sequence, "manifest sequence")?;
+    let mut tx = repo.begin().await?;
+    for state in states {
+        sqlx::query(
+            "INSERT INTO manifest_state (connection_id, shard, sequence, digest, generation) \
+             VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (connection_id, shard) DO UPDATE SET sequence = excluded.sequence, digest = excluded.digest \
+             WHERE manifest_state.generation = excluded.generation AND manifest_state.sequence <= excluded.sequence",
+        )
+        .bind(connection_id)
+        .bind(i64::from(state.shard))
+        .bind(sequence)
+        .bind(&state.digest)
+        .bind(state.generation)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+pub(super) async fn mark_shard_stale(repo: &SqlRepository, connection_id: &str, shard: u32) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO manifest_state (connection_id, shard, sequence, digest, generation) VALUES ($1, $2, 0, '', 1) \
+         ON CONFLICT (connection_id, shard) DO UPDATE SET digest = '', generation = manifest_state.generation + 1",
+    )
+    .bind(connection_id)
+    .bind(i64::from(shard))
+    .execute(&repo.pool)
+    .await?;
+    Ok(())
 }
 
 pub(super) async fn applied_entry(

@@ -8,11 +8,13 @@ mod connections;
 mod exchange;
 mod platform;
 mod registry;
+mod runs;
 mod sync;
 
 use crate::{
-    AppliedEntry, ApplyOutcome, AuditEntry, ControlTag, LevelUsage, LocalChange, ManifestState, Page, PublishedEntry,
-    RepoError, Repository, Result, Share, SignIn, SignedIn, SyncEvent, UserAccount,
+    AppliedEntry, ApplyOutcome, AuditEntry, ControlTag, LevelUsage, LocalChange, ManifestState, Page, PlannedCopy,
+    PublishedEntry, RepoError, Repository, Result, RunState, ShardState, Share, SharedSource, SignIn, SignedIn,
+    SyncEvent, UserAccount,
 };
 use airlock_domain::pipeline::{ResourceRow, StatusReport};
 use airlock_domain::{
@@ -251,6 +253,9 @@ impl Repository for SqlRepository {
     async fn all_shares(&self, connection_id: &str) -> Result<Vec<Share>> {
         exchange::shares(self, connection_id, true).await
     }
+    async fn shared_sources(&self, connection_id: &str) -> Result<Vec<SharedSource>> {
+        exchange::shared_sources(self, connection_id).await
+    }
     async fn remove_share(&self, connection_id: &str, resource_id: &str, reason: &str, at: Millis) -> Result<()> {
         exchange::remove_share(self, connection_id, resource_id, reason, at).await
     }
@@ -293,6 +298,58 @@ impl Repository for SqlRepository {
     }
     async fn put_manifest_state(&self, state: &ManifestState) -> Result<ApplyOutcome> {
         exchange::put_manifest_state(self, state).await
+    }
+    async fn shard_states(&self, connection_id: &str) -> Result<Vec<ShardState>> {
+        exchange::shard_states(self, connection_id).await
+    }
+    async fn begin_publish(&self, connection_id: &str) -> Result<(bool, i64)> {
+        runs::begin_publish(self, connection_id).await
+    }
+    async fn end_publish(&self, connection_id: &str, version: i64) -> Result<()> {
+        runs::end_publish(self, connection_id, version).await
+    }
+    async fn published_root(&self, connection_id: &str) -> Result<Option<String>> {
+        runs::published_root(self, connection_id).await
+    }
+    async fn set_published_root(&self, connection_id: &str, digest: &str) -> Result<()> {
+        runs::set_published_root(self, connection_id, digest).await
+    }
+    async fn mark_publish_dirty(&self, connection_id: &str) -> Result<()> {
+        runs::mark_publish_dirty(self, connection_id).await
+    }
+    async fn plan_run(
+        &self,
+        sync_id: &str,
+        connection_id: &str,
+        copies: &[PlannedCopy],
+        begun: (bool, i64),
+        at: Millis,
+    ) -> Result<bool> {
+        runs::plan_run(self, sync_id, connection_id, copies, begun, at).await
+    }
+    async fn planned_copy(&self, sync_id: &str, resource_id: &str) -> Result<Option<PlannedCopy>> {
+        runs::planned_copy_of(self, sync_id, resource_id).await
+    }
+    async fn run_copies(&self, sync_id: &str, unsettled_only: bool) -> Result<Vec<PlannedCopy>> {
+        runs::run_copies(self, sync_id, unsettled_only).await
+    }
+    async fn settle_copy(&self, sync_id: &str, resource_id: &str, failure: Option<&str>) -> Result<Option<RunState>> {
+        runs::settle_copy(self, sync_id, resource_id, failure).await
+    }
+    async fn run_progress(&self, sync_id: &str) -> Result<Option<RunState>> {
+        runs::run_progress(self, sync_id).await
+    }
+    async fn forget_run(&self, sync_id: &str) -> Result<()> {
+        runs::forget_run(self, sync_id).await
+    }
+    async fn put_shard_states(&self, connection_id: &str, sequence: u64, states: &[ShardState]) -> Result<()> {
+        exchange::put_shard_states(self, connection_id, sequence, states).await
+    }
+    async fn mark_shard_stale(&self, connection_id: &str, shard: u32) -> Result<()> {
+        exchange::mark_shard_stale(self, connection_id, shard).await
+    }
+    async fn applied_in_shard(&self, connection_id: &str, shard: u32) -> Result<Vec<AppliedEntry>> {
+        exchange::applied_in_shard(self, connection_id, shard).await
     }
     async fn reset_replay_state(&self, connection_id: &str) -> Result<()> {
         exchange::reset_replay_state(self, connection_id).await

@@ -1,0 +1,201 @@
+//! The steps of a publish run. The plan reads what the connection shares and decides what
+//! to copy: a few copies (at most `AIRLOCK_PUBLISH_INLINE_COPIES` and 256 MiB) it makes
+//! itself, in one pass that ends with the manifest. More become one `publish` message per
+//! copy, shared by every worker of the publisher; each copy is settled once (done or
+//! failed) and the one that settles the last asks for the finish, a pass that writes the
+//! manifest. The run holds the connection's lease under its own name from plan to finish,
+//! renewed by each copy while it runs, so no other run starts meanwhile and any worker
+//! may take any step. Every step may be delivered again: a redelivered plan sends the
+//! unsettled copies again, a settled copy settles nothing twice, and a finish is the same
+//! pass whenever it runs.
+
+use crate::publish::{record_copy, run_pass, Copies, PublishError, PublishOutcome, Setup, Snapshot};
+use airlock_bus::Topic;
+use airlock_domain::pipeline::{PublishRequest, PublishStep};
+use airlock_domain::{now_millis, ManifestEntry};
+use airlock_repo::{PlannedCopy, PublishedEntry, RunState};
+use airlock_runtime::{publish_json, Context, TraceContext};
+
+/// The most bytes a run copies inline; above it the copies fan out.
+const INLINE_BYTES: u64 = 256 << 20;
+
+pub(crate) async fn plan(
+    ctx: &Context,
+    request: &PublishRequest,
+    trace: &TraceContext,
+) -> Result<PublishOutcome, PublishError> {
+    let Some(lease) = ctx.take_lease_as(&request.lease_key(), &request.run_holder()).await? else {
+        return Err(PublishError::Busy(request.connection_id.clone()));
+    };
+    if let Some(state) = ctx.repo.run_progress(&request.sync_id).await? {
+        // A plan delivered again after it fanned out: whatever it sent may be lost.
+        drop(lease);
+        return resume(ctx, request, &state, trace).await;
+    }
+    let setup = match Setup::load(ctx, &request.connection_id).await? {
+        Ok(setup) => setup,
+        Err(outcome) => {
+            lease.release().await;
+            return Ok(outcome);
+        }
+    };
+    // A run that stopped short may have changed records its manifest never showed: this
+    // one then rebuilds every shard instead of only those it changes.
+    let begun = ctx.repo.begin_publish(&setup.connection.id).await?;
+    let snapshot = Snapshot::read(ctx, &setup.connection.id).await?;
+    let copies = snapshot.copies(&setup);
+    let bytes: u64 = copies.iter().map(|c| c.size).sum();
+    if copies.len() <= ctx.settings.inline_copies && bytes <= INLINE_BYTES {
+        let outcome = run_pass(ctx, &setup, snapshot, Copies::Inline, begun).await;
+        lease.release().await;
+        return outcome;
+    }
+    ctx.repo.plan_run(&request.sync_id, &setup.connection.id, &copies, begun, now_millis()).await?;
+    tracing::info!(
+        connection_id = %setup.connection.id, copies = copies.len(), bytes, "publish run fans its copies out"
+    );
+    // Dropped, not released: the run holds the lease until its finish.
+    drop(lease);
+    for copy in &copies {
+        send(ctx, trace, &request.step(PublishStep::Copy { resource_id: copy.resource_id.clone() })).await?;
+    }
+    Ok(PublishOutcome::FannedOut { copies: copies.len() })
+}
+
+/// Sends again what a fanned-out run still waits for: its unsettled copies, or its finish.
+async fn resume(
+    ctx: &Context,
+    request: &PublishRequest,
+    state: &RunState,
+    trace: &TraceContext,
+) -> Result<PublishOutcome, PublishError> {
+    if state.is_complete() {
+        send(ctx, trace, &request.step(PublishStep::Finish)).await?;
+        return Ok(PublishOutcome::FannedOut { copies: 0 });
+    }
+    let unsettled = ctx.repo.run_copies(&request.sync_id, true).await?;
+    for copy in &unsettled {
+        send(ctx, trace, &request.step(PublishStep::Copy { resource_id: copy.resource_id.clone() })).await?;
+    }
+    Ok(PublishOutcome::FannedOut { copies: unsettled.len() })
+}
+
+pub(crate) async fn copy(
+    ctx: &Context,
+    request: &PublishRequest,
+    resource_id: &str,
+    trace: &TraceContext,
+) -> Result<PublishOutcome, PublishError> {
+    let Some(planned) = ctx.repo.planned_copy(&request.sync_id, resource_id).await? else {
+        return Ok(PublishOutcome::Skipped("the run of this copy is finished"));
+    };
+    if planned.settled.is_none() {
+        let failure = copy_planned(ctx, request, &planned).await?;
+        ctx.repo.settle_copy(&request.sync_id, resource_id, failure.as_deref()).await?;
+    }
+    ask_for_finish_when_complete(ctx, request, trace).await?;
+    Ok(PublishOutcome::Copied)
+}
+
+/// Settles a copy as failed without trying it (its deliveries ran out), and asks for the
+/// finish if it was the last.
+pub(crate) async fn give_up_copy(
+    ctx: &Context,
+    request: &PublishRequest,
+    resource_id: &str,
+    why: &str,
+    trace: &TraceContext,
+) -> Result<(), PublishError> {
+    ctx.repo.settle_copy(&request.sync_id, resource_id, Some(why)).await?;
+    ask_for_finish_when_complete(ctx, request, trace).await
+}
+
+async fn ask_for_finish_when_complete(
+    ctx: &Context,
+    request: &PublishRequest,
+    trace: &TraceContext,
+) -> Result<(), PublishError> {
+    // Asked by every settled copy that finds the run complete (a redelivery too): the bus
+    // keeps one finish message per run.
+    if ctx.repo.run_progress(&request.sync_id).await?.is_some_and(|s| s.is_complete()) {
+        send(ctx, trace, &request.step(PublishStep::Finish)).await?;
+    }
+    Ok(())
+}
+
+/// Copies one planned revision and records it. `Ok(Some(why))` is a copy that failed for
+/// good; `Err` only what is worth another delivery.
+async fn copy_planned(
+    ctx: &Context,
+    request: &PublishRequest,
+    planned: &PlannedCopy,
+) -> Result<Option<String>, PublishError> {
+    let setup = match Setup::load(ctx, &request.connection_id).await {
+        Ok(Ok(setup)) => setup,
+        Ok(Err(PublishOutcome::Failed { message, .. })) => return Ok(Some(message)),
+        Ok(Err(_)) => return Ok(Some("the connection is archived or no longer sending".into())),
+        Err(PublishError::UnknownConnection(id)) => return Ok(Some(format!("connection '{id}' not found"))),
+        Err(PublishError::Misconfigured(message)) => return Ok(Some(message)),
+        Err(e) => return Err(e),
+    };
+    let entry: ManifestEntry = match serde_json::from_str(&planned.entry_json) {
+        Ok(entry) => entry,
+        Err(e) => return Ok(Some(format!("the planned entry is unreadable: {e}"))),
+    };
+    // Renewed while the copy runs, so a long one keeps the run's lease.
+    let lease = ctx.take_lease_as(&request.lease_key(), &request.run_holder()).await?;
+    if let Err(message) = setup.copy_revision(ctx, &entry, &planned.blob_key).await {
+        return Ok(Some(message));
+    }
+    let record = PublishedEntry {
+        connection_id: setup.connection.id.clone(),
+        resource_id: planned.resource_id.clone(),
+        revision_id: entry.revision_id.clone(),
+        shard: planned.shard,
+        object_key: entry.object_key.clone(),
+        entry_json: planned.entry_json.clone(),
+    };
+    record_copy(ctx, &setup.connection.id, planned.replaces.as_deref(), &record).await?;
+    if lease.is_none() {
+        // Another run holds the lease: the run this copy belongs to lost it, and the other
+        // one may not see this record. The next run rebuilds every shard.
+        ctx.repo.mark_publish_dirty(&setup.connection.id).await?;
+    }
+    Ok(None)
+}
+
+pub(crate) async fn finish(ctx: &Context, request: &PublishRequest) -> Result<PublishOutcome, PublishError> {
+    let Some(state) = ctx.repo.run_progress(&request.sync_id).await? else {
+        return Ok(PublishOutcome::Skipped("the run is finished already"));
+    };
+    if !state.is_complete() {
+        return Err(PublishError::Busy(request.connection_id.clone()));
+    }
+    let Some(lease) = ctx.take_lease_as(&request.lease_key(), &request.run_holder()).await? else {
+        return Err(PublishError::Busy(request.connection_id.clone()));
+    };
+    let outcome = finish_holding_lease(ctx, request, &state).await;
+    lease.release().await;
+    outcome
+}
+
+async fn finish_holding_lease(
+    ctx: &Context,
+    request: &PublishRequest,
+    state: &RunState,
+) -> Result<PublishOutcome, PublishError> {
+    let setup = match Setup::load(ctx, &request.connection_id).await? {
+        Ok(setup) => setup,
+        Err(outcome) => return Ok(outcome),
+    };
+    let settled = ctx.repo.run_copies(&request.sync_id, false).await?;
+    let settled = settled.into_iter().map(|c| (c.resource_id.clone(), c)).collect();
+    let snapshot = Snapshot::read(ctx, &setup.connection.id).await?;
+    run_pass(ctx, &setup, snapshot, Copies::Settled(settled), (state.rebuild_all, state.version)).await
+}
+
+async fn send(ctx: &Context, trace: &TraceContext, message: &PublishRequest) -> Result<(), PublishError> {
+    publish_json(ctx.bus.as_ref(), Topic::Publish, &message.message_id(), trace, message)
+        .await
+        .map_err(|e| PublishError::Bus(e.to_string()))
+}

@@ -1,0 +1,177 @@
+//! The signed manifest of a publish run and the shard entries objects it names.
+
+use crate::publish::Run;
+use airlock_domain::manifest::{manifest_key, shard_count_for};
+use airlock_domain::{
+    failures, now_millis, shard_for, Manifest, ManifestEntry, Millis, ShardEntries, MANIFEST_FORMAT_VERSION,
+};
+use airlock_protocol::{open_manifest, seal_manifest, ManifestExpectations};
+use airlock_store::object_store::{path::Path, PutPayload};
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// What `write_manifests` wrote: a run where nothing changed writes nothing.
+pub(crate) struct Written {
+    pub shard_count: u32,
+    shards_written: usize,
+    /// The sequence of the manifest written, if one was.
+    sequence: Option<u64>,
+}
+
+impl Written {
+    pub fn describe(&self) -> String {
+        match self.sequence {
+            Some(sequence) => format!("manifest sequence {sequence}, {} shard(s) rewritten", self.shards_written),
+            None => "manifest unchanged".into(),
+        }
+    }
+}
+
+impl Run<'_> {
+    /// Writes the shards whose entries changed as new immutable objects, then the signed
+    /// root naming every shard, with a new sequence number. A run that changed nothing
+    /// writes nothing, unless the root is past half its lifetime (then only the root, so the
+    /// receiver fetches no shard). Replaced shard objects go after the grace period.
+    pub(crate) async fn write_manifests(&self, entries: &BTreeMap<String, ManifestEntry>) -> Result<Written, String> {
+        let conn = &self.setup.connection;
+        let settings = &self.ctx.settings;
+        let previous = self.previous_root().await;
+        let previous_count = previous.as_ref().map(|p| p.shard_count);
+        // The connection's own count is honoured even above the platform's maximum, which
+        // bounds only the growth.
+        let max = settings.max_shards.max(conn.shard_count);
+        let shard_count = shard_count_for(entries.len(), previous_count, conn.shard_count, max);
+        let rebuild_all = self.rebuild_all || previous_count != Some(shard_count);
+        let dirty: BTreeSet<u32> = self.changed.iter().map(|id| shard_for(id, shard_count)).collect();
+
+        let mut by_shard: Vec<Vec<ManifestEntry>> = vec![Vec::new(); shard_count as usize];
+        if rebuild_all || !dirty.is_empty() {
+            for entry in entries.values() {
+                let shard = shard_for(&entry.resource_id, shard_count);
+                if rebuild_all || dirty.contains(&shard) {
+                    by_shard[shard as usize].push(entry.clone());
+                }
+            }
+        }
+        let mut shards = Vec::with_capacity(shard_count as usize);
+        let mut replaced = Vec::new();
+        let mut shards_written = 0;
+        for (shard, resources) in by_shard.into_iter().enumerate() {
+            let shard = shard as u32;
+            let kept = previous.as_ref().filter(|_| !rebuild_all).map(|p| &p.shards[shard as usize]);
+            if let Some(kept) = kept.filter(|_| !dirty.contains(&shard)) {
+                shards.push(kept.clone());
+                continue;
+            }
+            let content = ShardEntries { shared_id: conn.shared_id.clone(), shard, shard_count, resources };
+            let (bytes, shard_ref) = content.to_object();
+            let before = previous.as_ref().and_then(|p| p.shards.get(shard as usize));
+            if before.is_some_and(|b| b.key == shard_ref.key) {
+                shards.push(shard_ref);
+                continue;
+            }
+            self.setup
+                .outbox
+                .put(&Path::from(shard_ref.key.as_str()), PutPayload::from(bytes))
+                .await
+                .map_err(|e| failures::outbox_write_failed(format!("entries of shard {shard}: {e}")))?;
+            shards_written += 1;
+            shards.push(shard_ref);
+        }
+        let kept: BTreeSet<&str> = shards.iter().map(|s| s.key.as_str()).collect();
+        if let Some(previous) = &previous {
+            replaced.extend(previous.shards.iter().filter(|s| !kept.contains(s.key.as_str())).map(|s| s.key.clone()));
+        }
+        if rebuild_all {
+            // A run that stopped between its shards and its root may have left shards no
+            // root names: found by listing (a rebuild is rare; the listing holds only shards).
+            for stray in self.stray_shards(&kept).await {
+                if !replaced.contains(&stray) {
+                    replaced.push(stray);
+                }
+            }
+        }
+
+        let now = now_millis();
+        let repo = &self.ctx.repo;
+        // Scheduled before the root naming the replaced shards is replaced, as objects are.
+        let due_at = now + settings.object_grace.as_millis() as i64;
+        repo.schedule_deletions(&conn.id, &replaced, due_at).await.map_err(|e| e.to_string())?;
+        let ttl = settings.manifest_ttl.as_millis() as i64;
+        let unchanged = previous.as_ref().is_some_and(|p| {
+            p.shards == shards && p.max_level == self.platform.max_level && p.expires_at - now > ttl / 2
+        });
+        if unchanged {
+            return Ok(Written { shard_count, shards_written, sequence: None });
+        }
+        let sequence = repo.next_manifest_sequence(&conn.id).await.map_err(|e| e.to_string())?;
+        let manifest = Manifest {
+            version: MANIFEST_FORMAT_VERSION,
+            shared_id: conn.shared_id.clone(),
+            shard_count,
+            sequence,
+            generated_at: now,
+            expires_at: now + ttl,
+            max_level: self.platform.max_level.clone(),
+            shards,
+        };
+        let sealed = seal_manifest(&self.setup.keys, &manifest);
+        let digest = hex::encode(Sha256::digest(&sealed));
+        self.setup
+            .outbox
+            .put(&Path::from(manifest_key(&conn.shared_id)), PutPayload::from(sealed))
+            .await
+            .map_err(|e| failures::outbox_write_failed(format!("manifest: {e}")))?;
+        repo.set_published_root(&conn.id, &digest).await.map_err(|e| e.to_string())?;
+        Ok(Written { shard_count, shards_written, sequence: Some(sequence) })
+    }
+
+    /// Shard entries objects under the connection's shared ID that `kept` does not name.
+    /// A listing that fails finds none: the next rebuild looks again.
+    async fn stray_shards(&self, kept: &BTreeSet<&str>) -> Vec<String> {
+        let prefix = Path::from(self.setup.connection.shared_id.as_str());
+        let Ok(top) = self.setup.outbox.list_with_delimiter(Some(&prefix)).await else {
+            return Vec::new();
+        };
+        let mut stray = Vec::new();
+        for dir in top.common_prefixes.iter().filter(|p| p.filename().is_some_and(|f| f.starts_with("shard"))) {
+            let Ok(listed) = self.setup.outbox.list_with_delimiter(Some(dir)).await else {
+                continue;
+            };
+            stray.extend(
+                listed
+                    .objects
+                    .into_iter()
+                    .map(|meta| meta.location.to_string())
+                    .filter(|key| key.rsplit('/').next().is_some_and(|f| f.starts_with("entries-")))
+                    .filter(|key| !kept.contains(key.as_str())),
+            );
+        }
+        stray
+    }
+
+    /// The root this connection last wrote, if it is in the outbox byte for byte and opens
+    /// with the connection's keys (expired or not): what this run may keep of it. Anything
+    /// else (none yet, a new secret, the object damaged, gone, or replaced by someone else
+    /// holding the secret) means every shard is written afresh.
+    async fn previous_root(&self) -> Option<Manifest> {
+        let conn = &self.setup.connection;
+        let written = self.ctx.repo.published_root(&conn.id).await.ok()??;
+        let key = manifest_key(&conn.shared_id);
+        let result = self.setup.outbox.get(&Path::from(key.as_str())).await.ok()?;
+        let max_bytes = self.ctx.settings.max_manifest_bytes;
+        let bytes = airlock_store::read_at_most(result, max_bytes + 1).await.ok()?;
+        if hex::encode(Sha256::digest(&bytes)) != written {
+            tracing::warn!(connection_id = %conn.id, key, "the outbox manifest is not the one last written; rebuilding");
+            return None;
+        }
+        let expect = ManifestExpectations {
+            shared_id: &self.setup.connection.shared_id,
+            last_applied_sequence: None,
+            now: Millis::MIN,
+            max_bytes,
+        };
+        let root = open_manifest(&self.setup.keys, &bytes, &expect).ok()?;
+        (root.shards.len() == root.shard_count as usize).then_some(root)
+    }
+}

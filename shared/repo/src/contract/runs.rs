@@ -1,0 +1,162 @@
+//! What a publish run reads and records, and what a validation records of the shards.
+
+use super::{new_id, resource};
+use crate::{ApplyOutcome, ManifestState};
+use crate::{PlannedCopy, Repository, Result, ShardState, ROOT_STATE_SHARD};
+use airlock_domain::Revision;
+
+/// The shares of a connection with their resources and current revisions, in one read.
+pub async fn shared_sources(repo: &dyn Repository) -> Result<()> {
+    let (connection_id, owner) = (new_id(), new_id());
+    let with_two = resource("two.txt", &owner);
+    let without = resource("none.txt", &owner);
+    repo.put_resource(&with_two).await?;
+    repo.put_resource(&without).await?;
+    let revision = |id: &str, created_at: i64| Revision {
+        id: id.to_owned(),
+        resource_id: with_two.id.clone(),
+        size: 7,
+        sha256: "00".repeat(32),
+        blob_key: format!("blobs/{id}"),
+        created_at,
+    };
+    let (old, new) = (revision(&new_id(), 10), revision(&new_id(), 20));
+    repo.add_revision(&old).await?;
+    repo.add_revision(&new).await?;
+    let gone = new_id();
+    for id in [&with_two.id, &without.id, &gone] {
+        repo.share(&connection_id, id, &owner, 1).await?;
+    }
+    let removed = resource("removed.txt", &owner);
+    repo.put_resource(&removed).await?;
+    repo.share(&connection_id, &removed.id, &owner, 1).await?;
+    repo.remove_share(&connection_id, &removed.id, "unshared", 2).await?;
+
+    let mut sources = repo.shared_sources(&connection_id).await?;
+    sources.sort_by(|a, b| a.share.resource_id.cmp(&b.share.resource_id));
+    let mut expected = vec![
+        (with_two.id.clone(), Some(with_two.clone()), Some(new.clone())),
+        (without.id.clone(), Some(without.clone()), None),
+        (gone.clone(), None, None),
+    ];
+    expected.sort_by(|a, b| a.0.cmp(&b.0));
+    let got: Vec<_> = sources.into_iter().map(|s| (s.share.resource_id, s.resource, s.revision)).collect();
+    assert_eq!(got, expected, "active shares only, each with its resource and newest revision");
+    Ok(())
+}
+
+/// A shard is recorded as applied only while no ingest from it failed since it was read.
+pub async fn shard_states(repo: &dyn Repository) -> Result<()> {
+    let connection_id = new_id();
+    assert!(repo.shard_states(&connection_id).await?.is_empty());
+    let state = |shard: u32, digest: &str, generation: i64| ShardState { shard, digest: digest.into(), generation };
+    repo.put_shard_states(&connection_id, 5, &[state(0, "a0", 0), state(1, "a1", 0)]).await?;
+    let root = ManifestState {
+        connection_id: connection_id.clone(),
+        shard: ROOT_STATE_SHARD,
+        sequence: 5,
+        digest: "r".into(),
+    };
+    assert_eq!(repo.put_manifest_state(&root).await?, ApplyOutcome::Applied);
+    let mut states = repo.shard_states(&connection_id).await?;
+    states.sort_by_key(|s| s.shard);
+    assert_eq!(states, vec![state(0, "a0", 0), state(1, "a1", 0)], "the root's row is not a shard");
+
+    // An ingest from shard 1 fails: the shard is to be fetched again.
+    repo.mark_shard_stale(&connection_id, 1).await?;
+    // A validation that read generation 0 before the failure records it: refused.
+    repo.put_shard_states(&connection_id, 6, &[state(0, "b0", 0), state(1, "b1", 0)]).await?;
+    let mut states = repo.shard_states(&connection_id).await?;
+    states.sort_by_key(|s| s.shard);
+    assert_eq!(states, vec![state(0, "b0", 0), state(1, "", 1)], "the stale shard stays stale");
+    // The next validation read generation 1: its record holds.
+    repo.put_shard_states(&connection_id, 7, &[state(1, "c1", 1)]).await?;
+    // An older validation finishing late cannot move a shard back.
+    repo.put_shard_states(&connection_id, 5, &[state(0, "old", 0)]).await?;
+    let mut states = repo.shard_states(&connection_id).await?;
+    states.sort_by_key(|s| s.shard);
+    assert_eq!(states, vec![state(0, "b0", 0), state(1, "c1", 1)]);
+    // A failure before the shard was ever recorded counts too.
+    repo.mark_shard_stale(&connection_id, 2).await?;
+    repo.put_shard_states(&connection_id, 8, &[state(2, "d2", 0)]).await?;
+    assert!(repo.shard_states(&connection_id).await?.contains(&state(2, "", 1)));
+    repo.reset_replay_state(&connection_id).await?;
+    assert!(repo.shard_states(&connection_id).await?.is_empty(), "rotation forgets the shards too");
+    Ok(())
+}
+
+/// A run starts, and says whether the one before it wrote its manifest.
+pub async fn publish_versions(repo: &dyn Repository) -> Result<()> {
+    let connection_id = new_id();
+    let (interrupted, first) = repo.begin_publish(&connection_id).await?;
+    assert!(!interrupted, "the first run has none before it");
+    repo.end_publish(&connection_id, first).await?;
+    let (interrupted, second) = repo.begin_publish(&connection_id).await?;
+    assert!(!interrupted, "the run before ended");
+    // The second run stops short; the third rebuilds.
+    let (interrupted, third) = repo.begin_publish(&connection_id).await?;
+    assert!(interrupted, "the run before stopped short");
+    repo.end_publish(&connection_id, third).await?;
+    // A run that ends late does not move the mark back.
+    repo.end_publish(&connection_id, second).await?;
+    let (interrupted, fourth) = repo.begin_publish(&connection_id).await?;
+    assert!(!interrupted);
+    repo.end_publish(&connection_id, fourth).await?;
+    // A copy of a run that lost its lease records a revision.
+    repo.mark_publish_dirty(&connection_id).await?;
+    assert!(repo.begin_publish(&connection_id).await?.0, "a record no manifest shows");
+
+    assert_eq!(repo.published_root(&connection_id).await?, None);
+    repo.set_published_root(&connection_id, "ab12").await?;
+    repo.set_published_root(&connection_id, "cd34").await?;
+    assert_eq!(repo.published_root(&connection_id).await?.as_deref(), Some("cd34"), "the last one written");
+    let fresh = new_id();
+    repo.set_published_root(&fresh, "ef56").await?;
+    assert!(!repo.begin_publish(&fresh).await?.0, "recording a manifest marks no run as stopped short");
+    Ok(())
+}
+
+/// A fanned-out run's copies, each settled once, counted as they settle.
+pub async fn fanned_out_runs(repo: &dyn Repository) -> Result<()> {
+    let (sync_id, connection_id) = (new_id(), new_id());
+    assert_eq!(repo.run_progress(&sync_id).await?, None);
+    let copy = |id: &str, size: u64| PlannedCopy {
+        resource_id: id.into(),
+        name: format!("{id}.step"),
+        size,
+        blob_key: format!("blobs/{id}"),
+        shard: 1,
+        entry_json: format!("{{\"resource_id\":\"{id}\"}}"),
+        replaces: (id == "b").then(|| "s/objects/b/old".to_owned()),
+        settled: None,
+    };
+    let copies = [copy("a", 10), copy("b", 20), copy("c", 5_000_000_000)];
+    assert!(repo.plan_run(&sync_id, &connection_id, &copies, (true, 7), 100).await?);
+    assert!(!repo.plan_run(&sync_id, &connection_id, &copies[..1], (false, 8), 200).await?, "a redelivered plan");
+    let state = repo.run_progress(&sync_id).await?.expect("planned");
+    assert_eq!(
+        (state.planned, state.settled, state.planned_bytes, state.settled_bytes, state.started_at),
+        (3, 0, 5_000_000_030, 0, 100)
+    );
+    assert_eq!((state.version, state.rebuild_all), (7, true), "what the plan began with, for the finish");
+    assert_eq!(repo.planned_copy(&sync_id, "b").await?, Some(copies[1].clone()), "round trip");
+
+    let state = repo.settle_copy(&sync_id, "b", None).await?.expect("planned");
+    assert_eq!((state.settled, state.settled_bytes, state.is_complete()), (1, 20, false));
+    let again = repo.settle_copy(&sync_id, "b", Some("a redelivery that failed")).await?.expect("planned");
+    assert_eq!(again.settled, 1, "a copy settles once");
+    assert_eq!(repo.planned_copy(&sync_id, "b").await?.and_then(|c| c.settled), Some(Ok(())), "the first one wins");
+    let unsettled: Vec<String> = repo.run_copies(&sync_id, true).await?.into_iter().map(|c| c.resource_id).collect();
+    assert_eq!(unsettled, ["a", "c"]);
+    repo.settle_copy(&sync_id, "a", Some("the registry copy is gone")).await?;
+    let state = repo.settle_copy(&sync_id, "c", None).await?.expect("planned");
+    assert!(state.is_complete());
+    assert_eq!(state.settled_bytes, 5_000_000_030);
+    let outcomes: Vec<_> = repo.run_copies(&sync_id, false).await?.into_iter().map(|c| c.settled).collect();
+    assert_eq!(outcomes, [Some(Err("the registry copy is gone".into())), Some(Ok(())), Some(Ok(()))]);
+    repo.forget_run(&sync_id).await?;
+    assert_eq!(repo.run_progress(&sync_id).await?, None);
+    assert_eq!(repo.planned_copy(&sync_id, "a").await?, None);
+    assert_eq!(repo.settle_copy(&sync_id, "a", None).await?, None, "a finished run settles nothing");
+    Ok(())
+}

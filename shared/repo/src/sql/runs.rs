@@ -1,0 +1,218 @@
+//! Publish runs: the versions that tell a run whether the one before it finished, and the
+//! copies a large run fans out over the publisher's workers.
+
+use super::codec::{to_i64, to_u64};
+use super::SqlRepository;
+use crate::{PlannedCopy, Result, RunState};
+use airlock_domain::Millis;
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+pub(super) async fn begin_publish(repo: &SqlRepository, connection_id: &str) -> Result<(bool, i64)> {
+    let row = sqlx::query(
+        "INSERT INTO publish_versions (connection_id, dirty, clean) VALUES ($1, 1, 0) \
+         ON CONFLICT (connection_id) DO UPDATE SET dirty = publish_versions.dirty + 1 RETURNING dirty, clean",
+    )
+    .bind(connection_id)
+    .fetch_one(&repo.pool)
+    .await?;
+    let (dirty, clean): (i64, i64) = (row.try_get("dirty")?, row.try_get("clean")?);
+    // Before this run's own step, dirty was one less: anything above clean is a run (or a
+    // late copy) whose changes no manifest shows yet.
+    Ok((dirty - 1 > clean, dirty))
+}
+
+pub(super) async fn end_publish(repo: &SqlRepository, connection_id: &str, version: i64) -> Result<()> {
+    sqlx::query(
+        "UPDATE publish_versions SET clean = CASE WHEN clean < $2 THEN $2 ELSE clean END WHERE connection_id = $1",
+    )
+    .bind(connection_id)
+    .bind(version)
+    .execute(&repo.pool)
+    .await?;
+    Ok(())
+}
+
+pub(super) async fn published_root(repo: &SqlRepository, connection_id: &str) -> Result<Option<String>> {
+    let row = sqlx::query("SELECT root_digest FROM publish_versions WHERE connection_id = $1")
+        .bind(connection_id)
+        .fetch_optional(&repo.pool)
+        .await?;
+    Ok(match row {
+        Some(row) => row.try_get("root_digest")?,
+        None => None,
+    })
+}
+
+pub(super) async fn set_published_root(repo: &SqlRepository, connection_id: &str, digest: &str) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO publish_versions (connection_id, dirty, clean, root_digest) VALUES ($1, 0, 0, $2) \
+         ON CONFLICT (connection_id) DO UPDATE SET root_digest = excluded.root_digest",
+    )
+    .bind(connection_id)
+    .bind(digest)
+    .execute(&repo.pool)
+    .await?;
+    Ok(())
+}
+
+pub(super) async fn mark_publish_dirty(repo: &SqlRepository, connection_id: &str) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO publish_versions (connection_id, dirty, clean) VALUES ($1, 1, 0) \
+         ON CONFLICT (connection_id) DO UPDATE SET dirty = publish_versions.dirty + 1",
+    )
+    .bind(connection_id)
+    .execute(&repo.pool)
+    .await?;
+    Ok(())
+}
+
+pub(super) async fn plan_run(
+    repo: &SqlRepository,
+    sync_id: &str,
+    connection_id: &str,
+    copies: &[PlannedCopy],
+    begun: (bool, i64),
+    at: Millis,
+) -> Result<bool> {
+    let mut tx = repo.begin().await?;
+    let bytes: u64 = copies.iter().map(|c| c.size).sum();
+    let created = sqlx::query(
+        "INSERT INTO publish_runs (sync_id, connection_id, planned, settled, planned_bytes, settled_bytes, started_at, \
+         version, rebuild_all) VALUES ($1, $2, $3, 0, $4, 0, $5, $6, $7) ON CONFLICT (sync_id) DO NOTHING",
+    )
+    .bind(sync_id)
+    .bind(connection_id)
+    .bind(copies.len() as i64)
+    .bind(to_i64(bytes, "planned bytes")?)
+    .bind(at)
+    .bind(begun.1)
+    .bind(i64::from(begun.0))
+    .execute(&mut *tx)
+    .await?
+    .rows_affected()
+        > 0;
+    if created {
+        for copy in copies {
+            sqlx::query(
+                "INSERT INTO publish_copies (sync_id, resource_id, name, size, blob_key, shard, entry_json, replaces, \
+                 outcome, message) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, '')",
+            )
+            .bind(sync_id)
+            .bind(&copy.resource_id)
+            .bind(&copy.name)
+            .bind(to_i64(copy.size, "copy size")?)
+            .bind(&copy.blob_key)
+            .bind(i64::from(copy.shard))
+            .bind(&copy.entry_json)
+            .bind(&copy.replaces)
+            .execute(&mut *tx)
+            .await?;
+        }
+    }
+    tx.commit().await?;
+    Ok(created)
+}
+
+fn planned_copy(row: &AnyRow) -> Result<PlannedCopy> {
+    let outcome: Option<String> = row.try_get("outcome")?;
+    let message: String = row.try_get("message")?;
+    Ok(PlannedCopy {
+        resource_id: row.try_get("resource_id")?,
+        name: row.try_get("name")?,
+        size: to_u64(row.try_get("size")?, "copy size")?,
+        blob_key: row.try_get("blob_key")?,
+        shard: super::codec::to_u32(row.try_get("shard")?, "copy shard")?,
+        entry_json: row.try_get("entry_json")?,
+        replaces: row.try_get("replaces")?,
+        settled: outcome.map(|o| if o == "ok" { Ok(()) } else { Err(message) }),
+    })
+}
+
+pub(super) async fn planned_copy_of(
+    repo: &SqlRepository,
+    sync_id: &str,
+    resource_id: &str,
+) -> Result<Option<PlannedCopy>> {
+    let row = sqlx::query("SELECT * FROM publish_copies WHERE sync_id = $1 AND resource_id = $2")
+        .bind(sync_id)
+        .bind(resource_id)
+        .fetch_optional(&repo.pool)
+        .await?;
+    row.as_ref().map(planned_copy).transpose()
+}
+
+/// The copies of a run, all of them or only the unsettled ones.
+pub(super) async fn run_copies(repo: &SqlRepository, sync_id: &str, unsettled_only: bool) -> Result<Vec<PlannedCopy>> {
+    let sql = if unsettled_only {
+        "SELECT * FROM publish_copies WHERE sync_id = $1 AND outcome IS NULL ORDER BY resource_id"
+    } else {
+        "SELECT * FROM publish_copies WHERE sync_id = $1 ORDER BY resource_id"
+    };
+    let rows = sqlx::query(sql).bind(sync_id).fetch_all(&repo.pool).await?;
+    rows.iter().map(planned_copy).collect()
+}
+
+pub(super) async fn settle_copy(
+    repo: &SqlRepository,
+    sync_id: &str,
+    resource_id: &str,
+    failure: Option<&str>,
+) -> Result<Option<RunState>> {
+    let mut tx = repo.begin().await?;
+    let settled = sqlx::query(
+        "UPDATE publish_copies SET outcome = $3, message = $4 \
+         WHERE sync_id = $1 AND resource_id = $2 AND outcome IS NULL",
+    )
+    .bind(sync_id)
+    .bind(resource_id)
+    .bind(if failure.is_some() { "failed" } else { "ok" })
+    .bind(failure.unwrap_or(""))
+    .execute(&mut *tx)
+    .await?
+    .rows_affected()
+        > 0;
+    if settled {
+        // The one update of the run's row per copy: counters, never a count of the copies.
+        sqlx::query(
+            "UPDATE publish_runs SET settled = settled + 1, settled_bytes = settled_bytes + \
+             (SELECT size FROM publish_copies WHERE sync_id = $1 AND resource_id = $2) WHERE sync_id = $1",
+        )
+        .bind(sync_id)
+        .bind(resource_id)
+        .execute(&mut *tx)
+        .await?;
+    }
+    let progress = progress_in(&mut tx, sync_id).await?;
+    tx.commit().await?;
+    Ok(progress)
+}
+
+async fn progress_in(conn: &mut sqlx::AnyConnection, sync_id: &str) -> Result<Option<RunState>> {
+    let row = sqlx::query("SELECT * FROM publish_runs WHERE sync_id = $1").bind(sync_id).fetch_optional(conn).await?;
+    row.map(|row| {
+        Ok(RunState {
+            planned: to_u64(row.try_get("planned")?, "planned copies")?,
+            settled: to_u64(row.try_get("settled")?, "settled copies")?,
+            planned_bytes: to_u64(row.try_get("planned_bytes")?, "planned bytes")?,
+            settled_bytes: to_u64(row.try_get("settled_bytes")?, "settled bytes")?,
+            started_at: row.try_get("started_at")?,
+            version: row.try_get("version")?,
+            rebuild_all: row.try_get::<i64, _>("rebuild_all")? != 0,
+        })
+    })
+    .transpose()
+}
+
+pub(super) async fn run_progress(repo: &SqlRepository, sync_id: &str) -> Result<Option<RunState>> {
+    let mut conn = repo.pool.acquire().await?;
+    progress_in(&mut conn, sync_id).await
+}
+
+pub(super) async fn forget_run(repo: &SqlRepository, sync_id: &str) -> Result<()> {
+    let mut tx = repo.begin().await?;
+    sqlx::query("DELETE FROM publish_copies WHERE sync_id = $1").bind(sync_id).execute(&mut *tx).await?;
+    sqlx::query("DELETE FROM publish_runs WHERE sync_id = $1").bind(sync_id).execute(&mut *tx).await?;
+    tx.commit().await?;
+    Ok(())
+}
