@@ -444,6 +444,8 @@ pub trait Repository: Send + Sync + 'static {
     ) -> Result<Vec<SyncEvent>>;
     /// The event with every row.
     async fn sync_event(&self, sync_id: &str) -> Result<Option<SyncEvent>>;
+    /// `sync_event` without its rows (`resources` empty): what a poll of a running sync reads.
+    async fn sync_event_head(&self, sync_id: &str) -> Result<Option<SyncEvent>>;
     /// Newest first, each with every row; `with_updates_only` keeps events with at least one update.
     async fn sync_events(
         &self,

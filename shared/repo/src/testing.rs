@@ -372,6 +372,9 @@ impl Repository for FlakyRepository {
     ) -> Result<Vec<SyncEvent>> {
         self.inner.expire_sync_events(started_before, now, deadline_secs).await
     }
+    async fn sync_event_head(&self, sync_id: &str) -> Result<Option<SyncEvent>> {
+        self.inner.sync_event_head(sync_id).await
+    }
     async fn sync_event(&self, sync_id: &str) -> Result<Option<SyncEvent>> {
         self.inner.sync_event(sync_id).await
     }

@@ -83,6 +83,8 @@ pub async fn sync_history(repo: &dyn Repository) -> Result<()> {
     assert_eq!(stored.resources, vec![same.clone(), changed.clone()], "rows by name");
     assert_eq!(repo.sync_rows(&s1, 1, 1).await?, vec![changed.clone()], "a page of rows");
     assert_eq!(repo.sync_rows(&s1, 10, 0).await?, stored.resources, "every row");
+    let head = repo.sync_event_head(&s1).await?.expect("stored");
+    assert_eq!(head, SyncEvent { resources: Vec::new(), ..stored.clone() }, "the head: the same but its rows");
     assert_eq!(health_of(repo, &c.id).await?, Some(Health::Success), "the connection takes the sync's health");
 
     // A failed resource degrades the sync.

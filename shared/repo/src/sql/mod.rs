@@ -384,6 +384,9 @@ impl Repository for SqlRepository {
     ) -> Result<Vec<SyncEvent>> {
         sync::expire(self, started_before, now, deadline_secs).await
     }
+    async fn sync_event_head(&self, sync_id: &str) -> Result<Option<SyncEvent>> {
+        sync::sync_event_head(self, sync_id).await
+    }
     async fn sync_event(&self, sync_id: &str) -> Result<Option<SyncEvent>> {
         sync::sync_event(self, sync_id).await
     }

@@ -316,6 +316,16 @@ pub(super) async fn sync_event(repo: &SqlRepository, sync_id: &str) -> Result<Op
     head.into_event(rows).map(Some)
 }
 
+/// The event's head alone (counters, state, message): no rows read, whatever their number.
+pub(super) async fn sync_event_head(repo: &SqlRepository, sync_id: &str) -> Result<Option<SyncEvent>> {
+    let Some(row) =
+        sqlx::query("SELECT * FROM sync_events WHERE sync_id = $1").bind(sync_id).fetch_optional(&repo.pool).await?
+    else {
+        return Ok(None);
+    };
+    Head::read(&row)?.into_event(Vec::new()).map(Some)
+}
+
 pub(super) async fn sync_events(
     repo: &SqlRepository,
     connection_id: &str,
