@@ -20,8 +20,20 @@ CREATE TABLE publish_versions (
     connection_id TEXT PRIMARY KEY,
     dirty BIGINT NOT NULL,
     clean BIGINT NOT NULL,
-    root_digest TEXT
+    root_digest TEXT,
+    -- registry_changes.n as the last run that wrote (or kept) the manifest read it first.
+    registry_seen BIGINT NOT NULL DEFAULT -1
 );
+
+-- Moves on with every write a publish depends on (resources, revisions, shares, transform
+-- rules, connections, platform settings, control tags, levels): a sending connection
+-- whose last run saw this value, and whose manifest is in its outbox and fresh, has
+-- nothing to publish, found in a few reads whatever the number of its files.
+CREATE TABLE registry_changes (
+    id BIGINT PRIMARY KEY,
+    n BIGINT NOT NULL
+);
+INSERT INTO registry_changes (id, n) VALUES (1, 0);
 
 -- A publish run that fanned its copies out over the publisher's workers: the copies it
 -- planned, each settled once (ok or failed), and the counts its finish and the progress

@@ -9,7 +9,10 @@
 //! unsettled copies again, a settled copy settles nothing twice, and a finish is the same
 //! pass whenever it runs.
 
-use crate::publish::{record_copy, run_pass, Copies, PublishError, PublishOutcome, Setup, Snapshot};
+use crate::manifests::previous_root;
+use crate::publish::{
+    record_copy, remove_due_objects, run_pass, Copies, PublishError, PublishOutcome, Setup, Snapshot,
+};
 use airlock_bus::Topic;
 use airlock_domain::pipeline::{PublishRequest, PublishStep};
 use airlock_domain::{now_millis, ManifestEntry};
@@ -39,6 +42,10 @@ pub(crate) async fn plan(
             return Ok(outcome);
         }
     };
+    if let Some(summary) = nothing_changed(ctx, &setup).await? {
+        lease.release().await;
+        return Ok(PublishOutcome::Published { summary, rows: Vec::new() });
+    }
     // A run that stopped short may have changed records its manifest never showed: this
     // one then rebuilds every shard instead of only those it changes.
     let begun = ctx.repo.begin_publish(&setup.connection.id).await?;
@@ -60,6 +67,32 @@ pub(crate) async fn plan(
         send(ctx, trace, &request.step(PublishStep::Copy { resource_id: copy.resource_id.clone() })).await?;
     }
     Ok(PublishOutcome::FannedOut { copies: copies.len() })
+}
+
+/// Whether the run has nothing to do, found without reading the files: nothing a publish
+/// depends on was written since the last run, that run ended, and the manifest it wrote is
+/// in the outbox and not yet past half its lifetime. Then only the grace-period removals run.
+async fn nothing_changed(ctx: &Context, setup: &Setup) -> Result<Option<String>, PublishError> {
+    let connection = &setup.connection;
+    let changes = ctx.repo.registry_changes().await?;
+    let Some(marks) = ctx.repo.publish_marks(&connection.id).await? else {
+        return Ok(None);
+    };
+    if marks.interrupted || marks.registry_seen != changes {
+        return Ok(None);
+    }
+    let Some(root) = previous_root(ctx, setup).await else {
+        return Ok(None);
+    };
+    let ttl = ctx.settings.manifest_ttl.as_millis() as i64;
+    if root.expires_at - now_millis() <= ttl / 2 {
+        return Ok(None);
+    }
+    remove_due_objects(ctx, &connection.id, &setup.outbox, now_millis()).await?;
+    Ok(Some(format!(
+        "nothing changed since the last run: {} shard(s), manifest sequence {} unchanged",
+        root.shard_count, root.sequence
+    )))
 }
 
 /// Sends again what a fanned-out run still waits for: its unsettled copies, or its finish.

@@ -1,11 +1,12 @@
 //! The signed manifest of a publish run and the shard entries objects it names.
 
-use crate::publish::Run;
+use crate::publish::{Run, Setup};
 use airlock_domain::manifest::{manifest_key, shard_count_for};
 use airlock_domain::{
     failures, now_millis, shard_for, Manifest, ManifestEntry, Millis, ShardEntries, MANIFEST_FORMAT_VERSION,
 };
 use airlock_protocol::{open_manifest, seal_manifest, ManifestExpectations};
+use airlock_runtime::Context;
 use airlock_store::object_store::{path::Path, PutPayload};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
@@ -35,7 +36,7 @@ impl Run<'_> {
     pub(crate) async fn write_manifests(&self, entries: &BTreeMap<String, ManifestEntry>) -> Result<Written, String> {
         let conn = &self.setup.connection;
         let settings = &self.ctx.settings;
-        let previous = self.previous_root().await;
+        let previous = previous_root(self.ctx, self.setup).await;
         let previous_count = previous.as_ref().map(|p| p.shard_count);
         // The connection's own count is honoured even above the platform's maximum, which
         // bounds only the growth.
@@ -149,29 +150,29 @@ impl Run<'_> {
         }
         stray
     }
+}
 
-    /// The root this connection last wrote, if it is in the outbox byte for byte and opens
-    /// with the connection's keys (expired or not): what this run may keep of it. Anything
-    /// else (none yet, a new secret, the object damaged, gone, or replaced by someone else
-    /// holding the secret) means every shard is written afresh.
-    async fn previous_root(&self) -> Option<Manifest> {
-        let conn = &self.setup.connection;
-        let written = self.ctx.repo.published_root(&conn.id).await.ok()??;
-        let key = manifest_key(&conn.shared_id);
-        let result = self.setup.outbox.get(&Path::from(key.as_str())).await.ok()?;
-        let max_bytes = self.ctx.settings.max_manifest_bytes;
-        let bytes = airlock_store::read_at_most(result, max_bytes + 1).await.ok()?;
-        if hex::encode(Sha256::digest(&bytes)) != written {
-            tracing::warn!(connection_id = %conn.id, key, "the outbox manifest is not the one last written; rebuilding");
-            return None;
-        }
-        let expect = ManifestExpectations {
-            shared_id: &self.setup.connection.shared_id,
-            last_applied_sequence: None,
-            now: Millis::MIN,
-            max_bytes,
-        };
-        let root = open_manifest(&self.setup.keys, &bytes, &expect).ok()?;
-        (root.shards.len() == root.shard_count as usize).then_some(root)
+/// The root this connection last wrote, if it is in the outbox byte for byte and opens
+/// with the connection's keys (expired or not): what this run may keep of it. Anything
+/// else (none yet, a new secret, the object damaged, gone, or replaced by someone else
+/// holding the secret) means every shard is written afresh.
+pub(crate) async fn previous_root(ctx: &Context, setup: &Setup) -> Option<Manifest> {
+    let conn = &setup.connection;
+    let written = ctx.repo.published_root(&conn.id).await.ok()??;
+    let key = manifest_key(&conn.shared_id);
+    let result = setup.outbox.get(&Path::from(key.as_str())).await.ok()?;
+    let max_bytes = ctx.settings.max_manifest_bytes;
+    let bytes = airlock_store::read_at_most(result, max_bytes + 1).await.ok()?;
+    if hex::encode(Sha256::digest(&bytes)) != written {
+        tracing::warn!(connection_id = %conn.id, key, "the outbox manifest is not the one last written; rebuilding");
+        return None;
     }
+    let expect = ManifestExpectations {
+        shared_id: &setup.connection.shared_id,
+        last_applied_sequence: None,
+        now: Millis::MIN,
+        max_bytes,
+    };
+    let root = open_manifest(&setup.keys, &bytes, &expect).ok()?;
+    (root.shards.len() == root.shard_count as usize).then_some(root)
 }

@@ -155,6 +155,8 @@ impl Setup {
 
 /// What a pass reads, in a fixed number of queries whatever the number of files.
 pub(crate) struct Snapshot {
+    /// `registry_changes` read before anything else: what the run has seen.
+    changes: i64,
     pub platform: PlatformSettings,
     rules: Vec<TransformRule>,
     sources: Vec<SharedSource>,
@@ -165,6 +167,7 @@ impl Snapshot {
     pub async fn read(ctx: &Context, connection_id: &str) -> Result<Self, PublishError> {
         let repo = &ctx.repo;
         Ok(Self {
+            changes: repo.registry_changes().await?,
             platform: repo.platform().await?,
             rules: repo.transforms(connection_id).await?,
             sources: repo.shared_sources(connection_id).await?,
@@ -279,6 +282,7 @@ pub(crate) async fn run_pass(
     begun: (bool, i64),
 ) -> Result<PublishOutcome, PublishError> {
     let (rebuild_all, version) = begun;
+    let changes = snapshot.changes;
     let mut run = Run {
         ctx,
         setup,
@@ -305,6 +309,7 @@ pub(crate) async fn run_pass(
         Err(message) => return Ok(PublishOutcome::Failed { message, rows: run.rows }),
     };
     ctx.repo.end_publish(&connection.id, version).await?;
+    ctx.repo.set_registry_seen(&connection.id, changes).await?;
     remove_due_objects(ctx, &connection.id, &setup.outbox, now_millis()).await?;
     let failed = run.rows.iter().filter(|r| r.outcome == ResourceOutcome::Failed).count();
     let changed = run.rows.len() - failed;
@@ -321,7 +326,7 @@ const DELETIONS_PER_RUN: u32 = 1_000;
 
 /// Removes the superseded objects whose grace period is over. A removal that fails stays
 /// scheduled and is tried again by the next run.
-async fn remove_due_objects(
+pub(crate) async fn remove_due_objects(
     ctx: &Context,
     connection_id: &str,
     outbox: &Arc<dyn ObjectStore>,

@@ -59,6 +59,14 @@ pub struct SharedSource {
     pub revision: Option<Revision>,
 }
 
+/// What a sending connection's publish runs left behind (see `Repository::publish_marks`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PublishMarks {
+    pub interrupted: bool,
+    pub root_digest: Option<String>,
+    pub registry_seen: i64,
+}
+
 /// A copy a fanned-out publish run planned: the revision to encrypt into the outbox and
 /// the record to write once it is there.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -356,6 +364,12 @@ pub trait Repository: Send + Sync + 'static {
     /// The SHA-256 of the signed manifest the connection last wrote, if any.
     async fn published_root(&self, connection_id: &str) -> Result<Option<String>>;
     async fn set_published_root(&self, connection_id: &str, digest: &str) -> Result<()>;
+    /// How many writes a publish depends on were made so far (see the 0007 migration).
+    async fn registry_changes(&self) -> Result<i64>;
+    /// What the connection's runs left: whether one stopped short, the manifest last
+    /// written, the registry changes its last run saw. `None` before the first run.
+    async fn publish_marks(&self, connection_id: &str) -> Result<Option<PublishMarks>>;
+    async fn set_registry_seen(&self, connection_id: &str, seen: i64) -> Result<()>;
     /// A record changed outside a run that holds the lease: the next run rebuilds every shard.
     async fn mark_publish_dirty(&self, connection_id: &str) -> Result<()>;
     /// Records a fanned-out run and its planned copies in one transaction, with what

@@ -2,8 +2,8 @@
 
 use crate::{
     AppliedEntry, ApplyOutcome, AuditEntry, ControlTag, DynRepository, LevelUsage, LocalChange, ManifestState, Page,
-    PlannedCopy, PublishedEntry, RepoError, Repository, RunState, ShardState, Share, SharedSource, SignIn, SignedIn,
-    SyncEvent, UserAccount,
+    PlannedCopy, PublishMarks, PublishedEntry, RepoError, Repository, RunState, ShardState, Share, SharedSource,
+    SignIn, SignedIn, SyncEvent, UserAccount,
 };
 use airlock_domain::pipeline::{ResourceRow, StatusReport};
 use airlock_domain::{
@@ -289,6 +289,15 @@ impl Repository for FlakyRepository {
     }
     async fn set_published_root(&self, connection_id: &str, digest: &str) -> Result<()> {
         self.inner.set_published_root(connection_id, digest).await
+    }
+    async fn registry_changes(&self) -> Result<i64> {
+        self.inner.registry_changes().await
+    }
+    async fn publish_marks(&self, connection_id: &str) -> Result<Option<PublishMarks>> {
+        self.inner.publish_marks(connection_id).await
+    }
+    async fn set_registry_seen(&self, connection_id: &str, seen: i64) -> Result<()> {
+        self.inner.set_registry_seen(connection_id, seen).await
     }
     async fn mark_publish_dirty(&self, connection_id: &str) -> Result<()> {
         self.inner.mark_publish_dirty(connection_id).await

@@ -106,6 +106,16 @@ pub async fn publish_versions(repo: &dyn Repository) -> Result<()> {
     repo.mark_publish_dirty(&connection_id).await?;
     assert!(repo.begin_publish(&connection_id).await?.0, "a record no manifest shows");
 
+    let marks = repo.publish_marks(&connection_id).await?.expect("runs began");
+    assert!(marks.interrupted, "the run just begun has not ended");
+    assert_eq!(repo.publish_marks(&new_id()).await?, None, "no run yet");
+    let before = repo.registry_changes().await?;
+    repo.put_resource(&resource("changed.txt", &new_id())).await?;
+    repo.share(&new_id(), &new_id(), "alice", 1).await?;
+    assert!(repo.registry_changes().await? >= before + 2, "each write a publish depends on counts");
+    repo.set_registry_seen(&connection_id, before).await?;
+    assert_eq!(repo.publish_marks(&connection_id).await?.map(|m| m.registry_seen), Some(before));
+
     assert_eq!(repo.published_root(&connection_id).await?, None);
     repo.set_published_root(&connection_id, "ab12").await?;
     repo.set_published_root(&connection_id, "cd34").await?;

@@ -13,8 +13,8 @@ mod sync;
 
 use crate::{
     AppliedEntry, ApplyOutcome, AuditEntry, ControlTag, LevelUsage, LocalChange, ManifestState, Page, PlannedCopy,
-    PublishedEntry, RepoError, Repository, Result, RunState, ShardState, Share, SharedSource, SignIn, SignedIn,
-    SyncEvent, UserAccount,
+    PublishMarks, PublishedEntry, RepoError, Repository, Result, RunState, ShardState, Share, SharedSource, SignIn,
+    SignedIn, SyncEvent, UserAccount,
 };
 use airlock_domain::pipeline::{ResourceRow, StatusReport};
 use airlock_domain::{
@@ -166,10 +166,14 @@ impl Repository for SqlRepository {
         registry::platform(self).await
     }
     async fn save_platform(&self, settings: &PlatformSettings) -> Result<()> {
-        registry::save_platform(self, settings).await
+        let done = registry::save_platform(self, settings).await?;
+        runs::bump_registry_changes(self).await?;
+        Ok(done)
     }
     async fn put_control_tag(&self, tag: &str, active: bool) -> Result<()> {
-        registry::put_control_tag(self, tag, active).await
+        let done = registry::put_control_tag(self, tag, active).await?;
+        runs::bump_registry_changes(self).await?;
+        Ok(done)
     }
     async fn active_control_tags(&self) -> Result<TagSet> {
         registry::active_control_tags(self).await
@@ -186,13 +190,17 @@ impl Repository for SqlRepository {
     }
 
     async fn put_resource(&self, resource: &Resource) -> Result<()> {
-        registry::put_resource(self, resource).await
+        let done = registry::put_resource(self, resource).await?;
+        runs::bump_registry_changes(self).await?;
+        Ok(done)
     }
     async fn resource(&self, id: &str) -> Result<Option<Resource>> {
         registry::resource(self, id).await
     }
     async fn add_revision(&self, revision: &Revision) -> Result<()> {
-        registry::add_revision(self, revision).await
+        let done = registry::add_revision(self, revision).await?;
+        runs::bump_registry_changes(self).await?;
+        Ok(done)
     }
     async fn revision(&self, id: &str) -> Result<Option<Revision>> {
         registry::revision(self, id).await
@@ -208,10 +216,14 @@ impl Repository for SqlRepository {
     }
 
     async fn create_connection(&self, connection: &Connection) -> Result<()> {
-        connections::create(self, connection).await
+        let done = connections::create(self, connection).await?;
+        runs::bump_registry_changes(self).await?;
+        Ok(done)
     }
     async fn update_connection(&self, connection: &Connection) -> Result<()> {
-        connections::update(self, connection).await
+        let done = connections::update(self, connection).await?;
+        runs::bump_registry_changes(self).await?;
+        Ok(done)
     }
     async fn connection(&self, id: &str) -> Result<Option<Connection>> {
         connections::get(self, id).await
@@ -220,19 +232,25 @@ impl Repository for SqlRepository {
         connections::wrapped_channel_key(self, connection_id).await
     }
     async fn set_wrapped_channel_key(&self, connection_id: &str, wrapped: &str) -> Result<()> {
-        connections::set_wrapped_channel_key(self, connection_id, wrapped).await
+        let done = connections::set_wrapped_channel_key(self, connection_id, wrapped).await?;
+        runs::bump_registry_changes(self).await?;
+        Ok(done)
     }
     async fn connections(&self, include_archived: bool) -> Result<Vec<Connection>> {
         connections::list(self, include_archived).await
     }
     async fn archive_connection(&self, id: &str, at: Millis) -> Result<()> {
-        connections::archive(self, id, at).await
+        let done = connections::archive(self, id, at).await?;
+        runs::bump_registry_changes(self).await?;
+        Ok(done)
     }
     async fn set_health(&self, connection_id: &str, health: Health) -> Result<()> {
         connections::set_health(self, connection_id, health).await
     }
     async fn set_transforms(&self, connection_id: &str, rules: &[TransformRule]) -> Result<()> {
-        connections::set_transforms(self, connection_id, rules).await
+        let done = connections::set_transforms(self, connection_id, rules).await?;
+        runs::bump_registry_changes(self).await?;
+        Ok(done)
     }
     async fn transforms(&self, connection_id: &str) -> Result<Vec<TransformRule>> {
         connections::transforms(self, connection_id).await
@@ -245,7 +263,9 @@ impl Repository for SqlRepository {
     }
 
     async fn share(&self, connection_id: &str, resource_id: &str, shared_by: &str, at: Millis) -> Result<()> {
-        exchange::share(self, connection_id, resource_id, shared_by, at).await
+        let done = exchange::share(self, connection_id, resource_id, shared_by, at).await?;
+        runs::bump_registry_changes(self).await?;
+        Ok(done)
     }
     async fn active_shares(&self, connection_id: &str) -> Result<Vec<Share>> {
         exchange::shares(self, connection_id, false).await
@@ -257,7 +277,9 @@ impl Repository for SqlRepository {
         exchange::shared_sources(self, connection_id).await
     }
     async fn remove_share(&self, connection_id: &str, resource_id: &str, reason: &str, at: Millis) -> Result<()> {
-        exchange::remove_share(self, connection_id, resource_id, reason, at).await
+        let done = exchange::remove_share(self, connection_id, resource_id, reason, at).await?;
+        runs::bump_registry_changes(self).await?;
+        Ok(done)
     }
     async fn published(&self, connection_id: &str) -> Result<Vec<PublishedEntry>> {
         exchange::published(self, connection_id).await
@@ -314,6 +336,15 @@ impl Repository for SqlRepository {
     async fn set_published_root(&self, connection_id: &str, digest: &str) -> Result<()> {
         runs::set_published_root(self, connection_id, digest).await
     }
+    async fn registry_changes(&self) -> Result<i64> {
+        runs::registry_changes(self).await
+    }
+    async fn publish_marks(&self, connection_id: &str) -> Result<Option<PublishMarks>> {
+        runs::publish_marks(self, connection_id).await
+    }
+    async fn set_registry_seen(&self, connection_id: &str, seen: i64) -> Result<()> {
+        runs::set_registry_seen(self, connection_id, seen).await
+    }
     async fn mark_publish_dirty(&self, connection_id: &str) -> Result<()> {
         runs::mark_publish_dirty(self, connection_id).await
     }
@@ -361,7 +392,9 @@ impl Repository for SqlRepository {
         exchange::applied_entry(self, connection_id, remote_resource_id).await
     }
     async fn apply_change(&self, entry: &AppliedEntry, change: &LocalChange) -> Result<ApplyOutcome> {
-        exchange::apply_change(self, entry, change).await
+        let done = exchange::apply_change(self, entry, change).await?;
+        runs::bump_registry_changes(self).await?;
+        Ok(done)
     }
     async fn set_incoming_tags(&self, connection_id: &str, tags: &TagSet) -> Result<()> {
         exchange::set_incoming_tags(self, connection_id, tags).await
@@ -425,10 +458,14 @@ impl Repository for SqlRepository {
         platform::usage_above(self, order).await
     }
     async fn rename_level(&self, from: &str, to: &str) -> Result<()> {
-        platform::rename_level(self, from, to).await
+        let done = platform::rename_level(self, from, to).await?;
+        runs::bump_registry_changes(self).await?;
+        Ok(done)
     }
     async fn remove_shares_with_tag(&self, tag: &str, reason: &str, at: Millis) -> Result<Vec<Share>> {
-        platform::remove_shares_with_tag(self, tag, reason, at).await
+        let done = platform::remove_shares_with_tag(self, tag, reason, at).await?;
+        runs::bump_registry_changes(self).await?;
+        Ok(done)
     }
     async fn resource_shares(&self, resource_id: &str) -> Result<Vec<Share>> {
         platform::resource_shares(self, resource_id).await

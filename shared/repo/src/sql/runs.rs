@@ -3,7 +3,7 @@
 
 use super::codec::{to_i64, to_u64};
 use super::SqlRepository;
-use crate::{PlannedCopy, Result, RunState};
+use crate::{PlannedCopy, PublishMarks, Result, RunState};
 use airlock_domain::Millis;
 use sqlx::any::AnyRow;
 use sqlx::Row;
@@ -53,6 +53,39 @@ pub(super) async fn set_published_root(repo: &SqlRepository, connection_id: &str
     .bind(digest)
     .execute(&repo.pool)
     .await?;
+    Ok(())
+}
+
+pub(super) async fn bump_registry_changes(repo: &SqlRepository) -> Result<()> {
+    sqlx::query("UPDATE registry_changes SET n = n + 1 WHERE id = 1").execute(&repo.pool).await?;
+    Ok(())
+}
+
+pub(super) async fn registry_changes(repo: &SqlRepository) -> Result<i64> {
+    Ok(sqlx::query("SELECT n FROM registry_changes WHERE id = 1").fetch_one(&repo.pool).await?.try_get("n")?)
+}
+
+pub(super) async fn publish_marks(repo: &SqlRepository, connection_id: &str) -> Result<Option<PublishMarks>> {
+    let row = sqlx::query("SELECT * FROM publish_versions WHERE connection_id = $1")
+        .bind(connection_id)
+        .fetch_optional(&repo.pool)
+        .await?;
+    row.map(|row| {
+        Ok(PublishMarks {
+            interrupted: row.try_get::<i64, _>("dirty")? > row.try_get::<i64, _>("clean")?,
+            root_digest: row.try_get("root_digest")?,
+            registry_seen: row.try_get("registry_seen")?,
+        })
+    })
+    .transpose()
+}
+
+pub(super) async fn set_registry_seen(repo: &SqlRepository, connection_id: &str, seen: i64) -> Result<()> {
+    sqlx::query("UPDATE publish_versions SET registry_seen = $2 WHERE connection_id = $1")
+        .bind(connection_id)
+        .bind(seen)
+        .execute(&repo.pool)
+        .await?;
     Ok(())
 }
 
