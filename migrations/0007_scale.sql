@@ -5,6 +5,18 @@
 -- fetches it again. The root's own row uses shard 4294967295.
 ALTER TABLE manifest_state ADD COLUMN generation BIGINT NOT NULL DEFAULT 0;
 
+-- The shards a receiving sync fetched, recorded in manifest_state only when that sync's
+-- event finishes with every file arrived (in the same transaction); dropped otherwise.
+CREATE TABLE pending_shards (
+    sync_id TEXT NOT NULL,
+    connection_id TEXT NOT NULL,
+    shard BIGINT NOT NULL,
+    sequence BIGINT NOT NULL,
+    digest TEXT NOT NULL,
+    generation BIGINT NOT NULL,
+    PRIMARY KEY (sync_id, shard)
+);
+
 -- A changed shard's applied entries, read without scanning the connection's others.
 CREATE INDEX applied_by_shard ON applied (connection_id, shard);
 

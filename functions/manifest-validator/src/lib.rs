@@ -56,14 +56,15 @@ impl Handler for ManifestValidator {
                 self.finish(request, meta, true, message, 0).await;
             }
             Ok(Validation::Accepted { message, ingests, shards }) => {
+                // Applied only when the sync finishes with every file of them arrived: a
+                // file that fails, or a validation that stops here, leaves them to be
+                // fetched again by the next one.
+                shards.record_pending(&self.ctx, &request.sync_id).await.map_err(HandlerError::retryable)?;
                 for ingest in &ingests {
                     publish_json(self.ctx.bus.as_ref(), Topic::Ingest, &ingest.message_id(), &meta.trace, ingest)
                         .await
                         .map_err(HandlerError::retryable)?;
                 }
-                // Only now: had this stopped before the ingests were out, the next
-                // validation would fetch these shards again and emit them.
-                shards.record(&self.ctx).await.map_err(HandlerError::retryable)?;
                 self.finish(request, meta, false, message, ingests.len() as u32).await;
             }
             Err(e) => return Err(e),

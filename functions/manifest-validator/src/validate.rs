@@ -49,13 +49,13 @@ pub enum Validation {
     Accepted {
         message: String,
         ingests: Vec<IngestRequest>,
-        /// Recorded once the ingests are out (`record_shards`), so that a validation that
-        /// stops before emitting them leaves the shards to be fetched again.
+        /// Applied only if every ingest of the sync succeeds (see `AppliedShards`).
         shards: AppliedShards,
     },
 }
 
-/// The shards a validation fetched, to record as applied once its ingests are emitted.
+/// The shards a validation fetched: recorded as pending before its ingests go out, and as
+/// applied by the status recorder once the sync's event finishes with every file arrived.
 #[derive(Debug, Default)]
 pub struct AppliedShards {
     connection_id: String,
@@ -64,11 +64,11 @@ pub struct AppliedShards {
 }
 
 impl AppliedShards {
-    pub async fn record(&self, ctx: &Context) -> Result<(), RepoError> {
+    pub async fn record_pending(&self, ctx: &Context, sync_id: &str) -> Result<(), RepoError> {
         if self.states.is_empty() {
             return Ok(());
         }
-        ctx.repo.put_shard_states(&self.connection_id, self.sequence, &self.states).await
+        ctx.repo.put_pending_shards(sync_id, &self.connection_id, self.sequence, &self.states).await
     }
 }
 

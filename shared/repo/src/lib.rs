@@ -410,6 +410,15 @@ pub trait Repository: Send + Sync + 'static {
     /// if its generation is still the one given (no ingest from it failed since it was
     /// read) and its sequence does not go back.
     async fn put_shard_states(&self, connection_id: &str, sequence: u64, states: &[ShardState]) -> Result<()>;
+    /// The shards a receiving sync fetched: recorded as applied (as `put_shard_states`
+    /// does) when the sync's event finishes with every file arrived, dropped otherwise.
+    async fn put_pending_shards(
+        &self,
+        sync_id: &str,
+        connection_id: &str,
+        sequence: u64,
+        states: &[ShardState],
+    ) -> Result<()>;
     /// An ingest from this shard failed for good: the next validation fetches it again.
     async fn mark_shard_stale(&self, connection_id: &str, shard: u32) -> Result<()>;
     /// The live applied entries (tombstones of withdrawals left out).

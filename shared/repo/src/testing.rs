@@ -330,6 +330,15 @@ impl Repository for FlakyRepository {
     async fn put_shard_states(&self, connection_id: &str, sequence: u64, states: &[ShardState]) -> Result<()> {
         self.inner.put_shard_states(connection_id, sequence, states).await
     }
+    async fn put_pending_shards(
+        &self,
+        sync_id: &str,
+        connection_id: &str,
+        sequence: u64,
+        states: &[ShardState],
+    ) -> Result<()> {
+        self.inner.put_pending_shards(sync_id, connection_id, sequence, states).await
+    }
     async fn mark_shard_stale(&self, connection_id: &str, shard: u32) -> Result<()> {
         self.inner.mark_shard_stale(connection_id, shard).await
     }

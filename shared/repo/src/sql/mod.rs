@@ -376,6 +376,15 @@ impl Repository for SqlRepository {
     async fn put_shard_states(&self, connection_id: &str, sequence: u64, states: &[ShardState]) -> Result<()> {
         exchange::put_shard_states(self, connection_id, sequence, states).await
     }
+    async fn put_pending_shards(
+        &self,
+        sync_id: &str,
+        connection_id: &str,
+        sequence: u64,
+        states: &[ShardState],
+    ) -> Result<()> {
+        runs::put_pending_shards(self, sync_id, connection_id, sequence, states).await
+    }
     async fn mark_shard_stale(&self, connection_id: &str, shard: u32) -> Result<()> {
         exchange::mark_shard_stale(self, connection_id, shard).await
     }

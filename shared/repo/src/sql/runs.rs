@@ -3,7 +3,7 @@
 
 use super::codec::{to_i64, to_u64};
 use super::SqlRepository;
-use crate::{PlannedCopy, PublishMarks, Result, RunState};
+use crate::{PlannedCopy, PublishMarks, Result, RunState, ShardState};
 use airlock_domain::Millis;
 use sqlx::any::AnyRow;
 use sqlx::Row;
@@ -247,5 +247,66 @@ pub(super) async fn forget_run(repo: &SqlRepository, sync_id: &str) -> Result<()
     sqlx::query("DELETE FROM publish_copies WHERE sync_id = $1").bind(sync_id).execute(&mut *tx).await?;
     sqlx::query("DELETE FROM publish_runs WHERE sync_id = $1").bind(sync_id).execute(&mut *tx).await?;
     tx.commit().await?;
+    Ok(())
+}
+
+pub(super) async fn put_pending_shards(
+    repo: &SqlRepository,
+    sync_id: &str,
+    connection_id: &str,
+    sequence: u64,
+    states: &[ShardState],
+) -> Result<()> {
+    let sequence = to_i64(sequence, "manifest sequence")?;
+    let mut tx = repo.begin().await?;
+    for state in states {
+        sqlx::query(
+            "INSERT INTO pending_shards (sync_id, connection_id, shard, sequence, digest, generation) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (sync_id, shard) DO NOTHING",
+        )
+        .bind(sync_id)
+        .bind(connection_id)
+        .bind(i64::from(state.shard))
+        .bind(sequence)
+        .bind(&state.digest)
+        .bind(state.generation)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Within the transaction that finishes a sync event: a successful sync records its
+/// pending shards as applied (each only if no ingest marked it stale since and its
+/// sequence does not go back) and drops older syncs' leftovers of the same connection; any
+/// other end just drops them.
+pub(super) async fn settle_pending_shards(conn: &mut sqlx::AnyConnection, sync_id: &str, success: bool) -> Result<()> {
+    if success {
+        let rows =
+            sqlx::query("SELECT * FROM pending_shards WHERE sync_id = $1").bind(sync_id).fetch_all(&mut *conn).await?;
+        for row in &rows {
+            let (connection_id, sequence): (String, i64) = (row.try_get("connection_id")?, row.try_get("sequence")?);
+            sqlx::query(
+                "INSERT INTO manifest_state (connection_id, shard, sequence, digest, generation) \
+                 VALUES ($1, $2, $3, $4, $5) \
+                 ON CONFLICT (connection_id, shard) DO UPDATE SET sequence = excluded.sequence, digest = excluded.digest \
+                 WHERE manifest_state.generation = excluded.generation AND manifest_state.sequence <= excluded.sequence",
+            )
+            .bind(&connection_id)
+            .bind(row.try_get::<i64, _>("shard")?)
+            .bind(sequence)
+            .bind(row.try_get::<String, _>("digest")?)
+            .bind(row.try_get::<i64, _>("generation")?)
+            .execute(&mut *conn)
+            .await?;
+            sqlx::query("DELETE FROM pending_shards WHERE connection_id = $1 AND sequence < $2")
+                .bind(&connection_id)
+                .bind(sequence)
+                .execute(&mut *conn)
+                .await?;
+        }
+    }
+    sqlx::query("DELETE FROM pending_shards WHERE sync_id = $1").bind(sync_id).execute(&mut *conn).await?;
     Ok(())
 }

@@ -197,6 +197,10 @@ pub(super) async fn record_status(repo: &SqlRepository, report: &StatusReport, n
     let health = complete.then(|| health_from_counts(head.stage_failed, head.failed as u64).as_str().to_owned());
     let health_changed = complete && health != head.health;
     if complete && head.finished_at.is_none() {
+        // A receiving sync's fetched shards count as applied only now, and only if every
+        // file of them arrived; otherwise the next validation fetches them again.
+        let success = !head.stage_failed && head.failed == 0;
+        super::runs::settle_pending_shards(&mut tx, &head.sync_id, success).await?;
         // When the event finished here, not when some stage sent its last report.
         head.finished_at = Some(now);
     }
