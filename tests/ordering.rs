@@ -1,7 +1,7 @@
 //! Per resource the newest sequence wins whatever order deliveries finish in, and one
 //! validation runs per connection at a time.
 
-use airlock_domain::pipeline::{Change, IngestRequest, PollRequest, ResourceOutcome};
+use airlock_domain::pipeline::{Change, IngestBatch, IngestRequest, PollRequest, ResourceOutcome};
 use airlock_domain::{derived_id, new_id, Health};
 use airlock_local::pair::{Pair, PairSetup, BOB};
 use airlock_local::{InboxIngester, ManifestValidator};
@@ -86,7 +86,7 @@ async fn stale_large_ingest_finishing_last_loses() -> anyhow::Result<()> {
     assert_eq!((finished(&again), again.updated), (Health::Success, 0), "{again:?}");
     assert_eq!(pair.files_at_b(BOB).await?[0].1, small);
     // A redelivery of the old ingest is dropped before any download.
-    ingester.handle(&old, &meta()).await?;
+    ingester.handle(&IngestBatch::one(old.clone()), &meta()).await?;
     assert_eq!(pair.files_at_b(BOB).await?[0].1, small);
     Ok(())
 }

@@ -1,7 +1,7 @@
 //! At-least-once delivery: a redelivered or duplicated message changes nothing, at every
 //! stage. Handlers are called directly, as a redelivering bus would call them.
 
-use airlock_domain::pipeline::{Change, IngestRequest, PollRequest, PublishRequest};
+use airlock_domain::pipeline::{Change, IngestBatch, IngestRequest, PollRequest, PublishRequest};
 use airlock_domain::{new_id, Health};
 use airlock_local::pair::{Pair, PairSetup, BOB};
 use airlock_local::{InboxIngester, ManifestValidator, OutboxPublisher, StatusRecorder};
@@ -75,7 +75,7 @@ async fn redelivered_ingest_and_poll_change_nothing() -> anyhow::Result<()> {
         sequence: manifest.sequence,
         change: Change::Upsert { entry },
     };
-    InboxIngester::new(pair.b.ctx.clone()).handle(&ingest, &meta()).await?;
+    InboxIngester::new(pair.b.ctx.clone()).handle(&IngestBatch::one(ingest), &meta()).await?;
 
     // The poll of that sync, delivered once more.
     let poll = PollRequest { sync_id: received.sync_id.clone(), connection_id: pair.receiving.id.clone() };

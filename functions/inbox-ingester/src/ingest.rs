@@ -40,27 +40,64 @@ enum Done {
     Superseded(u64),
 }
 
+/// What every change of one receiving connection needs, read once per batch of changes.
+pub struct Receiving {
+    connection: Connection,
+    policy: ReceivingPolicy,
+    keys: Result<ChannelKeys, &'static str>,
+}
+
+impl Receiving {
+    /// `Ok(None)` for a connection that is archived or not a receiving one.
+    pub async fn load(ctx: &Context, connection_id: &str) -> Result<Option<Self>, IngestError> {
+        let repo = &ctx.repo;
+        let Some(connection) = repo.connection(connection_id).await? else {
+            return Err(IngestError::UnknownConnection(connection_id.into()));
+        };
+        if connection.kind != ConnectionKind::Receiving || !connection.is_active() {
+            return Ok(None);
+        }
+        let platform = repo.platform().await?;
+        let policy = ReceivingPolicy {
+            local_levels: platform.levels,
+            local_max: platform.max_level,
+            rules: repo.transforms(&connection.id).await?,
+            active_tags: repo.active_control_tags().await?,
+        };
+        let keys = ctx.channel_keys(&connection).await;
+        Ok(Some(Self { connection, policy, keys }))
+    }
+}
+
 /// Applies one change and says how it went: a refusal is a failed row, a change older
 /// than the one applied is reported as superseded. `Err` is only for failures worth retrying.
 pub async fn ingest(ctx: &Context, request: &IngestRequest) -> Result<ResourceRow, HandlerError> {
-    let Some(connection) = ctx.repo.connection(&request.connection_id).await.map_err(IngestError::from)? else {
-        return Err(IngestError::UnknownConnection(request.connection_id.clone()).into());
-    };
+    let receiving = Receiving::load(ctx, &request.connection_id).await?;
+    ingest_with(ctx, receiving.as_ref(), request).await
+}
+
+/// `ingest` with the connection's context read already (`None`: archived or not receiving).
+pub async fn ingest_with(
+    ctx: &Context,
+    receiving: Option<&Receiving>,
+    request: &IngestRequest,
+) -> Result<ResourceRow, HandlerError> {
     let row = |name: &str, outcome, message: String| ResourceRow {
         resource_id: request.change.resource_id().into(),
         name: name.into(),
         outcome,
         message,
     };
-    if connection.kind != ConnectionKind::Receiving || !connection.is_active() {
+    let Some(receiving) = receiving else {
         return Ok(row("", ResourceOutcome::Failed, "connection is archived or not a receiving connection".into()));
-    }
+    };
+    let connection = &receiving.connection;
     let (name, done, applied_outcome) = match &request.change {
         Change::Upsert { entry } => {
-            (entry.name.clone(), upsert(ctx, &connection, request, entry).await, ResourceOutcome::Updated)
+            (entry.name.clone(), upsert(ctx, receiving, request, entry).await, ResourceOutcome::Updated)
         }
         Change::Remove { resource_id } => {
-            let (name, done) = withdraw(ctx, &connection, request, resource_id).await?;
+            let (name, done) = withdraw(ctx, connection, request, resource_id).await?;
             (name, Ok(done), ResourceOutcome::Removed)
         }
     };
@@ -80,11 +117,12 @@ pub async fn ingest(ctx: &Context, request: &IngestRequest) -> Result<ResourceRo
 
 async fn upsert(
     ctx: &Context,
-    connection: &Connection,
+    receiving: &Receiving,
     request: &IngestRequest,
     entry: &ManifestEntry,
 ) -> Result<Done, IngestError> {
     let repo = &ctx.repo;
+    let connection = &receiving.connection;
     let local_id = derived_id(&[&connection.id, &entry.resource_id]);
     let local_revision_id = derived_id(&[&connection.id, &entry.revision_id]);
     let stored = format!("stored revision {} ({} bytes) as {local_id}", entry.revision_id, entry.size);
@@ -100,19 +138,12 @@ async fn upsert(
         }
     }
 
-    let platform = repo.platform().await?;
-    let policy = ReceivingPolicy {
-        local_levels: platform.levels,
-        local_max: platform.max_level,
-        rules: repo.transforms(&connection.id).await?,
-        active_tags: repo.active_control_tags().await?,
-    };
-    let (level, tags) = policy.admit(entry).map_err(|e| IngestError::Refused(e.to_string()))?;
+    let (level, tags) = receiving.policy.admit(entry).map_err(|e| IngestError::Refused(e.to_string()))?;
 
     if repo.revision(&local_revision_id).await?.is_none() {
-        let keys = ctx.channel_keys(connection).await.map_err(|message| IngestError::Refused(message.into()))?;
+        let keys = receiving.keys.as_ref().map_err(|message| IngestError::Refused((*message).into()))?;
         let blob_key = format!("blobs/{local_id}/{local_revision_id}");
-        download(ctx, connection, &keys, entry, &blob_key).await?;
+        download(ctx, connection, keys, entry, &blob_key).await?;
         let revision = Revision {
             id: local_revision_id.clone(),
             resource_id: local_id.clone(),

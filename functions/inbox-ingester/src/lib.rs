@@ -1,4 +1,4 @@
-//! inbox-ingester: applies one change from a verified manifest. An upsert streams the
+//! inbox-ingester: applies the changes of a verified manifest, a batch per message. An upsert streams the
 //! encrypted object from the inbox, decrypts and verifies it into the local registry,
 //! maps its level, applies the receiving transforms, and makes it visible to the
 //! connection's owners (within their clearance). A removal withdraws the local copy.
@@ -6,13 +6,17 @@
 mod ingest;
 
 use airlock_bus::Topic;
-use airlock_domain::pipeline::{Change, IngestRequest, ResourceOutcome, ResourceRow, StatusEvent};
+use airlock_domain::pipeline::{Change, IngestBatch, ResourceOutcome, ResourceRow, StatusEvent};
 use airlock_domain::ConnectionKind;
 use airlock_runtime::{Context, Handler, HandlerError, MessageMeta};
 use async_trait::async_trait;
+use futures::stream::{self, StreamExt, TryStreamExt};
 use std::sync::Arc;
 
-pub use ingest::{ingest, IngestError};
+pub use ingest::{ingest, ingest_with, IngestError, Receiving};
+
+/// Changes of one batch applied at once (each its own download and conditional write).
+const BATCH_CONCURRENCY: usize = 4;
 
 pub struct InboxIngester {
     ctx: Arc<Context>,
@@ -23,41 +27,51 @@ impl InboxIngester {
         Self { ctx }
     }
 
-    async fn report(&self, request: &IngestRequest, meta: &MessageMeta, row: ResourceRow) {
-        let sync = (request.sync_id.as_str(), request.connection_id.as_str(), ConnectionKind::Receiving);
-        self.ctx.send_status(&meta.trace, sync, StatusEvent::Resource { row }, &request.status_key()).await;
+    async fn report(&self, batch: &IngestBatch, meta: &MessageMeta, rows: Vec<ResourceRow>) {
+        let Some(first) = batch.requests.first() else { return };
+        let sync = (first.sync_id.as_str(), first.connection_id.as_str(), ConnectionKind::Receiving);
+        self.ctx.send_status(&meta.trace, sync, StatusEvent::Rows { rows }, &batch.status_key()).await;
     }
 }
 
 #[async_trait]
 impl Handler for InboxIngester {
-    type Message = IngestRequest;
+    type Message = IngestBatch;
     const NAME: &'static str = "inbox-ingester";
     const TOPIC: Topic = Topic::Ingest;
 
-    async fn handle(&self, request: &IngestRequest, meta: &MessageMeta) -> Result<(), HandlerError> {
-        match ingest(&self.ctx, request).await {
-            Ok(row) => {
-                if row.outcome == ResourceOutcome::Failed {
-                    tracing::warn!(resource_id = %row.resource_id, message = %row.message, "ingest failed");
-                }
-                self.report(request, meta, row).await;
-                Ok(())
-            }
-            Err(e) => Err(e),
+    /// Applies every change of the batch and reports their rows in one status message. A
+    /// change worth retrying retries the batch: the changes applied already are found
+    /// applied and reported the same way.
+    async fn handle(&self, batch: &IngestBatch, meta: &MessageMeta) -> Result<(), HandlerError> {
+        let Some(first) = batch.requests.first() else { return Ok(()) };
+        let ctx = self.ctx.as_ref();
+        let receiving = Receiving::load(ctx, &first.connection_id).await?;
+        // Made before they are streamed (boxed, of one type), so the handler's future stays Send.
+        let ingests: Vec<_> =
+            batch.requests.iter().map(|request| Box::pin(ingest_with(ctx, receiving.as_ref(), request))).collect();
+        let rows: Vec<ResourceRow> = stream::iter(ingests).buffered(BATCH_CONCURRENCY).try_collect().await?;
+        for row in rows.iter().filter(|r| r.outcome == ResourceOutcome::Failed) {
+            tracing::warn!(resource_id = %row.resource_id, message = %row.message, "ingest failed");
         }
+        self.report(batch, meta, rows).await;
+        Ok(())
     }
 
-    async fn give_up(&self, request: &IngestRequest, meta: &MessageMeta, error: &HandlerError) {
-        let row = ResourceRow {
-            resource_id: request.change.resource_id().into(),
-            name: match &request.change {
-                Change::Upsert { entry } => entry.name.clone(),
-                Change::Remove { .. } => String::new(),
-            },
-            outcome: ResourceOutcome::Failed,
-            message: format!("gave up after {} attempt(s): {error}", meta.attempt),
-        };
-        self.report(request, meta, row).await;
+    async fn give_up(&self, batch: &IngestBatch, meta: &MessageMeta, error: &HandlerError) {
+        let rows = batch
+            .requests
+            .iter()
+            .map(|request| ResourceRow {
+                resource_id: request.change.resource_id().into(),
+                name: match &request.change {
+                    Change::Upsert { entry } => entry.name.clone(),
+                    Change::Remove { .. } => String::new(),
+                },
+                outcome: ResourceOutcome::Failed,
+                message: format!("gave up after {} attempt(s): {error}", meta.attempt),
+            })
+            .collect();
+        self.report(batch, meta, rows).await;
     }
 }

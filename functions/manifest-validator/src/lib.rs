@@ -12,7 +12,7 @@ mod object_events;
 mod validate;
 
 use airlock_bus::Topic;
-use airlock_domain::pipeline::{PollRequest, StatusEvent};
+use airlock_domain::pipeline::{IngestBatch, PollRequest, StatusEvent};
 use airlock_domain::ConnectionKind;
 use airlock_runtime::{publish_json, Context, Handler, HandlerError, MessageMeta};
 use async_trait::async_trait;
@@ -60,12 +60,13 @@ impl Handler for ManifestValidator {
                 // file that fails, or a validation that stops here, leaves them to be
                 // fetched again by the next one.
                 shards.record_pending(&self.ctx, &request.sync_id).await.map_err(HandlerError::retryable)?;
-                for ingest in &ingests {
-                    publish_json(self.ctx.bus.as_ref(), Topic::Ingest, &ingest.message_id(), &meta.trace, ingest)
+                let pending = ingests.len() as u32;
+                for batch in IngestBatch::split(ingests) {
+                    publish_json(self.ctx.bus.as_ref(), Topic::Ingest, &batch.message_id(), &meta.trace, &batch)
                         .await
                         .map_err(HandlerError::retryable)?;
                 }
-                self.finish(request, meta, false, message, ingests.len() as u32).await;
+                self.finish(request, meta, false, message, pending).await;
             }
             Err(e) => return Err(e),
         }

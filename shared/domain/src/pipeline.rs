@@ -109,6 +109,69 @@ impl IngestRequest {
     }
 }
 
+/// manifest-validator → inbox-ingester: the changes of one sync, a bounded batch of them
+/// (see `IngestBatch::split`), so that a small file costs the ingester a share of one
+/// message and one status report instead of one of each.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IngestBatch {
+    pub requests: Vec<IngestRequest>,
+}
+
+/// Changes per ingest message at most, and the most file bytes one message carries once
+/// it holds more than one change.
+pub const MAX_INGESTS_PER_BATCH: usize = 64;
+pub const MAX_INGEST_BYTES_PER_BATCH: u64 = 64 << 20;
+
+impl IngestBatch {
+    pub fn one(request: IngestRequest) -> Self {
+        Self { requests: vec![request] }
+    }
+
+    /// The changes in batches of at most `MAX_INGESTS_PER_BATCH`, and of at most
+    /// `MAX_INGEST_BYTES_PER_BATCH` unless one file alone is larger, in the order given.
+    pub fn split(requests: Vec<IngestRequest>) -> Vec<Self> {
+        let size = |r: &IngestRequest| match &r.change {
+            Change::Upsert { entry } => entry.size,
+            Change::Remove { .. } => 0,
+        };
+        let mut batches = Vec::new();
+        let (mut batch, mut bytes) = (Vec::new(), 0u64);
+        for request in requests {
+            let request_bytes = size(&request);
+            if !batch.is_empty()
+                && (batch.len() == MAX_INGESTS_PER_BATCH || bytes + request_bytes > MAX_INGEST_BYTES_PER_BATCH)
+            {
+                batches.push(Self { requests: std::mem::take(&mut batch) });
+                bytes = 0;
+            }
+            bytes += request_bytes;
+            batch.push(request);
+        }
+        if !batch.is_empty() {
+            batches.push(Self { requests: batch });
+        }
+        batches
+    }
+
+    /// The bus message id: one batch per first resource per sync, so a validator's
+    /// redelivered run, which splits the same changes the same way, emits duplicates the
+    /// bus drops.
+    pub fn message_id(&self) -> String {
+        match self.requests.first() {
+            Some(first) => format!("ingest:{}:{}:{}", first.sync_id, first.change.resource_id(), self.requests.len()),
+            None => "ingest:empty".into(),
+        }
+    }
+
+    /// What its status report is about (see `StatusReport::message_id`).
+    pub fn status_key(&self) -> String {
+        match self.requests.first() {
+            Some(first) => format!("ingest:{}:{}", first.change.resource_id(), self.requests.len()),
+            None => "ingest:empty".into(),
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Change {
@@ -308,6 +371,8 @@ mod tests {
             change: Change::Remove { resource_id: "r".into() },
         };
         assert_eq!((ingest.message_id(), ingest.status_key()), ("ingest:s:r".into(), "ingest:r".into()));
+        let batch = IngestBatch::one(ingest.clone());
+        assert_eq!((batch.message_id(), batch.status_key()), ("ingest:s:r:1".into(), "ingest:r:1".into()));
         let publish = PublishRequest::plan("s", "c");
         assert_eq!((publish.done_key(), publish.lease_key()), ("publish:s".into(), "lease:publish:c".into()));
         let copy = publish.step(PublishStep::Copy { resource_id: "r".into() });
@@ -321,6 +386,34 @@ mod tests {
         assert_eq!(back, copy);
         let poll = PollRequest { sync_id: "s".into(), connection_id: "c".into() };
         assert_ne!(poll.lease_key(), publish.lease_key(), "a connection's two leases are apart");
+    }
+
+    #[test]
+    fn ingests_split_into_bounded_batches() {
+        let upsert = |i: usize, size: u64| IngestRequest {
+            sync_id: "s".into(),
+            connection_id: "c".into(),
+            shard: 0,
+            sequence: 1,
+            change: Change::Upsert {
+                entry: ManifestEntry {
+                    resource_id: format!("r{i}"),
+                    revision_id: "v".into(),
+                    name: "n".into(),
+                    size,
+                    sha256: String::new(),
+                    object_key: String::new(),
+                    tags: Default::default(),
+                    level: crate::InfosecLevel::new("L0", 0),
+                },
+            },
+        };
+        let sizes = |batches: &[IngestBatch]| batches.iter().map(|b| b.requests.len()).collect::<Vec<_>>();
+        let small: Vec<_> = (0..130).map(|i| upsert(i, 10)).collect();
+        assert_eq!(sizes(&IngestBatch::split(small)), [64, 64, 2]);
+        let mixed = vec![upsert(0, 40 << 20), upsert(1, 40 << 20), upsert(2, 200 << 20), upsert(3, 1)];
+        assert_eq!(sizes(&IngestBatch::split(mixed)), [1, 1, 1, 1], "bytes bound the batch, one large file alone");
+        assert!(IngestBatch::split(Vec::new()).is_empty());
     }
 
     #[test]
