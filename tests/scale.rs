@@ -127,7 +127,7 @@ async fn a_run_with_many_copies_fans_them_out_and_delivers_each_once() -> anyhow
     let publisher = OutboxPublisher::new(pair.a.ctx.clone());
     let plan = PublishRequest::plan(&sent.sync_id, &pair.sending.id);
     let before = exchange_files(&pair.exchange_dir);
-    publisher.handle(&plan.step(PublishStep::Copy { resource_id: ids[0].clone() }), &meta()).await?;
+    publisher.handle(&plan.step(PublishStep::Copy { resource_ids: vec![ids[0].clone()] }), &meta()).await?;
     publisher.handle(&plan.step(PublishStep::Finish), &meta()).await?;
     assert_eq!(exchange_files(&pair.exchange_dir), before);
 
@@ -156,16 +156,15 @@ async fn a_plan_delivered_again_sends_only_the_unsettled_copies() -> anyhow::Res
     let outcome = airlock_outbox_publisher::publish(&ctx, &plan).await?;
     assert!(matches!(outcome, airlock_outbox_publisher::PublishOutcome::FannedOut { copies: 4 }));
     // Two copies run; then the plan is delivered again (its process died before its ack).
-    for id in &ids[..2] {
-        airlock_outbox_publisher::publish(&ctx, &plan.step(PublishStep::Copy { resource_id: id.clone() })).await?;
-    }
+    let copy = |ids: &[String]| plan.step(PublishStep::Copy { resource_ids: ids.to_vec() });
+    airlock_outbox_publisher::publish(&ctx, &copy(&ids[..2])).await?;
     let again = airlock_outbox_publisher::publish(&ctx, &plan).await?;
     assert!(matches!(again, airlock_outbox_publisher::PublishOutcome::FannedOut { copies: 2 }), "only the others");
     let state = ctx.repo.run_progress(&plan.sync_id).await?.expect("running");
     assert_eq!((state.planned, state.settled), (4, 2));
-    for id in &ids[2..] {
-        airlock_outbox_publisher::publish(&ctx, &plan.step(PublishStep::Copy { resource_id: id.clone() })).await?;
-    }
+    // A copy delivered twice settles once.
+    airlock_outbox_publisher::publish(&ctx, &copy(&ids[1..3])).await?;
+    airlock_outbox_publisher::publish(&ctx, &copy(&ids[3..])).await?;
     let airlock_outbox_publisher::PublishOutcome::Published { summary, rows } =
         airlock_outbox_publisher::publish(&ctx, &plan.step(PublishStep::Finish)).await?
     else {

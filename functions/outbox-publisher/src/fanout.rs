@@ -14,10 +14,11 @@ use crate::publish::{
     record_copy, remove_due_objects, run_pass, Copies, PublishError, PublishOutcome, Setup, Snapshot,
 };
 use airlock_bus::Topic;
-use airlock_domain::pipeline::{PublishRequest, PublishStep};
+use airlock_domain::pipeline::{copy_batches, PublishRequest, PublishStep};
 use airlock_domain::{now_millis, ManifestEntry};
 use airlock_repo::{PlannedCopy, PublishedEntry, RunState};
 use airlock_runtime::{publish_json, Context, TraceContext};
+use futures::stream::{self, StreamExt};
 
 /// The most bytes a run copies inline; above it the copies fan out.
 const INLINE_BYTES: u64 = 256 << 20;
@@ -63,9 +64,7 @@ pub(crate) async fn plan(
     );
     // Dropped, not released: the run holds the lease until its finish.
     drop(lease);
-    for copy in &copies {
-        send(ctx, trace, &request.step(PublishStep::Copy { resource_id: copy.resource_id.clone() })).await?;
-    }
+    send_copies(ctx, request, &copies, trace).await?;
     Ok(PublishOutcome::FannedOut { copies: copies.len() })
 }
 
@@ -107,39 +106,67 @@ async fn resume(
         return Ok(PublishOutcome::FannedOut { copies: 0 });
     }
     let unsettled = ctx.repo.run_copies(&request.sync_id, true).await?;
-    for copy in &unsettled {
-        send(ctx, trace, &request.step(PublishStep::Copy { resource_id: copy.resource_id.clone() })).await?;
-    }
+    send_copies(ctx, request, &unsettled, trace).await?;
     Ok(PublishOutcome::FannedOut { copies: unsettled.len() })
+}
+
+/// One copy message per batch of copies (see `copy_batches`).
+async fn send_copies(
+    ctx: &Context,
+    request: &PublishRequest,
+    copies: &[PlannedCopy],
+    trace: &TraceContext,
+) -> Result<(), PublishError> {
+    for resource_ids in copy_batches(copies.iter().map(|c| (c.resource_id.clone(), c.size))) {
+        send(ctx, trace, &request.step(PublishStep::Copy { resource_ids })).await?;
+    }
+    Ok(())
 }
 
 pub(crate) async fn copy(
     ctx: &Context,
     request: &PublishRequest,
-    resource_id: &str,
+    resource_ids: &[String],
     trace: &TraceContext,
 ) -> Result<PublishOutcome, PublishError> {
-    let Some(planned) = ctx.repo.planned_copy(&request.sync_id, resource_id).await? else {
-        return Ok(PublishOutcome::Skipped("the run of this copy is finished"));
-    };
-    if planned.settled.is_none() {
-        let failure = copy_planned(ctx, request, &planned).await?;
-        ctx.repo.settle_copy(&request.sync_id, resource_id, failure.as_deref()).await?;
+    let mut planned = Vec::with_capacity(resource_ids.len());
+    for id in resource_ids {
+        if let Some(copy) = ctx.repo.planned_copy(&request.sync_id, id).await? {
+            planned.extend((copy.settled.is_none()).then_some(copy));
+        }
+    }
+    if !planned.is_empty() {
+        // Renewed while the copies run, so long ones keep the run's lease.
+        let lease = ctx.take_lease_as(&request.lease_key(), &request.run_holder()).await?;
+        let setup = Setup::load(ctx, &request.connection_id).await;
+        let copies: Vec<_> = planned.iter().map(|copy| Box::pin(copy_planned(ctx, &setup, copy))).collect();
+        let mut results = stream::iter(copies).buffer_unordered(ctx.settings.copy_concurrency.max(1));
+        while let Some((resource_id, result)) = results.next().await {
+            let failure = result?;
+            ctx.repo.settle_copy(&request.sync_id, resource_id, failure.as_deref()).await?;
+        }
+        if lease.is_none() {
+            // Another run holds the lease: the run these copies belong to lost it, and the
+            // other one may not see their records. The next run rebuilds every shard.
+            ctx.repo.mark_publish_dirty(&request.connection_id).await?;
+        }
     }
     ask_for_finish_when_complete(ctx, request, trace).await?;
     Ok(PublishOutcome::Copied)
 }
 
-/// Settles a copy as failed without trying it (its deliveries ran out), and asks for the
-/// finish if it was the last.
+/// Settles copies as failed without trying them again (their deliveries ran out), and asks
+/// for the finish if they were the last.
 pub(crate) async fn give_up_copy(
     ctx: &Context,
     request: &PublishRequest,
-    resource_id: &str,
+    resource_ids: &[String],
     why: &str,
     trace: &TraceContext,
 ) -> Result<(), PublishError> {
-    ctx.repo.settle_copy(&request.sync_id, resource_id, Some(why)).await?;
+    for resource_id in resource_ids {
+        ctx.repo.settle_copy(&request.sync_id, resource_id, Some(why)).await?;
+    }
     ask_for_finish_when_complete(ctx, request, trace).await
 }
 
@@ -158,27 +185,26 @@ async fn ask_for_finish_when_complete(
 
 /// Copies one planned revision and records it. `Ok(Some(why))` is a copy that failed for
 /// good; `Err` only what is worth another delivery.
-async fn copy_planned(
+async fn copy_planned<'a>(
     ctx: &Context,
-    request: &PublishRequest,
-    planned: &PlannedCopy,
-) -> Result<Option<String>, PublishError> {
-    let setup = match Setup::load(ctx, &request.connection_id).await {
+    setup: &Result<Result<Setup, PublishOutcome>, PublishError>,
+    planned: &'a PlannedCopy,
+) -> (&'a str, Result<Option<String>, PublishError>) {
+    let id = planned.resource_id.as_str();
+    let setup = match setup {
         Ok(Ok(setup)) => setup,
-        Ok(Err(PublishOutcome::Failed { message, .. })) => return Ok(Some(message)),
-        Ok(Err(_)) => return Ok(Some("the connection is archived or no longer sending".into())),
-        Err(PublishError::UnknownConnection(id)) => return Ok(Some(format!("connection '{id}' not found"))),
-        Err(PublishError::Misconfigured(message)) => return Ok(Some(message)),
-        Err(e) => return Err(e),
+        Ok(Err(PublishOutcome::Failed { message, .. })) => return (id, Ok(Some(message.clone()))),
+        Ok(Err(_)) => return (id, Ok(Some("the connection is archived or no longer sending".into()))),
+        Err(PublishError::UnknownConnection(c)) => return (id, Ok(Some(format!("connection '{c}' not found")))),
+        Err(PublishError::Misconfigured(message)) => return (id, Ok(Some(message.clone()))),
+        Err(e) => return (id, Err(PublishError::Bus(e.to_string()))),
     };
     let entry: ManifestEntry = match serde_json::from_str(&planned.entry_json) {
         Ok(entry) => entry,
-        Err(e) => return Ok(Some(format!("the planned entry is unreadable: {e}"))),
+        Err(e) => return (id, Ok(Some(format!("the planned entry is unreadable: {e}")))),
     };
-    // Renewed while the copy runs, so a long one keeps the run's lease.
-    let lease = ctx.take_lease_as(&request.lease_key(), &request.run_holder()).await?;
     if let Err(message) = setup.copy_revision(ctx, &entry, &planned.blob_key).await {
-        return Ok(Some(message));
+        return (id, Ok(Some(message)));
     }
     let record = PublishedEntry {
         connection_id: setup.connection.id.clone(),
@@ -188,13 +214,7 @@ async fn copy_planned(
         object_key: entry.object_key.clone(),
         entry_json: planned.entry_json.clone(),
     };
-    record_copy(ctx, &setup.connection.id, planned.replaces.as_deref(), &record).await?;
-    if lease.is_none() {
-        // Another run holds the lease: the run this copy belongs to lost it, and the other
-        // one may not see this record. The next run rebuilds every shard.
-        ctx.repo.mark_publish_dirty(&setup.connection.id).await?;
-    }
-    Ok(None)
+    (id, record_copy(ctx, &setup.connection.id, planned.replaces.as_deref(), &record).await.map(|()| None))
 }
 
 pub(crate) async fn finish(ctx: &Context, request: &PublishRequest) -> Result<PublishOutcome, PublishError> {

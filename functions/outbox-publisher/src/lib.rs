@@ -81,10 +81,10 @@ impl Handler for OutboxPublisher {
     }
 
     async fn give_up(&self, request: &PublishRequest, meta: &MessageMeta, error: &HandlerError) {
-        if let PublishStep::Copy { resource_id } = &request.step {
+        if let PublishStep::Copy { resource_ids } = &request.step {
             let why = format!("copy failed: {error}");
-            if let Err(e) = fanout::give_up_copy(&self.ctx, request, resource_id, &why, &meta.trace).await {
-                tracing::error!(sync_id = %request.sync_id, resource_id, error = %e, "could not settle a copy given up on");
+            if let Err(e) = fanout::give_up_copy(&self.ctx, request, resource_ids, &why, &meta.trace).await {
+                tracing::error!(sync_id = %request.sync_id, error = %e, "could not settle copies given up on");
             }
             return;
         }

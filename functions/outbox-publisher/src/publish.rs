@@ -81,7 +81,7 @@ pub async fn publish_step(
 ) -> Result<PublishOutcome, PublishError> {
     match &request.step {
         PublishStep::Plan => fanout::plan(ctx, request, trace).await,
-        PublishStep::Copy { resource_id } => fanout::copy(ctx, request, resource_id, trace).await,
+        PublishStep::Copy { resource_ids } => fanout::copy(ctx, request, resource_ids, trace).await,
         PublishStep::Finish => fanout::finish(ctx, request).await,
     }
 }

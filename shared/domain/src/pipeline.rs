@@ -23,8 +23,8 @@ pub enum PublishStep {
     /// Decide what the run copies: a few copies run inline, more fan out.
     #[default]
     Plan,
-    /// Copy one planned revision into the outbox.
-    Copy { resource_id: String },
+    /// Copy planned revisions into the outbox: a bounded batch of them (see `copy_batches`).
+    Copy { resource_ids: Vec<String> },
     /// Every planned copy is settled: write the manifest.
     Finish,
 }
@@ -33,6 +33,31 @@ impl PublishStep {
     pub fn is_plan(&self) -> bool {
         *self == Self::Plan
     }
+}
+
+/// Copies per copy message at most, and the most bytes one message copies once it holds
+/// more than one.
+pub const MAX_COPIES_PER_MESSAGE: usize = 64;
+pub const MAX_COPY_BYTES_PER_MESSAGE: u64 = 64 << 20;
+
+/// Groups planned copies, given as (resource id, size) in order, into the batches of one
+/// copy message each: at most `MAX_COPIES_PER_MESSAGE`, and at most
+/// `MAX_COPY_BYTES_PER_MESSAGE` unless one file alone is larger.
+pub fn copy_batches(copies: impl IntoIterator<Item = (String, u64)>) -> Vec<Vec<String>> {
+    let mut batches = Vec::new();
+    let (mut batch, mut bytes) = (Vec::new(), 0u64);
+    for (id, size) in copies {
+        if !batch.is_empty() && (batch.len() == MAX_COPIES_PER_MESSAGE || bytes + size > MAX_COPY_BYTES_PER_MESSAGE) {
+            batches.push(std::mem::take(&mut batch));
+            bytes = 0;
+        }
+        bytes += size;
+        batch.push(id);
+    }
+    if !batch.is_empty() {
+        batches.push(batch);
+    }
+    batches
 }
 
 impl PublishRequest {
@@ -50,7 +75,12 @@ impl PublishRequest {
     pub fn done_key(&self) -> String {
         match &self.step {
             PublishStep::Plan => format!("publish:{}", self.sync_id),
-            PublishStep::Copy { resource_id } => format!("publish:{}:copy:{resource_id}", self.sync_id),
+            PublishStep::Copy { resource_ids } => format!(
+                "publish:{}:copy:{}:{}",
+                self.sync_id,
+                resource_ids.first().map_or("", String::as_str),
+                resource_ids.len()
+            ),
             PublishStep::Finish => format!("publish:{}:finish", self.sync_id),
         }
     }
@@ -375,8 +405,8 @@ mod tests {
         assert_eq!((batch.message_id(), batch.status_key()), ("ingest:s:r:1".into(), "ingest:r:1".into()));
         let publish = PublishRequest::plan("s", "c");
         assert_eq!((publish.done_key(), publish.lease_key()), ("publish:s".into(), "lease:publish:c".into()));
-        let copy = publish.step(PublishStep::Copy { resource_id: "r".into() });
-        assert_eq!((copy.done_key(), copy.lease_key()), ("publish:s:copy:r".into(), "lease:publish:c".into()));
+        let copy = publish.step(PublishStep::Copy { resource_ids: vec!["r".into(), "q".into()] });
+        assert_eq!((copy.done_key(), copy.lease_key()), ("publish:s:copy:r:2".into(), "lease:publish:c".into()));
         assert_eq!(publish.step(PublishStep::Finish).message_id(), "publish:s:finish");
         // The scheduler's messages are what they were before steps existed.
         assert_eq!(serde_json::to_string(&publish).unwrap(), r#"{"sync_id":"s","connection_id":"c"}"#);
@@ -386,6 +416,14 @@ mod tests {
         assert_eq!(back, copy);
         let poll = PollRequest { sync_id: "s".into(), connection_id: "c".into() };
         assert_ne!(poll.lease_key(), publish.lease_key(), "a connection's two leases are apart");
+    }
+
+    #[test]
+    fn copies_group_into_bounded_messages() {
+        let lens = |b: Vec<Vec<String>>| b.iter().map(Vec::len).collect::<Vec<_>>();
+        assert_eq!(lens(copy_batches((0..65).map(|i| (format!("r{i}"), 1)))), [64, 1]);
+        let big = [("a".to_string(), 100 << 20), ("b".into(), 1), ("c".into(), 70 << 20)];
+        assert_eq!(lens(copy_batches(big)), [1, 1, 1]);
     }
 
     #[test]
