@@ -78,3 +78,14 @@ CREATE TABLE publish_copies (
     message TEXT NOT NULL,
     PRIMARY KEY (sync_id, resource_id)
 );
+
+-- What a running receiving sync has to move, for its progress: the files and bytes its
+-- validation emitted, and the bytes stored so far (its files done are the event's rows).
+-- Gone once the event finishes.
+CREATE TABLE receive_progress (
+    sync_id TEXT PRIMARY KEY,
+    files_total BIGINT NOT NULL,
+    bytes_total BIGINT NOT NULL,
+    bytes_done BIGINT NOT NULL,
+    started_at BIGINT NOT NULL
+);

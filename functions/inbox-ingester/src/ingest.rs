@@ -34,9 +34,10 @@ impl From<IngestError> for HandlerError {
     }
 }
 
-/// What an upsert or removal did, before it becomes the resource's row.
+/// What an upsert or removal did, before it becomes the resource's row: applied (with the
+/// bytes it stored), or superseded by a newer sequence.
 enum Done {
-    Applied(String),
+    Applied(String, u64),
     Superseded(u64),
 }
 
@@ -73,15 +74,16 @@ impl Receiving {
 /// than the one applied is reported as superseded. `Err` is only for failures worth retrying.
 pub async fn ingest(ctx: &Context, request: &IngestRequest) -> Result<ResourceRow, HandlerError> {
     let receiving = Receiving::load(ctx, &request.connection_id).await?;
-    ingest_with(ctx, receiving.as_ref(), request).await
+    Ok(ingest_with(ctx, receiving.as_ref(), request).await?.0)
 }
 
-/// `ingest` with the connection's context read already (`None`: archived or not receiving).
+/// `ingest` with the connection's context read already (`None`: archived or not receiving);
+/// also says how many bytes it stored.
 pub async fn ingest_with(
     ctx: &Context,
     receiving: Option<&Receiving>,
     request: &IngestRequest,
-) -> Result<ResourceRow, HandlerError> {
+) -> Result<(ResourceRow, u64), HandlerError> {
     let row = |name: &str, outcome, message: String| ResourceRow {
         resource_id: request.change.resource_id().into(),
         name: name.into(),
@@ -89,7 +91,8 @@ pub async fn ingest_with(
         message,
     };
     let Some(receiving) = receiving else {
-        return Ok(row("", ResourceOutcome::Failed, "connection is archived or not a receiving connection".into()));
+        let row = row("", ResourceOutcome::Failed, "connection is archived or not a receiving connection".into());
+        return Ok((row, 0));
     };
     let connection = &receiving.connection;
     let (name, done, applied_outcome) = match &request.change {
@@ -102,14 +105,16 @@ pub async fn ingest_with(
         }
     };
     match done {
-        Ok(Done::Applied(message)) => Ok(row(&name, applied_outcome, message)),
+        Ok(Done::Applied(message, stored)) => Ok((row(&name, applied_outcome, message), stored)),
         // Not a failure: the newer change is (or will be) reported by its own ingest.
-        Ok(Done::Superseded(by)) => Ok(row(&name, ResourceOutcome::Unchanged, format!("superseded by sequence {by}"))),
+        Ok(Done::Superseded(by)) => {
+            Ok((row(&name, ResourceOutcome::Unchanged, format!("superseded by sequence {by}")), 0))
+        }
         Err(IngestError::Refused(message)) => {
             // The validator would otherwise take the shard as applied and not offer the
             // entry again until the sender changes the shard.
             ctx.repo.mark_shard_stale(&connection.id, request.shard).await.map_err(IngestError::from)?;
-            Ok(row(&name, ResourceOutcome::Failed, message))
+            Ok((row(&name, ResourceOutcome::Failed, message), 0))
         }
         Err(e) => Err(e.into()),
     }
@@ -134,12 +139,13 @@ async fn upsert(
         }
         if applied.sequence == request.sequence && applied.entry_digest == digest && !applied.withdrawn {
             // A redelivery of a change already applied: report it the same way, change nothing.
-            return Ok(Done::Applied(stored));
+            return Ok(Done::Applied(stored, 0));
         }
     }
 
     let (level, tags) = receiving.policy.admit(entry).map_err(|e| IngestError::Refused(e.to_string()))?;
 
+    let mut stored_bytes = 0;
     if repo.revision(&local_revision_id).await?.is_none() {
         let keys = receiving.keys.as_ref().map_err(|message| IngestError::Refused((*message).into()))?;
         let blob_key = format!("blobs/{local_id}/{local_revision_id}");
@@ -153,6 +159,7 @@ async fn upsert(
             created_at: now_millis(),
         };
         repo.add_revision(&revision).await?;
+        stored_bytes = entry.size;
     }
 
     let resource = Resource {
@@ -179,7 +186,7 @@ async fn upsert(
     // whether this change is still the newest.
     let change = LocalChange::Upsert { resource, revision_id: local_revision_id };
     Ok(match repo.apply_change(&applied, &change).await? {
-        ApplyOutcome::Applied | ApplyOutcome::Current => Done::Applied(stored),
+        ApplyOutcome::Applied | ApplyOutcome::Current => Done::Applied(stored, stored_bytes),
         ApplyOutcome::Superseded { by } => Done::Superseded(by),
     })
 }
@@ -251,7 +258,7 @@ async fn withdraw(
         withdrawn: true,
     };
     let done = match ctx.repo.apply_change(&tombstone, &LocalChange::Withdraw { at: now_millis() }).await? {
-        ApplyOutcome::Applied | ApplyOutcome::Current => Done::Applied("withdrawn by the partner".into()),
+        ApplyOutcome::Applied | ApplyOutcome::Current => Done::Applied("withdrawn by the partner".into(), 0),
         ApplyOutcome::Superseded { by } => Done::Superseded(by),
     };
     Ok((name, done))

@@ -50,9 +50,18 @@ impl Handler for InboxIngester {
         // Made before they are streamed (boxed, of one type), so the handler's future stays Send.
         let ingests: Vec<_> =
             batch.requests.iter().map(|request| Box::pin(ingest_with(ctx, receiving.as_ref(), request))).collect();
-        let rows: Vec<ResourceRow> = stream::iter(ingests).buffered(BATCH_CONCURRENCY).try_collect().await?;
+        let done: Vec<(ResourceRow, u64)> = stream::iter(ingests).buffered(BATCH_CONCURRENCY).try_collect().await?;
+        let stored: u64 = done.iter().map(|(_, bytes)| bytes).sum();
+        let rows: Vec<ResourceRow> = done.into_iter().map(|(row, _)| row).collect();
         for row in rows.iter().filter(|r| r.outcome == ResourceOutcome::Failed) {
             tracing::warn!(resource_id = %row.resource_id, message = %row.message, "ingest failed");
+        }
+        if stored > 0 {
+            // For the progress shown while the sync runs; a batch retried after storing
+            // some of its files counts them only if it stores them again.
+            if let Err(e) = self.ctx.repo.add_received_bytes(&first.sync_id, stored).await {
+                tracing::warn!(sync_id = %first.sync_id, error = %e, "could not count the bytes received");
+            }
         }
         self.report(batch, meta, rows).await;
         Ok(())

@@ -12,7 +12,7 @@ mod object_events;
 mod validate;
 
 use airlock_bus::Topic;
-use airlock_domain::pipeline::{IngestBatch, PollRequest, StatusEvent};
+use airlock_domain::pipeline::{IngestBatch, IngestRequest, PollRequest, StatusEvent};
 use airlock_domain::ConnectionKind;
 use airlock_runtime::{publish_json, Context, Handler, HandlerError, MessageMeta};
 use async_trait::async_trait;
@@ -60,6 +60,12 @@ impl Handler for ManifestValidator {
                 // file that fails, or a validation that stops here, leaves them to be
                 // fetched again by the next one.
                 shards.record_pending(&self.ctx, &request.sync_id).await.map_err(HandlerError::retryable)?;
+                if !ingests.is_empty() {
+                    let bytes = ingests.iter().map(IngestRequest::bytes).sum();
+                    let (files, now) = (ingests.len() as u64, airlock_domain::now_millis());
+                    let progress = self.ctx.repo.start_receive_progress(&request.sync_id, files, bytes, now).await;
+                    progress.map_err(HandlerError::retryable)?;
+                }
                 let pending = ingests.len() as u32;
                 for batch in IngestBatch::split(ingests) {
                     publish_json(self.ctx.bus.as_ref(), Topic::Ingest, &batch.message_id(), &meta.trace, &batch)

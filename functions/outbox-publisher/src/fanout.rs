@@ -18,7 +18,7 @@ use airlock_domain::pipeline::{copy_batches, PublishRequest, PublishStep};
 use airlock_domain::{now_millis, ManifestEntry};
 use airlock_repo::{PlannedCopy, PublishedEntry, RunState};
 use airlock_runtime::{publish_json, Context, TraceContext};
-use futures::stream::{self, StreamExt};
+use futures::stream::{self, StreamExt, TryStreamExt};
 
 /// The most bytes a run copies inline; above it the copies fan out.
 const INLINE_BYTES: u64 = 256 << 20;
@@ -139,12 +139,21 @@ pub(crate) async fn copy(
         // Renewed while the copies run, so long ones keep the run's lease.
         let lease = ctx.take_lease_as(&request.lease_key(), &request.run_holder()).await?;
         let setup = Setup::load(ctx, &request.connection_id).await;
-        let copies: Vec<_> = planned.iter().map(|copy| Box::pin(copy_planned(ctx, &setup, copy))).collect();
-        let mut results = stream::iter(copies).buffer_unordered(ctx.settings.copy_concurrency.max(1));
-        while let Some((resource_id, result)) = results.next().await {
-            let failure = result?;
-            ctx.repo.settle_copy(&request.sync_id, resource_id, failure.as_deref()).await?;
-        }
+        // Each copy settles itself: nothing is awaited between polls of the stream, which
+        // would leave the copies in flight holding database connections unpolled.
+        let copies: Vec<_> = planned
+            .iter()
+            .map(|copy| {
+                Box::pin(async {
+                    let failure = copy_planned(ctx, &setup, copy).await?;
+                    ctx.repo.settle_copy(&request.sync_id, &copy.resource_id, failure.as_deref()).await?;
+                    Ok::<(), PublishError>(())
+                })
+            })
+            .collect();
+        let settled: Vec<()> =
+            stream::iter(copies).buffer_unordered(ctx.settings.copy_concurrency.max(1)).try_collect().await?;
+        drop(settled);
         if lease.is_none() {
             // Another run holds the lease: the run these copies belong to lost it, and the
             // other one may not see their records. The next run rebuilds every shard.
@@ -185,26 +194,25 @@ async fn ask_for_finish_when_complete(
 
 /// Copies one planned revision and records it. `Ok(Some(why))` is a copy that failed for
 /// good; `Err` only what is worth another delivery.
-async fn copy_planned<'a>(
+async fn copy_planned(
     ctx: &Context,
     setup: &Result<Result<Setup, PublishOutcome>, PublishError>,
-    planned: &'a PlannedCopy,
-) -> (&'a str, Result<Option<String>, PublishError>) {
-    let id = planned.resource_id.as_str();
+    planned: &PlannedCopy,
+) -> Result<Option<String>, PublishError> {
     let setup = match setup {
         Ok(Ok(setup)) => setup,
-        Ok(Err(PublishOutcome::Failed { message, .. })) => return (id, Ok(Some(message.clone()))),
-        Ok(Err(_)) => return (id, Ok(Some("the connection is archived or no longer sending".into()))),
-        Err(PublishError::UnknownConnection(c)) => return (id, Ok(Some(format!("connection '{c}' not found")))),
-        Err(PublishError::Misconfigured(message)) => return (id, Ok(Some(message.clone()))),
-        Err(e) => return (id, Err(PublishError::Bus(e.to_string()))),
+        Ok(Err(PublishOutcome::Failed { message, .. })) => return Ok(Some(message.clone())),
+        Ok(Err(_)) => return Ok(Some("the connection is archived or no longer sending".into())),
+        Err(PublishError::UnknownConnection(c)) => return Ok(Some(format!("connection '{c}' not found"))),
+        Err(PublishError::Misconfigured(message)) => return Ok(Some(message.clone())),
+        Err(e) => return Err(PublishError::Bus(e.to_string())),
     };
     let entry: ManifestEntry = match serde_json::from_str(&planned.entry_json) {
         Ok(entry) => entry,
-        Err(e) => return (id, Ok(Some(format!("the planned entry is unreadable: {e}")))),
+        Err(e) => return Ok(Some(format!("the planned entry is unreadable: {e}"))),
     };
     if let Err(message) = setup.copy_revision(ctx, &entry, &planned.blob_key).await {
-        return (id, Ok(Some(message)));
+        return Ok(Some(message));
     }
     let record = PublishedEntry {
         connection_id: setup.connection.id.clone(),
@@ -214,7 +222,8 @@ async fn copy_planned<'a>(
         object_key: entry.object_key.clone(),
         entry_json: planned.entry_json.clone(),
     };
-    (id, record_copy(ctx, &setup.connection.id, planned.replaces.as_deref(), &record).await.map(|()| None))
+    record_copy(ctx, &setup.connection.id, planned.replaces.as_deref(), &record).await?;
+    Ok(None)
 }
 
 pub(crate) async fn finish(ctx: &Context, request: &PublishRequest) -> Result<PublishOutcome, PublishError> {

@@ -13,7 +13,7 @@ use airlock_protocol::ChannelKeys;
 use airlock_repo::{PlannedCopy, PublishedEntry, RepoError, SharedSource};
 use airlock_runtime::{Context, HandlerError, TraceContext};
 use airlock_store::object_store::{path::Path, ObjectStore};
-use futures::stream::{self, StreamExt};
+use futures::stream::{self, StreamExt, TryStreamExt};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use tokio::io::AsyncWriteExt;
@@ -450,26 +450,20 @@ impl Run<'_> {
         entries: &mut BTreeMap<String, ManifestEntry>,
     ) -> Result<(), PublishError> {
         let (ctx, setup) = (self.ctx, self.setup);
-        let mut done = stream::iter(copies)
+        // Each copy records itself: nothing is awaited between polls of the stream, which
+        // would leave the copies in flight holding database connections unpolled.
+        let finished: Vec<(Copy, Result<(), String>)> = stream::iter(copies)
             .map(|copy| async move {
                 let result = setup.copy_revision(ctx, &copy.entry, &copy.blob_key).await;
-                (copy, result)
+                if result.is_ok() {
+                    let replaces = copy.before.as_ref().map(|b| b.object_key.as_str());
+                    record_copy(ctx, &setup.connection.id, replaces, &copy.record).await?;
+                }
+                Ok::<_, PublishError>((copy, result))
             })
-            .buffer_unordered(ctx.settings.copy_concurrency.max(1));
-        let mut finished = Vec::new();
-        while let Some((copy, result)) = done.next().await {
-            if result.is_ok() {
-                record_copy(
-                    ctx,
-                    &setup.connection.id,
-                    copy.before.as_ref().map(|b| b.object_key.as_str()),
-                    &copy.record,
-                )
-                .await?;
-            }
-            finished.push((copy, result));
-        }
-        drop(done);
+            .buffer_unordered(ctx.settings.copy_concurrency.max(1))
+            .try_collect()
+            .await?;
         for (copy, result) in finished {
             self.copied(copy, result, entries);
         }

@@ -127,6 +127,14 @@ pub struct IngestRequest {
 }
 
 impl IngestRequest {
+    /// The file bytes the change moves (none for a removal).
+    pub fn bytes(&self) -> u64 {
+        match &self.change {
+            Change::Upsert { entry } => entry.size,
+            Change::Remove { .. } => 0,
+        }
+    }
+
     /// The bus message id: one ingest per resource per sync, so a validator's redelivered
     /// run emits duplicates the bus drops.
     pub fn message_id(&self) -> String {
@@ -160,10 +168,7 @@ impl IngestBatch {
     /// The changes in batches of at most `MAX_INGESTS_PER_BATCH`, and of at most
     /// `MAX_INGEST_BYTES_PER_BATCH` unless one file alone is larger, in the order given.
     pub fn split(requests: Vec<IngestRequest>) -> Vec<Self> {
-        let size = |r: &IngestRequest| match &r.change {
-            Change::Upsert { entry } => entry.size,
-            Change::Remove { .. } => 0,
-        };
+        let size = IngestRequest::bytes;
         let mut batches = Vec::new();
         let (mut batch, mut bytes) = (Vec::new(), 0u64);
         for request in requests {

@@ -59,6 +59,16 @@ pub struct SharedSource {
     pub revision: Option<Revision>,
 }
 
+/// What a running receiving sync has to move (its files done are its event's rows).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReceiveProgress {
+    pub files_total: u64,
+    pub bytes_total: u64,
+    /// The bytes of the files stored so far by completed batches.
+    pub bytes_done: u64,
+    pub started_at: Millis,
+}
+
 /// What a sending connection's publish runs left behind (see `Repository::publish_marks`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PublishMarks {
@@ -391,6 +401,11 @@ pub trait Repository: Send + Sync + 'static {
     async fn settle_copy(&self, sync_id: &str, resource_id: &str, failure: Option<&str>) -> Result<Option<RunState>>;
     /// How far a fanned-out run is; `None` once finished (or for a run that ran inline).
     async fn run_progress(&self, sync_id: &str) -> Result<Option<RunState>>;
+    /// A receiving sync's totals, recorded by its validation before the ingests go out.
+    async fn start_receive_progress(&self, sync_id: &str, files: u64, bytes: u64, at: Millis) -> Result<()>;
+    async fn add_received_bytes(&self, sync_id: &str, bytes: u64) -> Result<()>;
+    /// How far a running receiving sync is; `None` once its event finished.
+    async fn receive_progress(&self, sync_id: &str) -> Result<Option<ReceiveProgress>>;
     /// The run is finished: its copies' records go.
     async fn forget_run(&self, sync_id: &str) -> Result<()>;
 
@@ -469,6 +484,14 @@ pub trait Repository: Send + Sync + 'static {
     async fn sync_event(&self, sync_id: &str) -> Result<Option<SyncEvent>>;
     /// `sync_event` without its rows (`resources` empty): what a poll of a running sync reads.
     async fn sync_event_head(&self, sync_id: &str) -> Result<Option<SyncEvent>>;
+    /// A page of `sync_events` without their rows (`resources` empty).
+    async fn sync_event_heads(
+        &self,
+        connection_id: &str,
+        with_updates_only: bool,
+        limit: u32,
+        offset: u32,
+    ) -> Result<Vec<SyncEvent>>;
     /// Newest first, each with every row; `with_updates_only` keeps events with at least one update.
     async fn sync_events(
         &self,

@@ -2,8 +2,8 @@
 
 use crate::{
     AppliedEntry, ApplyOutcome, AuditEntry, ControlTag, DynRepository, LevelUsage, LocalChange, ManifestState, Page,
-    PlannedCopy, PublishMarks, PublishedEntry, RepoError, Repository, RunState, ShardState, Share, SharedSource,
-    SignIn, SignedIn, SyncEvent, UserAccount,
+    PlannedCopy, PublishMarks, PublishedEntry, ReceiveProgress, RepoError, Repository, RunState, ShardState, Share,
+    SharedSource, SignIn, SignedIn, SyncEvent, UserAccount,
 };
 use airlock_domain::pipeline::{ResourceRow, StatusReport};
 use airlock_domain::{
@@ -324,6 +324,15 @@ impl Repository for FlakyRepository {
     async fn run_progress(&self, sync_id: &str) -> Result<Option<RunState>> {
         self.inner.run_progress(sync_id).await
     }
+    async fn start_receive_progress(&self, sync_id: &str, files: u64, bytes: u64, at: Millis) -> Result<()> {
+        self.inner.start_receive_progress(sync_id, files, bytes, at).await
+    }
+    async fn add_received_bytes(&self, sync_id: &str, bytes: u64) -> Result<()> {
+        self.inner.add_received_bytes(sync_id, bytes).await
+    }
+    async fn receive_progress(&self, sync_id: &str) -> Result<Option<ReceiveProgress>> {
+        self.inner.receive_progress(sync_id).await
+    }
     async fn forget_run(&self, sync_id: &str) -> Result<()> {
         self.inner.forget_run(sync_id).await
     }
@@ -389,6 +398,15 @@ impl Repository for FlakyRepository {
         deadline_secs: u64,
     ) -> Result<Vec<SyncEvent>> {
         self.inner.expire_sync_events(started_before, now, deadline_secs).await
+    }
+    async fn sync_event_heads(
+        &self,
+        connection_id: &str,
+        with_updates_only: bool,
+        limit: u32,
+        offset: u32,
+    ) -> Result<Vec<SyncEvent>> {
+        self.inner.sync_event_heads(connection_id, with_updates_only, limit, offset).await
     }
     async fn sync_event_head(&self, sync_id: &str) -> Result<Option<SyncEvent>> {
         self.inner.sync_event_head(sync_id).await

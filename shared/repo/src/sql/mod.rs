@@ -13,8 +13,8 @@ mod sync;
 
 use crate::{
     AppliedEntry, ApplyOutcome, AuditEntry, ControlTag, LevelUsage, LocalChange, ManifestState, Page, PlannedCopy,
-    PublishMarks, PublishedEntry, RepoError, Repository, Result, RunState, ShardState, Share, SharedSource, SignIn,
-    SignedIn, SyncEvent, UserAccount,
+    PublishMarks, PublishedEntry, ReceiveProgress, RepoError, Repository, Result, RunState, ShardState, Share,
+    SharedSource, SignIn, SignedIn, SyncEvent, UserAccount,
 };
 use airlock_domain::pipeline::{ResourceRow, StatusReport};
 use airlock_domain::{
@@ -370,6 +370,15 @@ impl Repository for SqlRepository {
     async fn run_progress(&self, sync_id: &str) -> Result<Option<RunState>> {
         runs::run_progress(self, sync_id).await
     }
+    async fn start_receive_progress(&self, sync_id: &str, files: u64, bytes: u64, at: Millis) -> Result<()> {
+        runs::start_receive_progress(self, sync_id, files, bytes, at).await
+    }
+    async fn add_received_bytes(&self, sync_id: &str, bytes: u64) -> Result<()> {
+        runs::add_received_bytes(self, sync_id, bytes).await
+    }
+    async fn receive_progress(&self, sync_id: &str) -> Result<Option<ReceiveProgress>> {
+        runs::receive_progress(self, sync_id).await
+    }
     async fn forget_run(&self, sync_id: &str) -> Result<()> {
         runs::forget_run(self, sync_id).await
     }
@@ -425,6 +434,15 @@ impl Repository for SqlRepository {
         deadline_secs: u64,
     ) -> Result<Vec<SyncEvent>> {
         sync::expire(self, started_before, now, deadline_secs).await
+    }
+    async fn sync_event_heads(
+        &self,
+        connection_id: &str,
+        with_updates_only: bool,
+        limit: u32,
+        offset: u32,
+    ) -> Result<Vec<SyncEvent>> {
+        sync::sync_event_heads(self, connection_id, with_updates_only, limit, offset).await
     }
     async fn sync_event_head(&self, sync_id: &str) -> Result<Option<SyncEvent>> {
         sync::sync_event_head(self, sync_id).await

@@ -3,7 +3,7 @@
 
 use super::codec::{to_i64, to_u64};
 use super::SqlRepository;
-use crate::{PlannedCopy, PublishMarks, Result, RunState, ShardState};
+use crate::{PlannedCopy, PublishMarks, ReceiveProgress, Result, RunState, ShardState};
 use airlock_domain::Millis;
 use sqlx::any::AnyRow;
 use sqlx::Row;
@@ -308,5 +308,51 @@ pub(super) async fn settle_pending_shards(conn: &mut sqlx::AnyConnection, sync_i
         }
     }
     sqlx::query("DELETE FROM pending_shards WHERE sync_id = $1").bind(sync_id).execute(&mut *conn).await?;
+    sqlx::query("DELETE FROM receive_progress WHERE sync_id = $1").bind(sync_id).execute(&mut *conn).await?;
     Ok(())
+}
+
+pub(super) async fn start_receive_progress(
+    repo: &SqlRepository,
+    sync_id: &str,
+    files_total: u64,
+    bytes_total: u64,
+    at: Millis,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO receive_progress (sync_id, files_total, bytes_total, bytes_done, started_at) \
+         VALUES ($1, $2, $3, 0, $4) ON CONFLICT (sync_id) DO NOTHING",
+    )
+    .bind(sync_id)
+    .bind(to_i64(files_total, "files")?)
+    .bind(to_i64(bytes_total, "bytes")?)
+    .bind(at)
+    .execute(&repo.pool)
+    .await?;
+    Ok(())
+}
+
+pub(super) async fn add_received_bytes(repo: &SqlRepository, sync_id: &str, bytes: u64) -> Result<()> {
+    sqlx::query("UPDATE receive_progress SET bytes_done = bytes_done + $2 WHERE sync_id = $1")
+        .bind(sync_id)
+        .bind(to_i64(bytes, "bytes")?)
+        .execute(&repo.pool)
+        .await?;
+    Ok(())
+}
+
+pub(super) async fn receive_progress(repo: &SqlRepository, sync_id: &str) -> Result<Option<ReceiveProgress>> {
+    let row = sqlx::query("SELECT * FROM receive_progress WHERE sync_id = $1")
+        .bind(sync_id)
+        .fetch_optional(&repo.pool)
+        .await?;
+    row.map(|row| {
+        Ok(ReceiveProgress {
+            files_total: to_u64(row.try_get("files_total")?, "files")?,
+            bytes_total: to_u64(row.try_get("bytes_total")?, "bytes")?,
+            bytes_done: to_u64(row.try_get("bytes_done")?, "bytes")?,
+            started_at: row.try_get("started_at")?,
+        })
+    })
+    .transpose()
 }

@@ -330,13 +330,27 @@ pub(super) async fn sync_event_head(repo: &SqlRepository, sync_id: &str) -> Resu
     Head::read(&row)?.into_event(Vec::new()).map(Some)
 }
 
-pub(super) async fn sync_events(
+pub(super) async fn sync_event_heads(
     repo: &SqlRepository,
     connection_id: &str,
     with_updates_only: bool,
     limit: u32,
     offset: u32,
 ) -> Result<Vec<SyncEvent>> {
+    heads(repo, connection_id, with_updates_only, limit, offset)
+        .await?
+        .into_iter()
+        .map(|h| h.into_event(Vec::new()))
+        .collect()
+}
+
+async fn heads(
+    repo: &SqlRepository,
+    connection_id: &str,
+    with_updates_only: bool,
+    limit: u32,
+    offset: u32,
+) -> Result<Vec<Head>> {
     let sql = if with_updates_only {
         "SELECT * FROM sync_events WHERE connection_id = $1 AND updated > 0 \
          ORDER BY started_at DESC, sync_id DESC LIMIT $2 OFFSET $3"
@@ -353,7 +367,17 @@ pub(super) async fn sync_events(
         .iter()
         .map(Head::read)
         .collect::<Result<Vec<_>>>()?;
+    Ok(heads)
+}
 
+pub(super) async fn sync_events(
+    repo: &SqlRepository,
+    connection_id: &str,
+    with_updates_only: bool,
+    limit: u32,
+    offset: u32,
+) -> Result<Vec<SyncEvent>> {
+    let heads = heads(repo, connection_id, with_updates_only, limit, offset).await?;
     // The rows of the whole page in a few queries rather than one per event. The ids are
     // bound, not re-selected, so an event started meanwhile can't shift the page.
     let mut by_sync: HashMap<String, Vec<ResourceRow>> = HashMap::new();
