@@ -145,7 +145,7 @@ async fn s3_manifest_event_starts_a_sync_once() -> anyhow::Result<()> {
     assert!(pair.b.ctx.repo.sync_event(&again[0]).await?.is_none(), "a repeated event started a sync");
 
     // Payload objects and other buckets are ignored.
-    let payload_key = format!("{}/objects/r/v", pair.receiving.shared_id);
+    let payload_key = format!("{}/objects/r.v", pair.receiving.shared_id);
     let other = [s3_notification(&pair.exchange_bucket, &payload_key, "e1"), s3_notification("elsewhere", &key, "e2")];
     for event in other {
         let answer = airlock_manifest_validator::on_lambda_event(&validator, event).await?;

@@ -366,7 +366,7 @@ async fn signed_manifest_naming_objects_outside_its_channel_is_refused() -> anyh
     published(&pair).await?;
     // The partner signs a manifest that points at another channel's objects.
     resign_entries(&pair, |entry| {
-        entry.object_key = format!("someone-else/objects/{}/{}", entry.resource_id, entry.revision_id);
+        entry.object_key = format!("someone-else/objects/{}.{}", entry.resource_id, entry.revision_id);
     })
     .await?;
     let event = poll_b(&pair).await;

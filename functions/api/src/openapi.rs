@@ -167,6 +167,11 @@ pub fn document() -> Value {
             .param(query("page", json!({"type": "integer", "minimum": 1, "default": 1}), "page number"))
             .param(query("per_page", json!({"type": "integer", "minimum": 1, "maximum": 100, "default": 20}), "events per page"))
             .answer("200", ok("one page", schema("SyncEventsPage"))).answer("400", bad()).answer("404", missing()).build() },
+        "/api/v1/connections/{id}/sync-events/{sync_id}/rows": { "get": Op::new("one page of a sync's per-resource rows", "admin").param(id())
+            .param(json!({ "name": "sync_id", "in": "path", "required": true, "schema": { "type": "string" }, "description": "sync id" }))
+            .param(query("page", json!({"type": "integer", "minimum": 1, "default": 1}), "page number"))
+            .param(query("per_page", json!({"type": "integer", "minimum": 1, "maximum": 1000, "default": 50}), "rows per page"))
+            .answer("200", ok("one page", schema("SyncRowsPage"))).answer("400", bad()).answer("404", error("no such connection or sync")).build() },
         "/api/v1/connections/{id}/sync": { "post": Op::new("start a sync of this connection now", "sync").param(id())
             .answer("202", ok("started", json!({"type": "object", "properties": {"sync_id": {"type": "string"}}})))
             .answer("404", missing()).answer("409", archived()).build() },

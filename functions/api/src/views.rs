@@ -124,7 +124,13 @@ pub struct SyncEventView {
     pub status: &'static str,
     pub message: String,
     pub updated: u32,
+    /// Every row of the sync, and how many failed; `resources` holds the first of them
+    /// (the rest are paged from `…/sync-events/{sync_id}/rows`).
+    pub rows: u32,
+    pub failed: u32,
     pub resources: Vec<ResourceRowView>,
+    /// While the sync runs, how far it is (when its stage knows its totals).
+    pub progress: Option<ProgressView>,
 }
 
 impl From<&SyncEvent> for SyncEventView {
@@ -139,7 +145,38 @@ impl From<&SyncEvent> for SyncEventView {
             },
             message: event.message.clone(),
             updated: event.updated,
+            rows: event.rows,
+            failed: event.failed,
             resources: event.resources.iter().map(ResourceRowView::from).collect(),
+            progress: None,
+        }
+    }
+}
+
+/// Files and bytes a running sync has moved out of its total, and its rate so far.
+#[derive(Clone, Debug, Serialize)]
+pub struct ProgressView {
+    pub files_done: u64,
+    pub files_total: u64,
+    pub bytes_done: u64,
+    pub bytes_total: u64,
+    pub elapsed_ms: i64,
+    pub files_per_second: f64,
+    pub bytes_per_second: f64,
+}
+
+impl ProgressView {
+    pub fn new(files: (u64, u64), bytes: (u64, u64), started_at: Millis, now: Millis) -> Self {
+        let elapsed_ms = (now - started_at).max(1);
+        let per_second = |n: u64| (n as f64 * 1000.0 / elapsed_ms as f64 * 10.0).round() / 10.0;
+        Self {
+            files_done: files.0.min(files.1),
+            files_total: files.1,
+            bytes_done: bytes.0.min(bytes.1),
+            bytes_total: bytes.1,
+            elapsed_ms,
+            files_per_second: per_second(files.0),
+            bytes_per_second: per_second(bytes.0),
         }
     }
 }

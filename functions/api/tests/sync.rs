@@ -91,3 +91,78 @@ async fn a_service_token_starts_a_sync_of_one_connection() {
     d.a.get("/api/v1/connections", &service).await.refused(403, "admin role 'airlock_admin' required");
     d.a.post("/api/v1/connections/nope/sync", &service, json!({})).await.refused(404, "connection 'nope' not found");
 }
+
+#[tokio::test]
+async fn a_sync_with_many_rows_pages_them_and_a_running_one_shows_its_progress() {
+    use airlock_domain::pipeline::{ResourceOutcome, ResourceRow, StatusEvent, StatusReport};
+    use airlock_domain::{new_id, now_millis, ConnectionKind};
+    use airlock_repo::PlannedCopy;
+    let d = duo().await;
+    let repo = &d.pair.a.ctx.repo;
+    let admin = d.api_a.mint("admin-a", &[ADMIN], HOUR);
+    let (connection_id, sync_id) = (d.pair.sending.id.clone(), new_id());
+    let report = |event| StatusReport {
+        sync_id: sync_id.clone(),
+        connection_id: connection_id.clone(),
+        kind: ConnectionKind::Sending,
+        at: now_millis(),
+        event,
+    };
+    // A running fanned-out run of 120 copies, 3 of them settled.
+    repo.record_status(&report(StatusEvent::StageStarted), now_millis()).await.unwrap();
+    let copy = |i: usize| PlannedCopy {
+        resource_id: format!("r{i:03}"),
+        name: format!("part-{i:03}.step"),
+        size: 1000,
+        blob_key: format!("blobs/{i}"),
+        shard: 0,
+        entry_json: "{}".into(),
+        replaces: None,
+        settled: None,
+    };
+    let copies: Vec<_> = (0..120).map(copy).collect();
+    repo.plan_run(&sync_id, &connection_id, &copies, (false, 1), now_millis() - 2_000).await.unwrap();
+    for c in &copies[..3] {
+        repo.settle_copy(&sync_id, &c.resource_id, None).await.unwrap();
+    }
+    let base = format!("/api/v1/connections/{connection_id}/sync-events");
+    let page = d.a.get(&base, &admin).await.ok(200);
+    let running = &page["events"][0];
+    assert_eq!(running["status"], json!("running"));
+    let progress = &running["progress"];
+    assert_eq!((progress["files_done"].clone(), progress["files_total"].clone()), (json!(3), json!(120)), "{progress}");
+    assert_eq!((progress["bytes_done"].clone(), progress["bytes_total"].clone()), (json!(3000), json!(120_000)));
+    assert!(progress["files_per_second"].as_f64().unwrap() > 0.0 && progress["elapsed_ms"].as_i64().unwrap() >= 2_000);
+
+    // It finishes with 120 rows: the history carries the first 50, the rest are paged.
+    let rows: Vec<ResourceRow> = copies
+        .iter()
+        .map(|c| ResourceRow {
+            resource_id: c.resource_id.clone(),
+            name: c.name.clone(),
+            outcome: ResourceOutcome::Updated,
+            message: "published".into(),
+        })
+        .collect();
+    let end = StatusEvent::StageFinished { failed: false, message: "done".into(), pending: 0, resources: rows };
+    repo.record_status(&report(end), now_millis()).await.unwrap();
+    let page = d.a.get(&base, &admin).await.ok(200);
+    let done = &page["events"][0];
+    assert_eq!(
+        (done["status"].clone(), done["rows"].clone(), done["progress"].clone()),
+        (json!("success"), json!(120), Value::Null)
+    );
+    assert_eq!(done["resources"].as_array().unwrap().len(), 50);
+    let rows_path = format!("{base}/{sync_id}/rows");
+    let third = d.a.get(&format!("{rows_path}?page=3&per_page=50"), &admin).await.ok(200);
+    assert_eq!((third["rows"].as_array().unwrap().len(), third["has_more"].clone()), (20, json!(false)));
+    assert_eq!(third["rows"][19]["name"], json!("part-119.step"));
+    let all = d.a.get(&format!("{rows_path}?per_page=1000"), &admin).await.ok(200);
+    assert_eq!(all["rows"].as_array().unwrap().len(), 120);
+    d.a.get(&format!("{rows_path}?per_page=1001"), &admin)
+        .await
+        .refused(400, "per_page 1001 is not between 1 and 1000");
+    d.a.get(&format!("{base}/nope/rows"), &admin)
+        .await
+        .refused(404, &format!("connection '{connection_id}' has no sync 'nope'"));
+}

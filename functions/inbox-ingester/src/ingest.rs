@@ -148,7 +148,7 @@ async fn upsert(
     let mut stored_bytes = 0;
     if repo.revision(&local_revision_id).await?.is_none() {
         let keys = receiving.keys.as_ref().map_err(|message| IngestError::Refused((*message).into()))?;
-        let blob_key = format!("blobs/{local_id}/{local_revision_id}");
+        let blob_key = format!("blobs/{local_revision_id}");
         download(ctx, connection, keys, entry, &blob_key).await?;
         let revision = Revision {
             id: local_revision_id.clone(),

@@ -129,14 +129,16 @@ pub fn shard_key(shared_id: &str, shard: u32, sha256: &str) -> String {
 /// Where a revision's payload, encrypted under the channel keys named by `key_id`, lives.
 /// The key's id is part of the name, so a new secret republishes under new names while a
 /// receiver still working from an older manifest finds the old objects in place. No shard
-/// in it: a connection that grows to more shards keeps its objects where they are.
+/// in it: a connection that grows to more shards keeps its objects where they are. One
+/// directory holds them all: on a directory store, a directory per file costs an inode
+/// allocation per file.
 pub fn object_key(shared_id: &str, resource_id: &str, revision_id: &str, key_id: &str) -> String {
-    format!("{shared_id}/objects/{resource_id}/{revision_id}.{key_id}")
+    format!("{shared_id}/objects/{resource_id}.{revision_id}.{key_id}")
 }
 
-/// The prefix every object of a resource's entry must start with.
+/// What every object of a resource's entry starts with; the rest of its name holds no `/`.
 pub fn object_prefix(shared_id: &str, resource_id: &str) -> String {
-    format!("{shared_id}/objects/{resource_id}/")
+    format!("{shared_id}/objects/{resource_id}.")
 }
 
 #[cfg(test)]
@@ -155,7 +157,7 @@ mod tests {
     fn keys_follow_the_documented_layout() {
         assert_eq!(manifest_key("acme-1x"), "acme-1x/shard0/manifest");
         assert_eq!(shard_key("s", 3, "ab12"), "s/shard3/entries-ab12");
-        assert_eq!(object_key("s", "r", "v", "0123456789abcdef"), "s/objects/r/v.0123456789abcdef");
+        assert_eq!(object_key("s", "r", "v", "0123456789abcdef"), "s/objects/r.v.0123456789abcdef");
     }
 
     #[test]

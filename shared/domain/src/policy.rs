@@ -130,8 +130,8 @@ fn check_entry(
 ) -> Result<(), Refused> {
     // Even a validly signed manifest may only name objects of its own channel and resource.
     let prefix = object_prefix(&manifest.shared_id, &entry.resource_id);
-    if !entry.object_key.starts_with(&prefix) || entry.object_key.split('/').any(|part| part == ".." || part.is_empty())
-    {
+    let inside = entry.object_key.strip_prefix(&prefix).is_some_and(|rest| !rest.is_empty() && !rest.contains('/'));
+    if !inside || entry.object_key.split('/').any(|part| part == ".." || part.is_empty()) {
         return Err(Refused::ForeignObjectKey {
             resource_id: entry.resource_id.clone(),
             key: entry.object_key.clone(),
@@ -360,11 +360,11 @@ mod tests {
         #[test]
         fn refuses_objects_outside_the_channel_or_shard() {
             let mut outside = entry("a", 1, 0, &[]);
-            outside.object_key = "other/objects/a/v1".into();
+            outside.object_key = "other/objects/a.v1".into();
             let err = check(0, 1, 2, vec![outside]).unwrap_err();
             assert!(matches!(err, Refused::ForeignObjectKey { .. }), "{err}");
             let mut climbing = entry("a", 1, 0, &[]);
-            climbing.object_key = "chan/objects/a/../../x".into();
+            climbing.object_key = "chan/objects/a./../../x".into();
             assert!(matches!(check(0, 1, 2, vec![climbing]), Err(Refused::ForeignObjectKey { .. })));
             let misplaced = (0..50).map(|i| format!("r{i}")).find(|id| shard_for(id, 4) != 0).unwrap();
             let wrong = entry(&misplaced, 4, 0, &[]);
@@ -424,6 +424,11 @@ mod tests {
             let mut borrowed = entry("a", 1, 0, &[]);
             borrowed.object_key = object_key("chan", "b", "v1", "k");
             assert!(matches!(check(0, 1, 2, vec![borrowed]), Err(Refused::ForeignObjectKey { .. })));
+            for key in ["chan/objects/ab.v1.k", "chan/objects/a.v1/deeper", "chan/objects/a.", "chan/objects/a"] {
+                let mut odd = entry("a", 1, 0, &[]);
+                odd.object_key = key.into();
+                assert!(matches!(check(0, 1, 2, vec![odd]), Err(Refused::ForeignObjectKey { .. })), "{key}");
+            }
         }
 
         #[test]

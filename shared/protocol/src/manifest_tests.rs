@@ -23,7 +23,7 @@ fn entry() -> ManifestEntry {
         name: "report.pdf".into(),
         size: 1234,
         sha256: "ab".repeat(32),
-        object_key: "acme-1x/objects/r1/v1".into(),
+        object_key: "acme-1x/objects/r1.v1".into(),
         tags: ["blue".to_string()].into_iter().collect(),
         level: InfosecLevel::new("internal", 1),
     }
@@ -209,7 +209,7 @@ fn a_root_must_list_each_shard_once_at_its_digest_key() {
     assert!(check_bounds(&swapped, &bounds()).unwrap_err().to_string().contains("listed in place of shard 0"));
 
     let mut elsewhere = manifest();
-    elsewhere.shards[1].key = "acme-1x/objects/r1/v1".into();
+    elsewhere.shards[1].key = "acme-1x/objects/r1.v1".into();
     let err = check_bounds(&elsewhere, &bounds()).unwrap_err();
     assert!(err.to_string().contains("is not its digest's place"), "{err}");
 }

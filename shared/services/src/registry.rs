@@ -101,7 +101,8 @@ async fn store_revision(
     mut content: impl AsyncRead + Unpin,
 ) -> Result<Revision, RegistryError> {
     let id = new_id();
-    let blob_key = format!("blobs/{resource_id}/{id}");
+    // One directory for every blob: a directory per file costs an inode allocation each.
+    let blob_key = format!("blobs/{id}");
     let mut writer = airlock_store::writer(ctx.registry_store()?, &blob_key);
     let mut hasher = Sha256::new();
     let mut size = 0u64;

@@ -74,6 +74,7 @@ fn table(local_issuer: bool) -> Table {
         .add("GET", "/api/v1/connections/{id}/owners", config::get_owners)
         .add("PUT", "/api/v1/connections/{id}/owners", config::put_owners)
         .add("GET", "/api/v1/connections/{id}/sync-events", sync::events)
+        .add("GET", "/api/v1/connections/{id}/sync-events/{sync_id}/rows", sync::rows)
         .add("POST", "/api/v1/connections/{id}/sync", sync::start)
         .add("POST", "/api/v1/files", files::upload)
         .add("GET", "/api/v1/files", files::list)
