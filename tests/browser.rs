@@ -268,6 +268,25 @@ async fn scenario(
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
+    // A long sync: its first rows, then the rest a page at a time; and one running, with
+    // its progress. Both written as the recorder and the validator would.
+    let url = ui.c.current_url().await?;
+    let connection_id = url.path().trim_end_matches("/sync-status").rsplit('/').next().unwrap_or_default().to_owned();
+    long_and_running_syncs(pair, &connection_id).await?;
+    ui.click(&tid("sync-filter-all")).await?;
+    let progress = ui.wait(&tid("sync-progress")).await?;
+    check_eq!(progress.attr("data-done").await?.as_deref(), Some("40"), "files done of the running sync");
+    check_eq!(progress.attr("data-total").await?.as_deref(), Some("300"));
+    let text = ui.text(&tid("sync-progress")).await?;
+    ensure!(text.contains("40 of 300 files") && text.contains("files/s"), "the progress line: {text}");
+    ui.screenshot(&dir.join("sync-progress.png")).await?;
+    ui.click(&format!("tr[data-testid=\"sync-event\"][data-updated=\"120\"] {}", tid("sync-expand"))).await?;
+    ui.text_with(&tid("rows-shown"), "50 of 120 rows", WAIT).await?;
+    ui.click(&tid("rows-more")).await?;
+    ui.text_with(&tid("rows-shown"), "120 of 120 rows", WAIT).await?;
+    let rows = ui.c.find_all(Locator::Css("[data-testid=\"sync-resource\"][data-name^=\"bulk-\"]")).await?;
+    check_eq!(rows.len(), 120, "every row of the long sync, each once");
+
     // Back on B's list. Owners: Bob created the connection, so he is its first owner; add Carol.
     ui.click(&tid("back-to-connections")).await?;
     let receiving_id = ui.act(&b_row, "reading the id of", |el| async move { el.attr("data-id").await }).await?;
@@ -346,5 +365,47 @@ async fn scenario(
     ui.screenshot(&dir.join("secret-reset.png")).await?;
     ui.click(&tid("cred-done")).await?;
     ui.gone(&tid("credentials-dialog")).await?;
+    Ok(())
+}
+
+/// A finished receiving sync of 120 files and a running one, 40 of 300 files in.
+async fn long_and_running_syncs(pair: &Pair, connection_id: &str) -> Result<()> {
+    use airlock_domain::pipeline::{ResourceOutcome, ResourceRow, StatusEvent, StatusReport};
+    use airlock_domain::{new_id, now_millis, ConnectionKind};
+    let repo = &pair.b.ctx.repo;
+    let report = |sync_id: &str, at, event| StatusReport {
+        sync_id: sync_id.to_owned(),
+        connection_id: connection_id.to_owned(),
+        kind: ConnectionKind::Receiving,
+        at,
+        event,
+    };
+    let row = |i: usize| ResourceRow {
+        resource_id: format!("bulk-{i:03}"),
+        name: format!("bulk-{i:03}.step"),
+        outcome: ResourceOutcome::Updated,
+        message: "stored".into(),
+    };
+    let (long, running, now) = (new_id(), new_id(), now_millis());
+    let end = StatusEvent::StageFinished {
+        failed: false,
+        message: "120 files".into(),
+        pending: 0,
+        resources: (0..120).map(row).collect(),
+    };
+    repo.record_status(&report(&long, now - 5_000, end), now).await?;
+    let started = StatusEvent::StageFinished {
+        failed: false,
+        message: "300 change(s) to apply".into(),
+        pending: 300,
+        resources: Vec::new(),
+    };
+    repo.record_status(&report(&running, now - 4_000, started), now).await?;
+    repo.start_receive_progress(&running, 300, 300 << 20, now - 4_000).await?;
+    repo.add_received_bytes(&running, 40 << 20).await?;
+    let live =
+        |i: usize| ResourceRow { resource_id: format!("live-{i:03}"), name: format!("live-{i:03}.step"), ..row(i) };
+    let done = StatusEvent::Rows { rows: (0..40).map(live).collect() };
+    repo.record_status(&report(&running, now - 1_000, done), now).await?;
     Ok(())
 }

@@ -1,7 +1,7 @@
 // The Sync Status page of one connection: its sync events, newest first.
 import { ApiError, api, errorBox } from './api.js';
 import { syncNow } from './connections.js';
-import { append, button, clear, copyText, fmtTime, h, kindLabel, notify, plural, showMessageDialog, storeLabel, uid } from './dom.js';
+import { append, button, clear, copyText, fmtSize, fmtTime, h, kindLabel, notify, plural, showMessageDialog, storeLabel, uid } from './dom.js';
 import { stale, startPage } from './router.js';
 import { pageError } from './session.js';
 import { state } from './state.js';
@@ -9,6 +9,9 @@ import { healthIcon, outcomeBadge, statusBadge } from './status.js';
 
 const PREVIEW_LEN = 60;
 const PER_PAGE = 20;
+const ROWS_PER_PAGE = 200;
+// While a sync runs, the page reloads its list this often (a poll reads counters only).
+const RUNNING_REFRESH_MS = 3000;
 
 export async function syncStatusPage(kind, id) {
   const { main, gen } = startPage('Sync status');
@@ -84,7 +87,7 @@ export async function syncStatusPage(kind, id) {
       h('p', {}, filter === 'all' ? 'No sync has run for this connection yet.' : 'No sync events changed any file.')));
   } else {
     const body = h('tbody', {});
-    for (const event of events.events) appendEventRows(body, event);
+    for (const event of events.events) appendEventRows(body, event, id);
     listBox.append(h('table', { class: 'grid events', testid: 'sync-events' },
       h('caption', { class: 'visually-hidden' }, 'Sync events, newest first'),
       h('thead', {}, h('tr', {},
@@ -100,13 +103,30 @@ export async function syncStatusPage(kind, id) {
     button('← Newer', { class: 'btn small', testid: 'page-prev', disabled: page <= 1, onclick: () => setParams({ page: page - 1 > 1 ? String(page - 1) : null }) }),
     h('span', { class: 'muted', testid: 'page-number' }, `Page ${page}`),
     button('Older →', { class: 'btn small', testid: 'page-next', disabled: !events.has_more, onclick: () => setParams({ page: String(page + 1) }) })));
+  if (events.events.some((e) => e.status === 'running')) {
+    setTimeout(() => { if (!stale(gen) && !document.querySelector('.event-detail:not([hidden])')) syncStatusPage(kind, id); }, RUNNING_REFRESH_MS);
+  }
 }
 
-function appendEventRows(body, event) {
+// "1,200 of 10,000 files · 4.7 MiB of 39 MiB · 850 files/s", with a bar.
+function progressLine(p) {
+  const pct = p.files_total ? Math.min(100, Math.round((p.files_done / p.files_total) * 100)) : 0;
+  const n = (x) => x.toLocaleString('en-US');
+  const text = `${n(p.files_done)} of ${n(p.files_total)} files · ${fmtSize(p.bytes_done)} of ${fmtSize(p.bytes_total)} · `
+    + `${n(Math.round(p.files_per_second))} files/s, ${fmtSize(Math.round(p.bytes_per_second))}/s`;
+  const fill = h('span', {});
+  // Through the style object: the page's content security policy refuses style attributes.
+  fill.style.width = `${pct}%`;
+  return h('div', { class: 'progress', testid: 'sync-progress', dataset: { done: String(p.files_done), total: String(p.files_total) } },
+    h('div', { class: 'progress-bar', role: 'progressbar', 'aria-valuemin': '0', 'aria-valuemax': '100', 'aria-valuenow': String(pct), 'aria-label': 'Files moved' }, fill),
+    h('span', { class: 'muted small' }, text));
+}
+
+function appendEventRows(body, event, connectionId) {
   const detailId = uid('detail');
   const chevron = h('button', {
     type: 'button', class: 'icon-btn chevron', testid: 'sync-expand', 'aria-expanded': 'false', 'aria-controls': detailId,
-    'aria-label': `Show the ${plural(event.resources.length, 'resource', 'resources')} of this sync`,
+    'aria-label': `Show the ${plural(event.rows, 'resource', 'resources')} of this sync`,
   }, h('span', { class: 'chevron-glyph', 'aria-hidden': 'true' }, '▸'));
   const message = event.message || '';
   const truncated = message.length > PREVIEW_LEN;
@@ -121,11 +141,11 @@ function appendEventRows(body, event) {
     h('td', {}, chevron),
     h('td', {}, statusBadge(event.status, 'sync-status')),
     h('td', { testid: 'sync-updated', class: 'num' }, String(event.updated)),
-    h('td', { class: 'msg-cell' }, messageEl),
+    h('td', { class: 'msg-cell' }, messageEl, event.progress ? progressLine(event.progress) : null),
     h('td', { testid: 'sync-started' }, fmtTime(event.started_at)),
     h('td', {}, event.finished_at ? fmtTime(event.finished_at) : h('span', { class: 'muted' }, 'running')));
   const detail = h('tr', { class: 'event-detail', id: detailId, hidden: true, testid: 'sync-detail' },
-    h('td', { colspan: '6' }, resourceTable(event)));
+    h('td', { colspan: '6' }, resourceTable(event, connectionId)));
   const toggle = () => {
     const open = detail.hidden;
     detail.hidden = !open;
@@ -141,9 +161,45 @@ function appendEventRows(body, event) {
   body.append(row, detail);
 }
 
-function resourceTable(event) {
+function resourceTable(event, connectionId) {
   if (!event.resources.length) return h('p', { class: 'muted' }, 'No per-resource rows in this sync.');
-  const rows = event.resources.map((r) => h('tr', { testid: 'sync-resource', dataset: { name: r.name, outcome: r.outcome, resourceId: r.resource_id } },
+  const tbody = h('tbody', {}, event.resources.map(resourceRow));
+  const table = h('table', { class: 'grid inner', testid: 'sync-resources' },
+    h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Status'), h('th', { scope: 'col' }, 'Resource ID'), h('th', { scope: 'col' }, 'Name'), h('th', { scope: 'col' }, 'Message'))),
+    tbody);
+  if (event.rows <= event.resources.length) return table;
+  // The history carries the first rows of each sync; the rest come a page at a time.
+  let shown = event.resources.length;
+  const note = h('span', { class: 'muted small', testid: 'rows-shown' });
+  const more = button('Show more', { class: 'btn small', testid: 'rows-more' });
+  const update = () => {
+    note.textContent = `${shown.toLocaleString('en-US')} of ${event.rows.toLocaleString('en-US')} rows`;
+    more.hidden = shown >= event.rows;
+  };
+  more.addEventListener('click', async (e) => {
+    e.stopPropagation();
+    more.disabled = true;
+    try {
+      // Pages of ROWS_PER_PAGE from the start: the first page of the history is 50 rows.
+      const page = Math.floor(shown / ROWS_PER_PAGE) + 1;
+      const got = await api('GET', `/api/v1/connections/${encodeURIComponent(connectionId)}/sync-events/${encodeURIComponent(event.sync_id)}/rows?page=${page}&per_page=${ROWS_PER_PAGE}`);
+      const fresh = got.rows.slice(shown - (page - 1) * ROWS_PER_PAGE);
+      tbody.append(...fresh.map(resourceRow));
+      shown += fresh.length;
+      if (!got.has_more) shown = Math.max(shown, event.rows);
+    } catch (err) {
+      notify(`Loading more rows failed: ${err.message}`, 'warning');
+    } finally {
+      more.disabled = false;
+      update();
+    }
+  });
+  update();
+  return h('div', {}, table, h('div', { class: 'inline rows-more' }, more, note));
+}
+
+function resourceRow(r) {
+  return h('tr', { testid: 'sync-resource', dataset: { name: r.name, outcome: r.outcome, resourceId: r.resource_id } },
     h('td', {}, outcomeBadge(r.outcome)),
     h('td', {}, h('button', {
       type: 'button', class: 'link mono', testid: 'resource-id', title: 'Copy the resource id',
@@ -154,8 +210,5 @@ function resourceTable(event) {
       },
     }, r.resource_id)),
     h('td', { testid: 'resource-name' }, r.name),
-    h('td', { class: 'msg-cell' }, r.message || h('span', { class: 'muted' }, '—'))));
-  return h('table', { class: 'grid inner', testid: 'sync-resources' },
-    h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Status'), h('th', { scope: 'col' }, 'Resource ID'), h('th', { scope: 'col' }, 'Name'), h('th', { scope: 'col' }, 'Message'))),
-    h('tbody', {}, rows));
+    h('td', { class: 'msg-cell' }, r.message || h('span', { class: 'muted' }, '—')));
 }

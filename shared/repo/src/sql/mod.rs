@@ -127,8 +127,6 @@ async fn open_sqlite(url: &str) -> Result<AnyPool> {
                 // Safe under WAL (a crash can lose the last commits, never corrupt the file)
                 // and spares an fsync per commit.
                 conn.execute("PRAGMA synchronous = NORMAL").await?;
-                // Pages read through the mapping instead of a read call each.
-                conn.execute("PRAGMA mmap_size = 268435456").await?;
                 Ok(())
             })
         })
