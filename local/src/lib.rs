@@ -11,6 +11,7 @@ pub mod cli;
 pub mod data_dir;
 pub mod doctor;
 pub mod pair;
+pub mod progress;
 pub mod serve;
 
 use airlock_bus::DynBus;
@@ -120,11 +121,14 @@ impl Platform {
         let deadline = tokio::time::Instant::now() + timeout;
         let mut last = "no event yet".to_string();
         loop {
-            if let Some(event) = self.ctx.repo.sync_event(sync_id).await? {
-                if matches!(event.state, SyncState::Finished(_)) {
-                    return Ok(event);
+            // The head only while it runs: a look costs the same however many rows it has.
+            if let Some(head) = self.ctx.repo.sync_event_head(sync_id).await? {
+                if matches!(head.state, SyncState::Finished(_)) {
+                    if let Some(event) = self.ctx.repo.sync_event(sync_id).await? {
+                        return Ok(event);
+                    }
                 }
-                last = format!("running, {} of {} row(s)", event.resources.len(), event.pending);
+                last = format!("running, {} of {} row(s)", head.rows, head.pending);
             }
             if tokio::time::Instant::now() >= deadline {
                 return Err(LocalError::SyncTimeout { sync_id: sync_id.into(), seconds: timeout.as_secs(), last });

@@ -166,3 +166,28 @@ async fn a_sync_with_many_rows_pages_them_and_a_running_one_shows_its_progress()
         .await
         .refused(404, &format!("connection '{connection_id}' has no sync 'nope'"));
 }
+
+#[tokio::test]
+async fn the_cli_starts_a_sync_and_follows_it_to_its_end() {
+    use airlock_local::cli::sync::{run, SyncCommand};
+    let d = duo().await;
+    let file = d.pair.upload("part.step", "PUBLIC", &[], b"part").await.unwrap();
+    d.pair.share(&file.id).await.unwrap();
+    let admin = d.api_a.mint("admin-a", &[ADMIN], HOUR);
+    let command = |token: &str| SyncCommand {
+        url: d.a.base.clone(),
+        token: token.into(),
+        connection_id: d.pair.sending.id.clone(),
+        wait: true,
+        timeout: std::time::Duration::from_secs(60),
+    };
+    assert_eq!(run(command(&admin)).await.unwrap(), 0, "a successful sync exits 0");
+    let history = d.a.get(&format!("/api/v1/connections/{}/sync-events", d.pair.sending.id), &admin).await.ok(200);
+    assert_eq!(
+        (history["events"][0]["status"].clone(), history["events"][0]["updated"].clone()),
+        (json!("success"), json!(1))
+    );
+    let user = d.api_a.mint(ALICE, &[], HOUR);
+    let refused = run(command(&user)).await.unwrap_err();
+    assert!(refused.to_string().starts_with("the api refused: 403"), "{refused}");
+}

@@ -14,6 +14,7 @@ use super::run::{bucket_size, start_pair};
 use super::tools::{self, flush_disk, have_program, External, Input};
 use super::MIB;
 use crate::pair::{Pair, ALICE, BOB};
+use crate::progress::{Bar, Progress};
 use airlock_domain::{now_millis, Connection, Health, Millis};
 use airlock_repo::{SyncEvent, SyncState};
 use airlock_runtime::Context;
@@ -203,11 +204,17 @@ async fn receive_all(pair: &Pair, count: u64, peak_resets: bool, timeout: Durati
     let started = Instant::now();
     let sync_id = airlock_scheduler::start_sync(ctx, &pair.receiving).await?;
     let mut poll = FIRST_POLL;
+    let mut bar = None;
     loop {
         // The event's counters, not the files: a look costs the same at any size.
-        let held = ctx.repo.sync_event_head(&sync_id).await?.map_or(0, |e| u64::from(e.rows - e.failed));
+        let head = ctx.repo.sync_event_head(&sync_id).await?;
+        let held = head.as_ref().map_or(0, |e| u64::from(e.rows - e.failed));
         if held >= count {
+            bar.map(Bar::finish);
             break;
+        }
+        if let Some(head) = &head {
+            draw_progress(ctx, head, &mut bar).await?;
         }
         ensure!(started.elapsed() < timeout, "B held {held} of {count} files after {} s", timeout.as_secs());
         tokio::time::sleep(poll).await;
@@ -215,6 +222,42 @@ async fn receive_all(pair: &Pair, count: u64, peak_resets: bool, timeout: Durati
     }
     let event = finished(ctx, &sync_id, timeout).await?;
     Ok(timed(asked, event, clock.stop()))
+}
+
+/// The progress bar of a long sync, from what the API shows (a fanned-out publish's
+/// copies, a receiving sync's ingests); none for a sync too short to have totals.
+async fn draw_progress(ctx: &Context, head: &SyncEvent, bar: &mut Option<Bar>) -> anyhow::Result<()> {
+    let now = now_millis();
+    let since = |started: Millis| Duration::from_millis((now - started).max(0) as u64);
+    let progress = if let Some(run) = ctx.repo.run_progress(&head.sync_id).await? {
+        Some((
+            "A publish",
+            Progress {
+                files_done: run.settled,
+                files_total: run.planned,
+                bytes_done: run.settled_bytes,
+                bytes_total: run.planned_bytes,
+                elapsed: since(run.started_at),
+            },
+        ))
+    } else {
+        ctx.repo.receive_progress(&head.sync_id).await?.map(|p| {
+            (
+                "B receive",
+                Progress {
+                    files_done: u64::from(head.rows).min(p.files_total),
+                    files_total: p.files_total,
+                    bytes_done: p.bytes_done,
+                    bytes_total: p.bytes_total,
+                    elapsed: since(p.started_at),
+                },
+            )
+        })
+    };
+    if let Some((label, progress)) = progress {
+        bar.get_or_insert_with(|| Bar::new(label)).draw(&progress);
+    }
+    Ok(())
 }
 
 fn timed(asked: Millis, event: SyncEvent, phase: Phase) -> Timed {
@@ -225,11 +268,14 @@ fn timed(asked: Millis, event: SyncEvent, phase: Phase) -> Timed {
 async fn finished(ctx: &Context, sync_id: &str, timeout: Duration) -> anyhow::Result<SyncEvent> {
     let deadline = Instant::now() + timeout;
     let mut poll = FIRST_POLL;
+    let mut bar = None;
     loop {
         if let Some(head) = ctx.repo.sync_event_head(sync_id).await? {
             if matches!(head.state, SyncState::Finished(_)) {
+                bar.map(Bar::finish);
                 return ctx.repo.sync_event(sync_id).await?.ok_or_else(|| anyhow!("sync {sync_id} vanished"));
             }
+            draw_progress(ctx, &head, &mut bar).await?;
         }
         ensure!(Instant::now() < deadline, "sync {sync_id} did not finish within {} s", timeout.as_secs());
         tokio::time::sleep(poll).await;

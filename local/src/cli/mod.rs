@@ -2,6 +2,7 @@
 //! done by the library (`serve`, `doctor`, `pair`); this layer reports it to a person.
 
 pub mod demo;
+pub mod sync;
 
 use crate::data_dir::{parse_store, DataDir};
 use crate::doctor::{self, DoctorConfig};
@@ -31,6 +32,25 @@ pub enum Command {
     Token(TokenArgs),
     /// Two platforms exchanging files, in one process.
     Demo(DemoArgs),
+    /// Starts a sync of one connection through a running api and follows it to its end.
+    Sync(SyncArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct SyncArgs {
+    /// The connection's id (as the panel and GET /api/v1/connections show it).
+    pub connection_id: String,
+    /// The api's address.
+    #[arg(long, env = "AIRLOCK_API_URL", default_value = "http://127.0.0.1:8080")]
+    pub url: String,
+    /// A bearer token with the service or admin role (following needs the admin role).
+    #[arg(long, env = "AIRLOCK_API_TOKEN", hide_env_values = true)]
+    pub token: String,
+    /// Only start it; do not wait for its end.
+    #[arg(long)]
+    pub no_wait: bool,
+    #[arg(long, default_value_t = 3600)]
+    pub timeout_secs: u64,
 }
 
 #[derive(Args, Debug)]
@@ -90,6 +110,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Doctor(args) => doctor_command(args).await,
         Command::Token(args) => token_command(args).map(|()| 0),
         Command::Demo(args) => demo::run(args.dir).await.map(|()| 0),
+        Command::Sync(args) => {
+            sync::run(sync::SyncCommand {
+                url: args.url,
+                token: args.token,
+                connection_id: args.connection_id,
+                wait: !args.no_wait,
+                timeout: Duration::from_secs(args.timeout_secs),
+            })
+            .await
+        }
     }
 }
 
