@@ -179,9 +179,11 @@ impl Snapshot {
     pub fn copies(&self, setup: &Setup) -> Vec<PlannedCopy> {
         self.sources
             .iter()
-            .filter_map(|source| match decide(setup, self, source, self.previous.get(&source.share.resource_id)) {
-                Decision::Copy(copy) => Some(copy.planned()),
-                _ => None,
+            .filter_map(|source| {
+                match decide(setup, &self.platform, &self.rules, source, self.previous.get(&source.share.resource_id)) {
+                    Decision::Copy(copy) => Some(copy.planned()),
+                    _ => None,
+                }
             })
             .collect()
     }
@@ -223,9 +225,14 @@ impl Copy {
     }
 }
 
-fn decide(setup: &Setup, snapshot: &Snapshot, source: &SharedSource, before: Option<&PublishedEntry>) -> Decision {
+fn decide(
+    setup: &Setup,
+    platform: &PlatformSettings,
+    rules: &[TransformRule],
+    source: &SharedSource,
+    before: Option<&PublishedEntry>,
+) -> Decision {
     let conn = &setup.connection;
-    let platform = &snapshot.platform;
     let resource_id = &source.share.resource_id;
     let Some(resource) = source.resource.clone().filter(|r| r.withdrawn_at.is_none()) else {
         let reason = "the file no longer exists in the registry".into();
@@ -245,7 +252,7 @@ fn decide(setup: &Setup, snapshot: &Snapshot, source: &SharedSource, before: Opt
         size: revision.size,
         sha256: revision.sha256.clone(),
         object_key: object_key(&conn.shared_id, &resource.id, &revision.id, &setup.keys.key_id()),
-        tags: transform::apply(&snapshot.rules, &resource.tags),
+        tags: transform::apply(rules, &resource.tags),
         level: resource.level.clone(),
     };
     let record = PublishedEntry {
@@ -375,14 +382,14 @@ impl Run<'_> {
     ) -> Result<BTreeMap<String, ManifestEntry>, PublishError> {
         let repo = &self.ctx.repo;
         let conn = &self.setup.connection;
-        let mut previous = snapshot.previous.clone();
+        let Snapshot { platform, rules, sources, mut previous, .. } = snapshot;
         let mut entries = BTreeMap::new();
         let mut to_copy = Vec::new();
 
-        for source in &snapshot.sources {
+        for source in &sources {
             // A share removed here, or with no revision, stays in `previous`: it leaves the
             // manifests below like anything no longer shared.
-            let decision = decide(self.setup, &snapshot, source, previous.get(&source.share.resource_id));
+            let decision = decide(self.setup, &platform, &rules, source, previous.get(&source.share.resource_id));
             let before = match &decision {
                 Decision::Keep { .. } | Decision::Copy(_) => previous.remove(&source.share.resource_id),
                 Decision::Remove { .. } | Decision::NoRevision(_) => None,
