@@ -358,14 +358,35 @@ pub async fn read_at_most(result: object_store::GetResult, limit: usize) -> Resu
     Ok(out.into())
 }
 
-/// A streaming reader over an object's bytes.
+/// Bytes a file-backed reader asks the file system for at once.
+const FILE_READ_PIECE: usize = 1 << 20;
+
+/// A streaming reader over an object's bytes. A directory store's object is read from its
+/// file in 1 MiB pieces (the store's own stream reads 8 KiB at a time, each a hand-off to
+/// the blocking pool); any other store's through its stream.
 pub async fn reader(
     store: &Arc<dyn ObjectStore>,
     key: &str,
 ) -> Result<impl tokio::io::AsyncRead + Unpin + Send, object_store::Error> {
     use futures::TryStreamExt;
-    let stream = store.get(&Path::from(key)).await?.into_stream().map_err(std::io::Error::other);
-    Ok(tokio_util::io::StreamReader::new(stream))
+    use object_store::GetResultPayload;
+    use std::io::{Seek, SeekFrom};
+    use tokio::io::AsyncReadExt;
+    let result = store.get(&Path::from(key)).await?;
+    let range = result.range.clone();
+    Ok(match result.payload {
+        GetResultPayload::File(mut file, path) => {
+            file.seek(SeekFrom::Start(range.start)).map_err(|e| object_store::Error::Generic {
+                store: "file",
+                source: format!("{}: {e}", path.display()).into(),
+            })?;
+            let file = tokio::fs::File::from_std(file).take(range.end - range.start);
+            tokio_util::either::Either::Left(tokio::io::BufReader::with_capacity(FILE_READ_PIECE, file))
+        }
+        GetResultPayload::Stream(stream) => {
+            tokio_util::either::Either::Right(tokio_util::io::StreamReader::new(stream.map_err(std::io::Error::other)))
+        }
+    })
 }
 
 /// Whether an error means "no such object", which the documented messages call NoSuchKey.
