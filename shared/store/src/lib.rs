@@ -380,8 +380,11 @@ pub async fn reader(
                 store: "file",
                 source: format!("{}: {e}", path.display()).into(),
             })?;
-            let file = tokio::fs::File::from_std(file).take(range.end - range.start);
-            tokio_util::either::Either::Left(tokio::io::BufReader::with_capacity(FILE_READ_PIECE, file))
+            let len = range.end - range.start;
+            // No larger than the object: a small file costs no 1 MiB buffer.
+            let capacity = (len as usize).clamp(1, FILE_READ_PIECE);
+            let file = tokio::fs::File::from_std(file).take(len);
+            tokio_util::either::Either::Left(tokio::io::BufReader::with_capacity(capacity, file))
         }
         GetResultPayload::Stream(stream) => {
             tokio_util::either::Either::Right(tokio_util::io::StreamReader::new(stream.map_err(std::io::Error::other)))
