@@ -205,7 +205,7 @@ async fn copy_planned(
         Ok(Err(_)) => return Ok(Some("the connection is archived or no longer sending".into())),
         Err(PublishError::UnknownConnection(c)) => return Ok(Some(format!("connection '{c}' not found"))),
         Err(PublishError::Misconfigured(message)) => return Ok(Some(message.clone())),
-        Err(e) => return Err(PublishError::Bus(e.to_string())),
+        Err(e) => return Err(PublishError::Unavailable(e.to_string())),
     };
     let entry: ManifestEntry = match serde_json::from_str(&planned.entry_json) {
         Ok(entry) => entry,
@@ -259,5 +259,5 @@ async fn finish_holding_lease(
 async fn send(ctx: &Context, trace: &TraceContext, message: &PublishRequest) -> Result<(), PublishError> {
     publish_json(ctx.bus.as_ref(), Topic::Publish, &message.message_id(), trace, message)
         .await
-        .map_err(|e| PublishError::Bus(e.to_string()))
+        .map_err(|e| PublishError::Unavailable(e.to_string()))
 }

@@ -25,8 +25,9 @@ use tokio::io::AsyncWriteExt;
 pub enum PublishError {
     #[error(transparent)]
     Repo(#[from] RepoError),
+    /// The bus, or a port read again for another step, briefly away.
     #[error("{0}")]
-    Bus(String),
+    Unavailable(String),
     #[error("connection '{0}' not found")]
     UnknownConnection(String),
     #[error("{0}")]
@@ -38,7 +39,7 @@ pub enum PublishError {
 impl From<PublishError> for HandlerError {
     fn from(error: PublishError) -> Self {
         match error {
-            PublishError::Repo(_) | PublishError::Bus(_) => HandlerError::Retryable(error.to_string()),
+            PublishError::Repo(_) | PublishError::Unavailable(_) => HandlerError::Retryable(error.to_string()),
             PublishError::Busy(_) => HandlerError::Deferred(error.to_string()),
             PublishError::UnknownConnection(_) | PublishError::Misconfigured(_) => {
                 HandlerError::Permanent(error.to_string())

@@ -44,17 +44,7 @@ pub async fn events(
             return Err(ApiError::bad_request(format!("filter '{other}' is neither 'all' nor 'with_updates'")))
         }
     };
-    let page = query.page.unwrap_or(1);
-    let per_page = query.per_page.unwrap_or(20);
-    if page == 0 {
-        return Err(ApiError::bad_request("page 0 does not exist; pages count from 1"));
-    }
-    if per_page == 0 || per_page > MAX_PER_PAGE {
-        return Err(ApiError::bad_request(format!("per_page {per_page} is not between 1 and {MAX_PER_PAGE}")));
-    }
-    let offset = (page - 1)
-        .checked_mul(per_page)
-        .ok_or_else(|| ApiError::bad_request(format!("page {page} is beyond any sync history")))?;
+    let (page, per_page, offset) = paging(query.page, query.per_page, (20, MAX_PER_PAGE), "any sync history")?;
     let ctx = state.ctx();
     let connection = load(ctx, &id).await?;
     // One more than asked tells whether a next page exists without counting everything.
@@ -120,17 +110,8 @@ pub async fn rows(
     Path((id, sync_id)): Path<(String, String)>,
     Query(query): Query<RowsQuery>,
 ) -> Result<Json<RowsPage>, ApiError> {
-    let page = query.page.unwrap_or(1);
-    let per_page = query.per_page.unwrap_or(ROWS_PER_EVENT);
-    if page == 0 {
-        return Err(ApiError::bad_request("page 0 does not exist; pages count from 1"));
-    }
-    if per_page == 0 || per_page > MAX_ROWS_PER_PAGE {
-        return Err(ApiError::bad_request(format!("per_page {per_page} is not between 1 and {MAX_ROWS_PER_PAGE}")));
-    }
-    let offset = (page - 1)
-        .checked_mul(per_page)
-        .ok_or_else(|| ApiError::bad_request(format!("page {page} is beyond any sync's rows")))?;
+    let (page, per_page, offset) =
+        paging(query.page, query.per_page, (ROWS_PER_EVENT, MAX_ROWS_PER_PAGE), "any sync's rows")?;
     let ctx = state.ctx();
     load(ctx, &id).await?;
     let event = ctx.repo.sync_event_head(&sync_id).await?;
@@ -141,6 +122,27 @@ pub async fn rows(
     let has_more = rows.len() > per_page as usize;
     rows.truncate(per_page as usize);
     Ok(Json(RowsPage { page, per_page, has_more, rows: rows.iter().map(ResourceRowView::from).collect() }))
+}
+
+/// A page's number, size and offset from the query, the size defaulting to
+/// `(default, max).0` and at most `.1`; `beyond` names what a too-far page is beyond.
+fn paging(
+    page: Option<u32>,
+    per_page: Option<u32>,
+    size: (u32, u32),
+    beyond: &str,
+) -> Result<(u32, u32, u32), ApiError> {
+    let (page, per_page) = (page.unwrap_or(1), per_page.unwrap_or(size.0));
+    if page == 0 {
+        return Err(ApiError::bad_request("page 0 does not exist; pages count from 1"));
+    }
+    if per_page == 0 || per_page > size.1 {
+        return Err(ApiError::bad_request(format!("per_page {per_page} is not between 1 and {}", size.1)));
+    }
+    let offset = (page - 1)
+        .checked_mul(per_page)
+        .ok_or_else(|| ApiError::bad_request(format!("page {page} is beyond {beyond}")))?;
+    Ok((page, per_page, offset))
 }
 
 pub async fn start(

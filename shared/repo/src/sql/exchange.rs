@@ -293,21 +293,33 @@ pub(super) async fn put_shard_states(
     let sequence = to_i64(sequence, "manifest sequence")?;
     let mut tx = repo.begin().await?;
     for state in states {
-        sqlx::query(
-            "INSERT INTO manifest_state (connection_id, shard, sequence, digest, generation) \
-             VALUES ($1, $2, $3, $4, $5) \
-             ON CONFLICT (connection_id, shard) DO UPDATE SET sequence = excluded.sequence, digest = excluded.digest \
-             WHERE manifest_state.generation = excluded.generation AND manifest_state.sequence <= excluded.sequence",
-        )
-        .bind(connection_id)
-        .bind(i64::from(state.shard))
-        .bind(sequence)
-        .bind(&state.digest)
-        .bind(state.generation)
-        .execute(&mut *tx)
-        .await?;
+        record_shard_state(&mut tx, connection_id, sequence, state).await?;
     }
     tx.commit().await?;
+    Ok(())
+}
+
+/// One shard recorded as applied at `sequence`, if its generation is still the one given
+/// and its sequence does not go back.
+pub(super) async fn record_shard_state(
+    conn: &mut AnyConnection,
+    connection_id: &str,
+    sequence: i64,
+    state: &ShardState,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO manifest_state (connection_id, shard, sequence, digest, generation) \
+         VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT (connection_id, shard) DO UPDATE SET sequence = excluded.sequence, digest = excluded.digest \
+         WHERE manifest_state.generation = excluded.generation AND manifest_state.sequence <= excluded.sequence",
+    )
+    .bind(connection_id)
+    .bind(i64::from(state.shard))
+    .bind(sequence)
+    .bind(&state.digest)
+    .bind(state.generation)
+    .execute(conn)
+    .await?;
     Ok(())
 }
 

@@ -287,19 +287,12 @@ pub(super) async fn settle_pending_shards(conn: &mut sqlx::AnyConnection, sync_i
             sqlx::query("SELECT * FROM pending_shards WHERE sync_id = $1").bind(sync_id).fetch_all(&mut *conn).await?;
         for row in &rows {
             let (connection_id, sequence): (String, i64) = (row.try_get("connection_id")?, row.try_get("sequence")?);
-            sqlx::query(
-                "INSERT INTO manifest_state (connection_id, shard, sequence, digest, generation) \
-                 VALUES ($1, $2, $3, $4, $5) \
-                 ON CONFLICT (connection_id, shard) DO UPDATE SET sequence = excluded.sequence, digest = excluded.digest \
-                 WHERE manifest_state.generation = excluded.generation AND manifest_state.sequence <= excluded.sequence",
-            )
-            .bind(&connection_id)
-            .bind(row.try_get::<i64, _>("shard")?)
-            .bind(sequence)
-            .bind(row.try_get::<String, _>("digest")?)
-            .bind(row.try_get::<i64, _>("generation")?)
-            .execute(&mut *conn)
-            .await?;
+            let state = ShardState {
+                shard: super::codec::to_u32(row.try_get("shard")?, "pending shard")?,
+                digest: row.try_get("digest")?,
+                generation: row.try_get("generation")?,
+            };
+            super::exchange::record_shard_state(&mut *conn, &connection_id, sequence, &state).await?;
             sqlx::query("DELETE FROM pending_shards WHERE connection_id = $1 AND sequence < $2")
                 .bind(&connection_id)
                 .bind(sequence)
