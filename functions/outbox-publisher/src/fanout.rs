@@ -1,7 +1,7 @@
 //! The steps of a publish run. The plan reads what the connection shares and decides what
 //! to copy: a few copies (at most `AIRLOCK_PUBLISH_INLINE_COPIES` and 256 MiB) it makes
-//! itself, in one pass that ends with the manifest. More become one `publish` message per
-//! copy, shared by every worker of the publisher; each copy is settled once (done or
+//! itself, in one pass that ends with the manifest. More become `publish` messages of up to
+//! 64 copies each, shared by every worker of the publisher; each copy is settled once (done or
 //! failed) and the one that settles the last asks for the finish, a pass that writes the
 //! manifest. The run holds the connection's lease under its own name from plan to finish,
 //! renewed by each copy while it runs, so no other run starts meanwhile and any worker
@@ -50,8 +50,8 @@ pub(crate) async fn plan(
     // A run that stopped short may have changed records its manifest never showed: this
     // one then rebuilds every shard instead of only those it changes.
     let begun = ctx.repo.begin_publish(&setup.connection.id).await?;
-    let snapshot = Snapshot::read(ctx, &setup.connection.id).await?;
-    let copies = snapshot.copies(&setup);
+    let snapshot = Snapshot::read(ctx, &setup).await?;
+    let copies = snapshot.copies();
     let bytes: u64 = copies.iter().map(|c| c.size).sum();
     if copies.len() <= ctx.settings.inline_copies && bytes <= INLINE_BYTES {
         let outcome = run_pass(ctx, &setup, snapshot, Copies::Inline, begun).await;
@@ -151,9 +151,7 @@ pub(crate) async fn copy(
                 })
             })
             .collect();
-        let settled: Vec<()> =
-            stream::iter(copies).buffer_unordered(ctx.settings.copy_concurrency.max(1)).try_collect().await?;
-        drop(settled);
+        stream::iter(copies).buffer_unordered(ctx.settings.copy_concurrency.max(1)).try_collect::<()>().await?;
         if lease.is_none() {
             // Another run holds the lease: the run these copies belong to lost it, and the
             // other one may not see their records. The next run rebuilds every shard.
@@ -252,7 +250,7 @@ async fn finish_holding_lease(
     };
     let settled = ctx.repo.run_copies(&request.sync_id, false).await?;
     let settled = settled.into_iter().map(|c| (c.resource_id.clone(), c)).collect();
-    let snapshot = Snapshot::read(ctx, &setup.connection.id).await?;
+    let snapshot = Snapshot::read(ctx, &setup).await?;
     run_pass(ctx, &setup, snapshot, Copies::Settled(settled), (state.rebuild_all, state.version)).await
 }
 

@@ -14,7 +14,7 @@ use airlock_repo::{PlannedCopy, PublishedEntry, RepoError, SharedSource};
 use airlock_runtime::{Context, HandlerError, TraceContext};
 use airlock_store::object_store::{path::Path, ObjectStore};
 use futures::stream::{self, StreamExt, TryStreamExt};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use tokio::io::AsyncWriteExt;
 
@@ -154,37 +154,43 @@ impl Setup {
     }
 }
 
-/// What a pass reads, in a fixed number of queries whatever the number of files.
+/// What a pass reads, in a fixed number of queries whatever the number of files, and what
+/// it will do with each share, decided once.
 pub(crate) struct Snapshot {
     /// `registry_changes` read before anything else: what the run has seen.
     changes: i64,
-    pub platform: PlatformSettings,
-    rules: Vec<TransformRule>,
-    sources: Vec<SharedSource>,
+    platform: PlatformSettings,
+    decisions: Vec<Decision>,
     previous: BTreeMap<String, PublishedEntry>,
 }
 
 impl Snapshot {
-    pub async fn read(ctx: &Context, connection_id: &str) -> Result<Self, PublishError> {
+    pub async fn read(ctx: &Context, setup: &Setup) -> Result<Self, PublishError> {
         let repo = &ctx.repo;
-        Ok(Self {
-            changes: repo.registry_changes().await?,
-            platform: repo.platform().await?,
-            rules: repo.transforms(connection_id).await?,
-            sources: repo.shared_sources(connection_id).await?,
-            previous: repo.published(connection_id).await?.into_iter().map(|p| (p.resource_id.clone(), p)).collect(),
-        })
+        let connection_id = &setup.connection.id;
+        let changes = repo.registry_changes().await?;
+        let platform = repo.platform().await?;
+        let rules = repo.transforms(connection_id).await?;
+        let sources = repo.shared_sources(connection_id).await?;
+        let previous: BTreeMap<String, PublishedEntry> =
+            repo.published(connection_id).await?.into_iter().map(|p| (p.resource_id.clone(), p)).collect();
+        let decisions = sources
+            .into_iter()
+            .map(|source| {
+                let before = previous.get(&source.share.resource_id);
+                decide(setup, &platform, &rules, source, before)
+            })
+            .collect();
+        Ok(Self { changes, platform, decisions, previous })
     }
 
-    /// The revisions a pass over this snapshot would copy, read-only.
-    pub fn copies(&self, setup: &Setup) -> Vec<PlannedCopy> {
-        self.sources
+    /// The revisions a pass over this snapshot would copy.
+    pub fn copies(&self) -> Vec<PlannedCopy> {
+        self.decisions
             .iter()
-            .filter_map(|source| {
-                match decide(setup, &self.platform, &self.rules, source, self.previous.get(&source.share.resource_id)) {
-                    Decision::Copy(copy) => Some(copy.planned()),
-                    _ => None,
-                }
+            .filter_map(|decision| match decision {
+                Decision::Copy(copy) => Some(copy.planned(self.previous.get(&copy.resource.id))),
+                _ => None,
             })
             .collect()
     }
@@ -193,7 +199,7 @@ impl Snapshot {
 /// What a pass does with one share.
 enum Decision {
     /// The share goes, with the reason.
-    Remove { name: String, reason: String },
+    Remove { resource_id: String, name: String, reason: String },
     /// The file has no revision to publish.
     NoRevision(Resource),
     /// Its published object is there: at most its entry changed.
@@ -208,11 +214,13 @@ pub(crate) struct Copy {
     blob_key: String,
     entry: ManifestEntry,
     record: PublishedEntry,
+    /// What was published before for the resource, once the pass takes it (see
+    /// `collect_entries`); the plan reads it from the snapshot.
     before: Option<PublishedEntry>,
 }
 
 impl Copy {
-    fn planned(&self) -> PlannedCopy {
+    fn planned(&self, before: Option<&PublishedEntry>) -> PlannedCopy {
         PlannedCopy {
             resource_id: self.resource.id.clone(),
             name: self.resource.name.clone(),
@@ -220,7 +228,7 @@ impl Copy {
             blob_key: self.blob_key.clone(),
             shard: self.record.shard,
             entry_json: self.record.entry_json.clone(),
-            replaces: self.before.as_ref().map(|b| b.object_key.clone()),
+            replaces: before.map(|b| b.object_key.clone()),
             settled: None,
         }
     }
@@ -230,20 +238,20 @@ fn decide(
     setup: &Setup,
     platform: &PlatformSettings,
     rules: &[TransformRule],
-    source: &SharedSource,
+    source: SharedSource,
     before: Option<&PublishedEntry>,
 ) -> Decision {
     let conn = &setup.connection;
-    let resource_id = &source.share.resource_id;
-    let Some(resource) = source.resource.clone().filter(|r| r.withdrawn_at.is_none()) else {
+    let resource_id = source.share.resource_id;
+    let Some(resource) = source.resource.filter(|r| r.withdrawn_at.is_none()) else {
         let reason = "the file no longer exists in the registry".into();
-        return Decision::Remove { name: resource_id.clone(), reason };
+        return Decision::Remove { name: resource_id.clone(), resource_id, reason };
     };
     let policy = conn.sending_policy(platform.infosec_enabled);
     if let Err(why) = policy.check(&resource.level, &resource.tags, platform.lowest_level().order) {
-        return Decision::Remove { name: resource.name, reason: why.to_string() };
+        return Decision::Remove { resource_id, name: resource.name, reason: why.to_string() };
     }
-    let Some(revision) = &source.revision else {
+    let Some(revision) = source.revision else {
         return Decision::NoRevision(resource);
     };
     let entry = ManifestEntry {
@@ -267,7 +275,7 @@ fn decide(
     if before.is_some_and(|b| b.object_key == entry.object_key) {
         Decision::Keep { resource, entry, record }
     } else {
-        Decision::Copy(Copy { resource, blob_key: revision.blob_key.clone(), entry, record, before: before.cloned() })
+        Decision::Copy(Copy { resource, blob_key: revision.blob_key, entry, record, before: None })
     }
 }
 
@@ -290,17 +298,17 @@ pub(crate) async fn run_pass(
     begun: (bool, i64),
 ) -> Result<PublishOutcome, PublishError> {
     let (rebuild_all, version) = begun;
-    let changes = snapshot.changes;
+    let Snapshot { changes, platform, decisions, previous } = snapshot;
     let mut run = Run {
         ctx,
         setup,
-        platform: snapshot.platform.clone(),
+        platform,
         classification: BTreeMap::new(),
         rows: Vec::new(),
         changed: BTreeSet::new(),
         rebuild_all,
     };
-    let mut entries = run.collect_entries(snapshot, copies).await?;
+    let mut entries = run.collect_entries(decisions, previous, copies).await?;
     // Copying may have taken long, and the connection may have been archived or narrowed
     // meanwhile: the manifests name only what it allows now, read once for the whole run.
     let connection = &setup.connection;
@@ -378,26 +386,26 @@ impl Run<'_> {
     /// the grace period, removed by a later run once its manifests are out.
     async fn collect_entries(
         &mut self,
-        snapshot: Snapshot,
+        decisions: Vec<Decision>,
+        mut previous: BTreeMap<String, PublishedEntry>,
         copies: Copies,
     ) -> Result<BTreeMap<String, ManifestEntry>, PublishError> {
         let repo = &self.ctx.repo;
         let conn = &self.setup.connection;
-        let Snapshot { platform, rules, sources, mut previous, .. } = snapshot;
         let mut entries = BTreeMap::new();
         let mut to_copy = Vec::new();
 
-        for source in &sources {
+        for decision in decisions {
             // A share removed here, or with no revision, stays in `previous`: it leaves the
             // manifests below like anything no longer shared.
-            let decision = decide(self.setup, &platform, &rules, source, previous.get(&source.share.resource_id));
             let before = match &decision {
-                Decision::Keep { .. } | Decision::Copy(_) => previous.remove(&source.share.resource_id),
+                Decision::Keep { resource, .. } => previous.remove(&resource.id),
+                Decision::Copy(copy) => previous.remove(&copy.resource.id),
                 Decision::Remove { .. } | Decision::NoRevision(_) => None,
             };
             match decision {
-                Decision::Remove { name, reason } => {
-                    self.remove_share(&source.share.resource_id, &name, &reason).await?;
+                Decision::Remove { resource_id, name, reason } => {
+                    self.remove_share(&resource_id, &name, &reason).await?;
                 }
                 Decision::NoRevision(resource) => {
                     self.classify(&resource);
@@ -417,7 +425,7 @@ impl Run<'_> {
                 }
                 Decision::Copy(copy) => {
                     self.classify(&copy.resource);
-                    to_copy.push(copy);
+                    to_copy.push(Copy { before, ..copy });
                 }
             }
         }
@@ -430,10 +438,11 @@ impl Run<'_> {
         let due_at = now_millis() + self.ctx.settings.object_grace.as_millis() as i64;
         let gone_keys: Vec<String> = previous.values().map(|gone| gone.object_key.clone()).collect();
         repo.schedule_deletions(&conn.id, &gone_keys, due_at).await?;
+        let with_rows: HashSet<String> = self.rows.iter().map(|r| r.resource_id.clone()).collect();
         for (resource_id, gone) in previous {
             repo.delete_published(&conn.id, &resource_id).await?;
             self.changed.insert(resource_id.clone());
-            if !self.rows.iter().any(|r| r.resource_id == resource_id) {
+            if !with_rows.contains(&resource_id) {
                 let name = serde_json::from_str::<ManifestEntry>(&gone.entry_json).map(|e| e.name).unwrap_or_default();
                 self.rows.push(ResourceRow {
                     resource_id,
@@ -501,18 +510,23 @@ impl Run<'_> {
                 }
             }
         }
-        for planned in settled.values().filter(|p| p.settled == Some(Ok(()))) {
-            let Ok(entry) = serde_json::from_str::<ManifestEntry>(&planned.entry_json) else { continue };
-            if entries.get(&planned.resource_id).is_some_and(|e| e.object_key == entry.object_key) {
-                self.changed.insert(planned.resource_id.clone());
-                self.rows.retain(|r| r.resource_id != planned.resource_id);
-                self.rows.push(ResourceRow {
-                    resource_id: planned.resource_id.clone(),
-                    name: planned.name.clone(),
-                    outcome: ResourceOutcome::Updated,
-                    message: copied_message(&entry),
-                });
-            }
+        let done: Vec<(&PlannedCopy, ManifestEntry)> = settled
+            .values()
+            .filter(|p| p.settled == Some(Ok(())))
+            .filter_map(|p| serde_json::from_str::<ManifestEntry>(&p.entry_json).ok().map(|entry| (p, entry)))
+            .filter(|(p, entry)| entries.get(&p.resource_id).is_some_and(|e| e.object_key == entry.object_key))
+            .collect();
+        // Their rows say they were copied, in place of any row the pass gave them.
+        let ids: HashSet<&str> = done.iter().map(|(p, _)| p.resource_id.as_str()).collect();
+        self.rows.retain(|r| !ids.contains(r.resource_id.as_str()));
+        for (planned, entry) in done {
+            self.changed.insert(planned.resource_id.clone());
+            self.rows.push(ResourceRow {
+                resource_id: planned.resource_id.clone(),
+                name: planned.name.clone(),
+                outcome: ResourceOutcome::Updated,
+                message: copied_message(&entry),
+            });
         }
     }
 
@@ -552,6 +566,9 @@ impl Run<'_> {
                 policy.check(level, tags, lowest).err().map(|why| (id.clone(), why.to_string()))
             })
             .collect();
+        // Their rows say why they left, not that they were copied a moment ago.
+        let ids: HashSet<&str> = refused.iter().map(|(id, _)| id.as_str()).collect();
+        self.rows.retain(|r| !ids.contains(r.resource_id.as_str()));
         for (resource_id, why) in refused {
             let entry = entries.remove(&resource_id).expect("refused entries come from the map");
             // Scheduled before the record naming it goes, as in collect_entries.
@@ -562,8 +579,6 @@ impl Run<'_> {
                 .await?;
             self.ctx.repo.delete_published(&self.setup.connection.id, &resource_id).await?;
             self.changed.insert(resource_id.clone());
-            // Its row says why it left, not that it was copied a moment ago.
-            self.rows.retain(|r| r.resource_id != resource_id);
             self.remove_share(&resource_id, &entry.name, &format!("{why} (changed while this publish ran)")).await?;
         }
         Ok(())
