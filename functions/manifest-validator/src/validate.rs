@@ -127,7 +127,7 @@ async fn validate_holding_lease(ctx: &Context, request: &PollRequest) -> Result<
         active_tags: TagSet::new(),
     };
     // The root alone first: the partner's max level and every declared tag, on every sync.
-    policy.check(manifest, &[]).map_err(|e| ValidateError::Refused(e.to_string()))?;
+    policy.check_root(manifest).map_err(|e| ValidateError::Refused(e.to_string()))?;
 
     // Only the shards whose digest is not the one applied are fetched; all of them when
     // the sender changed its shard count.
@@ -142,7 +142,7 @@ async fn validate_holding_lease(ctx: &Context, request: &PollRequest) -> Result<
     // Made before they are streamed (boxed, of one type), so the handler's future stays Send.
     let reads: Vec<_> = to_fetch.iter().map(|r| Box::pin(read_shard(ctx, &inbox, manifest, r))).collect();
     let fetched: Vec<ShardEntries> = stream::iter(reads).buffered(SHARD_FETCHES).try_collect().await?;
-    policy.check(manifest, &fetched).map_err(|e| ValidateError::Refused(e.to_string()))?;
+    policy.check_entries(manifest, &fetched).map_err(|e| ValidateError::Refused(e.to_string()))?;
     if resharded {
         connection.shard_count = manifest.shard_count;
         repo.update_connection(&connection).await?;
@@ -241,8 +241,9 @@ async fn read_shard(
     open_shard(manifest, shard_ref, &bytes, max_bytes).map_err(|e| ValidateError::Refused(e.to_string()))
 }
 
-/// An object's bytes, its size checked before the body is read, so an oversized object
-/// costs nothing; the read itself is bounded too (HEAD's size is the store's word).
+/// An object's bytes, its size (from the answer's headers) checked before the body is
+/// read, so an oversized object costs nothing; the read itself is bounded too (the size is
+/// the store's word).
 async fn read_bounded(
     inbox: &Arc<dyn ObjectStore>,
     key: &str,
@@ -257,12 +258,11 @@ async fn read_bounded(
             ValidateError::Store(format!("reading '{key}' failed: {e}"))
         }
     };
-    let meta = inbox.head(&path).await.map_err(failed)?;
-    if meta.size as usize > max_bytes {
-        let too_large = airlock_protocol::ManifestError::TooLarge { size: meta.size as usize, max: max_bytes };
+    let result = inbox.get(&path).await.map_err(failed)?;
+    if result.meta.size as usize > max_bytes {
+        let too_large = airlock_protocol::ManifestError::TooLarge { size: result.meta.size as usize, max: max_bytes };
         return Err(ValidateError::Refused(format!("{too_large} ({key})")));
     }
-    let result = inbox.get(&path).await.map_err(failed)?;
     let bytes = airlock_store::read_at_most(result, max_bytes + 1).await.map_err(failed)?;
     Ok(bytes.to_vec())
 }

@@ -161,20 +161,11 @@ fn check_entry(
 }
 
 impl ReceivingPolicy {
-    /// The verified root of one sync and the shards fetched for it: the partner's max level
-    /// within the local max and every tag the root declares for any shard covered by a
-    /// remove or map rule (all uncovered tags named at once), checked on every sync from
-    /// the root alone; then each fetched entry inside its channel and resource, in the shard
-    /// its id hashes to, at a level within the root's max, with only tags its shard declares.
-    pub fn check(&self, manifest: &Manifest, fetched: &[ShardEntries]) -> Result<(), Refused> {
+    /// The verified root of one sync, on every sync and before any shard is fetched: the
+    /// partner's max level within the local max, and every tag the root declares for any
+    /// shard covered by a remove or map rule (all uncovered tags named at once).
+    pub fn check_root(&self, manifest: &Manifest) -> Result<(), Refused> {
         check_manifest_max(&manifest.max_level, &self.local_max)?;
-        // Entries first, so that a bad tag is named with the resource that carries it.
-        for shard in fetched {
-            let declared = manifest.shards.iter().find(|r| r.shard == shard.shard).map(|r| &r.tags);
-            for entry in &shard.resources {
-                check_entry(manifest, shard.shard, declared, entry)?;
-            }
-        }
         let mut uncovered = TagSet::new();
         for shard_ref in &manifest.shards {
             for tag in &shard_ref.tags {
@@ -184,6 +175,19 @@ impl ReceivingPolicy {
         }
         if !uncovered.is_empty() {
             return Err(Refused::UncoveredTags(uncovered));
+        }
+        Ok(())
+    }
+
+    /// The shards fetched for a root `check_root` passed: each entry inside its channel and
+    /// resource, in the shard its id hashes to, at a level within the root's max, with only
+    /// tags its shard declares.
+    pub fn check_entries(&self, manifest: &Manifest, fetched: &[ShardEntries]) -> Result<(), Refused> {
+        for shard in fetched {
+            let declared = manifest.shards.iter().find(|r| r.shard == shard.shard).map(|r| &r.tags);
+            for entry in &shard.resources {
+                check_entry(manifest, shard.shard, declared, entry)?;
+            }
         }
         Ok(())
     }
@@ -330,7 +334,9 @@ mod tests {
         /// Checks one fetched shard under a root that declares it as it is.
         fn check(k: u32, shard_count: u32, max: i64, resources: Vec<ManifestEntry>) -> Result<(), Refused> {
             let fetched = [shard(k, shard_count, resources)];
-            local().check(&root(max, shard_count, &fetched), &fetched)
+            let (policy, root) = (local(), root(max, shard_count, &fetched));
+            // Entries first, so that a bad tag is named with the resource that carries it.
+            policy.check_entries(&root, &fetched).and_then(|()| policy.check_root(&root))
         }
 
         #[test]
@@ -353,7 +359,7 @@ mod tests {
             let b = ids.iter().find(|id| shard_for(id, 2) == 1).unwrap();
             let shards = [shard(0, 2, vec![entry(a, 2, 0, &["X"])]), shard(1, 2, vec![entry(b, 2, 0, &["Y", "ITAR"])])];
             // From the root alone: nothing fetched, every shard's declared tags checked.
-            let err = local().check(&root(2, 2, &shards), &[]).unwrap_err();
+            let err = local().check_root(&root(2, 2, &shards)).unwrap_err();
             assert_eq!(err.to_string(), "manifest control tag(s) uncovered by any transformation predicate: X, Y");
         }
 
@@ -411,7 +417,7 @@ mod tests {
         fn refuses_an_entry_with_a_tag_its_shard_does_not_declare() {
             let declared = shard(0, 1, vec![entry("a", 1, 0, &[])]);
             let fetched = [shard(0, 1, vec![entry("a", 1, 0, &["ITAR"])])];
-            let err = local().check(&root(2, 1, &[declared]), &fetched).unwrap_err();
+            let err = local().check_entries(&root(2, 1, &[declared]), &fetched).unwrap_err();
             assert_eq!(
                 err.to_string(),
                 "manifest rejected: resource a in shard 0 carries control tag(s) ITAR that the signed manifest does \
