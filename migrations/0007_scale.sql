@@ -1,19 +1,16 @@
 -- Manifest format 2: a signed root names content-addressed shard objects, and a receiver
--- fetches only the shards whose digest changed. A shard's row records the digest applied;
--- `generation` moves on whenever an ingest from the shard fails for good, so that a
--- validation finishing later does not record the shard as applied and the next one
--- fetches it again. The root's own row uses shard 4294967295.
-ALTER TABLE manifest_state ADD COLUMN generation BIGINT NOT NULL DEFAULT 0;
+-- fetches only the shards whose digest changed. A shard's manifest_state row records the
+-- digest applied; the root's own row uses shard 4294967295.
 
 -- The shards a receiving sync fetched, recorded in manifest_state only when that sync's
--- event finishes with every file arrived (in the same transaction); dropped otherwise.
+-- event finishes with every file arrived (in the same transaction); dropped otherwise, so
+-- the next validation fetches them again.
 CREATE TABLE pending_shards (
     sync_id TEXT NOT NULL,
     connection_id TEXT NOT NULL,
     shard BIGINT NOT NULL,
     sequence BIGINT NOT NULL,
     digest TEXT NOT NULL,
-    generation BIGINT NOT NULL,
     PRIMARY KEY (sync_id, shard)
 );
 

@@ -110,12 +110,9 @@ pub async fn ingest_with(
         Ok(Done::Superseded(by)) => {
             Ok((row(&name, ResourceOutcome::Unchanged, format!("superseded by sequence {by}")), 0))
         }
-        Err(IngestError::Refused(message)) => {
-            // The validator would otherwise take the shard as applied and not offer the
-            // entry again until the sender changes the shard.
-            ctx.repo.mark_shard_stale(&connection.id, request.shard).await.map_err(IngestError::from)?;
-            Ok((row(&name, ResourceOutcome::Failed, message), 0))
-        }
+        // The failed row keeps the sync from recording the shard as applied, so the next
+        // sync offers the entry again.
+        Err(IngestError::Refused(message)) => Ok((row(&name, ResourceOutcome::Failed, message), 0)),
         Err(e) => Err(e.into()),
     }
 }

@@ -178,10 +178,7 @@ async fn validate_holding_lease(ctx: &Context, request: &PollRequest) -> Result<
     };
     let applied = fetched
         .iter()
-        .map(|f| {
-            let generation = states.get(&f.shard).map_or(0, |s| s.generation);
-            ShardState { shard: f.shard, digest: manifest.shards[f.shard as usize].sha256.clone(), generation }
-        })
+        .map(|f| ShardState { shard: f.shard, digest: manifest.shards[f.shard as usize].sha256.clone() })
         .collect();
     let shards = AppliedShards { connection_id: connection.id.clone(), sequence, states: applied };
     Ok(Validation::Accepted { message, ingests, shards })

@@ -129,13 +129,11 @@ pub struct PublishedEntry {
 /// hold its shards).
 pub const ROOT_STATE_SHARD: u32 = u32::MAX;
 
-/// What a receiving connection applied of one shard: the digest of its entries object, and
-/// a generation that moves on when an ingest from it fails for good.
+/// What a receiving connection applied of one shard: the digest of its entries object.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ShardState {
     pub shard: u32,
     pub digest: String,
-    pub generation: i64,
 }
 
 /// The last manifest a receiving connection applied for one shard.
@@ -421,12 +419,9 @@ pub trait Repository: Send + Sync + 'static {
     async fn reset_replay_state(&self, connection_id: &str) -> Result<()>;
     /// The shards' states of a connection (not the root's row), in one query.
     async fn shard_states(&self, connection_id: &str) -> Result<Vec<ShardState>>;
-    /// Records shards as applied from the root of `sequence`, in one transaction; each only
-    /// if its generation is still the one given (no ingest from it failed since it was
-    /// read) and its sequence does not go back.
-    async fn put_shard_states(&self, connection_id: &str, sequence: u64, states: &[ShardState]) -> Result<()>;
-    /// The shards a receiving sync fetched: recorded as applied (as `put_shard_states`
-    /// does) when the sync's event finishes with every file arrived, dropped otherwise.
+    /// The shards a receiving sync fetched: recorded as applied (each only if its sequence
+    /// does not go back) when the sync's event finishes with every file arrived, dropped
+    /// otherwise.
     async fn put_pending_shards(
         &self,
         sync_id: &str,
@@ -434,8 +429,6 @@ pub trait Repository: Send + Sync + 'static {
         sequence: u64,
         states: &[ShardState],
     ) -> Result<()>;
-    /// An ingest from this shard failed for good: the next validation fetches it again.
-    async fn mark_shard_stale(&self, connection_id: &str, shard: u32) -> Result<()>;
     /// The live applied entries (tombstones of withdrawals left out).
     async fn applied(&self, connection_id: &str) -> Result<Vec<AppliedEntry>>;
     /// The live applied entries recorded for one shard.

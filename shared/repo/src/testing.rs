@@ -336,9 +336,6 @@ impl Repository for FlakyRepository {
     async fn forget_run(&self, sync_id: &str) -> Result<()> {
         self.inner.forget_run(sync_id).await
     }
-    async fn put_shard_states(&self, connection_id: &str, sequence: u64, states: &[ShardState]) -> Result<()> {
-        self.inner.put_shard_states(connection_id, sequence, states).await
-    }
     async fn put_pending_shards(
         &self,
         sync_id: &str,
@@ -347,9 +344,6 @@ impl Repository for FlakyRepository {
         states: &[ShardState],
     ) -> Result<()> {
         self.inner.put_pending_shards(sync_id, connection_id, sequence, states).await
-    }
-    async fn mark_shard_stale(&self, connection_id: &str, shard: u32) -> Result<()> {
-        self.inner.mark_shard_stale(connection_id, shard).await
     }
     async fn applied_in_shard(&self, connection_id: &str, shard: u32) -> Result<Vec<AppliedEntry>> {
         self.inner.applied_in_shard(connection_id, shard).await

@@ -3,7 +3,8 @@
 use super::{new_id, resource};
 use crate::{ApplyOutcome, ManifestState};
 use crate::{PlannedCopy, Repository, Result, ShardState, ROOT_STATE_SHARD};
-use airlock_domain::Revision;
+use airlock_domain::pipeline::{ResourceOutcome, ResourceRow, StatusEvent, StatusReport};
+use airlock_domain::{ConnectionKind, Revision};
 
 /// The shares of a connection with their resources and current revisions, in one read.
 pub async fn shared_sources(repo: &dyn Repository) -> Result<()> {
@@ -45,12 +46,38 @@ pub async fn shared_sources(repo: &dyn Repository) -> Result<()> {
     Ok(())
 }
 
-/// A shard is recorded as applied only while no ingest from it failed since it was read.
+/// A receiving sync's fetched shards count as applied when its event finishes with every
+/// file arrived, in the transaction that finishes it; a sync with a failed file records
+/// none of them, and an older sync finishing late moves no shard back.
 pub async fn shard_states(repo: &dyn Repository) -> Result<()> {
     let connection_id = new_id();
     assert!(repo.shard_states(&connection_id).await?.is_empty());
-    let state = |shard: u32, digest: &str, generation: i64| ShardState { shard, digest: digest.into(), generation };
-    repo.put_shard_states(&connection_id, 5, &[state(0, "a0", 0), state(1, "a1", 0)]).await?;
+    let state = |shard: u32, digest: &str| ShardState { shard, digest: digest.into() };
+    let finish = |sync_id: &str, outcome: ResourceOutcome| StatusReport {
+        sync_id: sync_id.into(),
+        connection_id: connection_id.clone(),
+        kind: ConnectionKind::Receiving,
+        at: 10,
+        event: StatusEvent::StageFinished {
+            failed: false,
+            message: String::new(),
+            pending: 0,
+            resources: vec![ResourceRow {
+                resource_id: "r".into(),
+                name: "r.txt".into(),
+                outcome,
+                message: String::new(),
+            }],
+        },
+    };
+    let sorted = |mut states: Vec<ShardState>| {
+        states.sort_by_key(|s| s.shard);
+        states
+    };
+
+    let (s1, s2, s3, s4) = (new_id(), new_id(), new_id(), new_id());
+    repo.put_pending_shards(&s1, &connection_id, 5, &[state(0, "a0"), state(1, "a1")]).await?;
+    assert!(repo.shard_states(&connection_id).await?.is_empty(), "pending until the sync finishes");
     let root = ManifestState {
         connection_id: connection_id.clone(),
         shard: ROOT_STATE_SHARD,
@@ -58,28 +85,25 @@ pub async fn shard_states(repo: &dyn Repository) -> Result<()> {
         digest: "r".into(),
     };
     assert_eq!(repo.put_manifest_state(&root).await?, ApplyOutcome::Applied);
-    let mut states = repo.shard_states(&connection_id).await?;
-    states.sort_by_key(|s| s.shard);
-    assert_eq!(states, vec![state(0, "a0", 0), state(1, "a1", 0)], "the root's row is not a shard");
+    repo.record_status(&finish(&s1, ResourceOutcome::Updated), 20).await?;
+    assert_eq!(
+        sorted(repo.shard_states(&connection_id).await?),
+        vec![state(0, "a0"), state(1, "a1")],
+        "recorded once every file arrived; the root's row is not a shard"
+    );
 
-    // An ingest from shard 1 fails: the shard is to be fetched again.
-    repo.mark_shard_stale(&connection_id, 1).await?;
-    // A validation that read generation 0 before the failure records it: refused.
-    repo.put_shard_states(&connection_id, 6, &[state(0, "b0", 0), state(1, "b1", 0)]).await?;
-    let mut states = repo.shard_states(&connection_id).await?;
-    states.sort_by_key(|s| s.shard);
-    assert_eq!(states, vec![state(0, "b0", 0), state(1, "", 1)], "the stale shard stays stale");
-    // The next validation read generation 1: its record holds.
-    repo.put_shard_states(&connection_id, 7, &[state(1, "c1", 1)]).await?;
-    // An older validation finishing late cannot move a shard back.
-    repo.put_shard_states(&connection_id, 5, &[state(0, "old", 0)]).await?;
-    let mut states = repo.shard_states(&connection_id).await?;
-    states.sort_by_key(|s| s.shard);
-    assert_eq!(states, vec![state(0, "b0", 0), state(1, "c1", 1)]);
-    // A failure before the shard was ever recorded counts too.
-    repo.mark_shard_stale(&connection_id, 2).await?;
-    repo.put_shard_states(&connection_id, 8, &[state(2, "d2", 0)]).await?;
-    assert!(repo.shard_states(&connection_id).await?.contains(&state(2, "", 1)));
+    // A file of the next sync fails: its shard is fetched again next time.
+    repo.put_pending_shards(&s2, &connection_id, 6, &[state(0, "b0")]).await?;
+    repo.record_status(&finish(&s2, ResourceOutcome::Failed), 20).await?;
+    assert_eq!(sorted(repo.shard_states(&connection_id).await?), vec![state(0, "a0"), state(1, "a1")]);
+
+    // A newer sync records shard 1; an older one finishing after it does not move it back.
+    repo.put_pending_shards(&s3, &connection_id, 8, &[state(1, "c1")]).await?;
+    repo.put_pending_shards(&s4, &connection_id, 7, &[state(1, "old")]).await?;
+    repo.record_status(&finish(&s3, ResourceOutcome::Updated), 20).await?;
+    repo.record_status(&finish(&s4, ResourceOutcome::Updated), 20).await?;
+    assert_eq!(sorted(repo.shard_states(&connection_id).await?), vec![state(0, "a0"), state(1, "c1")]);
+
     repo.reset_replay_state(&connection_id).await?;
     assert!(repo.shard_states(&connection_id).await?.is_empty(), "rotation forgets the shards too");
     Ok(())

@@ -265,42 +265,22 @@ pub(super) async fn applied_in_shard(
 }
 
 pub(super) async fn shard_states(repo: &SqlRepository, connection_id: &str) -> Result<Vec<ShardState>> {
-    let rows =
-        sqlx::query("SELECT shard, digest, generation FROM manifest_state WHERE connection_id = $1 AND shard <> $2")
-            .bind(connection_id)
-            .bind(i64::from(ROOT_STATE_SHARD))
-            .fetch_all(&repo.pool)
-            .await?;
+    let rows = sqlx::query("SELECT shard, digest FROM manifest_state WHERE connection_id = $1 AND shard <> $2")
+        .bind(connection_id)
+        .bind(i64::from(ROOT_STATE_SHARD))
+        .fetch_all(&repo.pool)
+        .await?;
     rows.iter()
         .map(|row| {
             Ok(ShardState {
                 shard: codec::to_u32(row.try_get("shard")?, "shard of a manifest state")?,
                 digest: row.try_get("digest")?,
-                generation: row.try_get("generation")?,
             })
         })
         .collect()
 }
 
-/// Each row is written only if its generation is still the one read and its sequence does
-/// not go back: a shard an ingest marked stale meanwhile stays stale.
-pub(super) async fn put_shard_states(
-    repo: &SqlRepository,
-    connection_id: &str,
-    sequence: u64,
-    states: &[ShardState],
-) -> Result<()> {
-    let sequence = to_i64(sequence, "manifest sequence")?;
-    let mut tx = repo.begin().await?;
-    for state in states {
-        record_shard_state(&mut tx, connection_id, sequence, state).await?;
-    }
-    tx.commit().await?;
-    Ok(())
-}
-
-/// One shard recorded as applied at `sequence`, if its generation is still the one given
-/// and its sequence does not go back.
+/// One shard recorded as applied at `sequence`, unless a newer sequence is recorded.
 pub(super) async fn record_shard_state(
     conn: &mut AnyConnection,
     connection_id: &str,
@@ -308,29 +288,15 @@ pub(super) async fn record_shard_state(
     state: &ShardState,
 ) -> Result<()> {
     sqlx::query(
-        "INSERT INTO manifest_state (connection_id, shard, sequence, digest, generation) \
-         VALUES ($1, $2, $3, $4, $5) \
+        "INSERT INTO manifest_state (connection_id, shard, sequence, digest) VALUES ($1, $2, $3, $4) \
          ON CONFLICT (connection_id, shard) DO UPDATE SET sequence = excluded.sequence, digest = excluded.digest \
-         WHERE manifest_state.generation = excluded.generation AND manifest_state.sequence <= excluded.sequence",
+         WHERE manifest_state.sequence <= excluded.sequence",
     )
     .bind(connection_id)
     .bind(i64::from(state.shard))
     .bind(sequence)
     .bind(&state.digest)
-    .bind(state.generation)
     .execute(conn)
-    .await?;
-    Ok(())
-}
-
-pub(super) async fn mark_shard_stale(repo: &SqlRepository, connection_id: &str, shard: u32) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO manifest_state (connection_id, shard, sequence, digest, generation) VALUES ($1, $2, 0, '', 1) \
-         ON CONFLICT (connection_id, shard) DO UPDATE SET digest = '', generation = manifest_state.generation + 1",
-    )
-    .bind(connection_id)
-    .bind(i64::from(shard))
-    .execute(&repo.pool)
     .await?;
     Ok(())
 }

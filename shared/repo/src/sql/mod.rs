@@ -382,9 +382,6 @@ impl Repository for SqlRepository {
     async fn forget_run(&self, sync_id: &str) -> Result<()> {
         runs::forget_run(self, sync_id).await
     }
-    async fn put_shard_states(&self, connection_id: &str, sequence: u64, states: &[ShardState]) -> Result<()> {
-        exchange::put_shard_states(self, connection_id, sequence, states).await
-    }
     async fn put_pending_shards(
         &self,
         sync_id: &str,
@@ -393,9 +390,6 @@ impl Repository for SqlRepository {
         states: &[ShardState],
     ) -> Result<()> {
         runs::put_pending_shards(self, sync_id, connection_id, sequence, states).await
-    }
-    async fn mark_shard_stale(&self, connection_id: &str, shard: u32) -> Result<()> {
-        exchange::mark_shard_stale(self, connection_id, shard).await
     }
     async fn applied_in_shard(&self, connection_id: &str, shard: u32) -> Result<Vec<AppliedEntry>> {
         exchange::applied_in_shard(self, connection_id, shard).await

@@ -261,15 +261,14 @@ pub(super) async fn put_pending_shards(
     let mut tx = repo.begin().await?;
     for state in states {
         sqlx::query(
-            "INSERT INTO pending_shards (sync_id, connection_id, shard, sequence, digest, generation) \
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (sync_id, shard) DO NOTHING",
+            "INSERT INTO pending_shards (sync_id, connection_id, shard, sequence, digest) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (sync_id, shard) DO NOTHING",
         )
         .bind(sync_id)
         .bind(connection_id)
         .bind(i64::from(state.shard))
         .bind(sequence)
         .bind(&state.digest)
-        .bind(state.generation)
         .execute(&mut *tx)
         .await?;
     }
@@ -278,8 +277,7 @@ pub(super) async fn put_pending_shards(
 }
 
 /// Within the transaction that finishes a sync event: a successful sync records its
-/// pending shards as applied (each only if no ingest marked it stale since and its
-/// sequence does not go back) and drops older syncs' leftovers of the same connection; any
+/// pending shards as applied (each only if its sequence does not go back) and drops older syncs' leftovers of the same connection; any
 /// other end just drops them.
 pub(super) async fn settle_pending_shards(conn: &mut sqlx::AnyConnection, sync_id: &str, success: bool) -> Result<()> {
     if success {
@@ -290,7 +288,6 @@ pub(super) async fn settle_pending_shards(conn: &mut sqlx::AnyConnection, sync_i
             let state = ShardState {
                 shard: super::codec::to_u32(row.try_get("shard")?, "pending shard")?,
                 digest: row.try_get("digest")?,
-                generation: row.try_get("generation")?,
             };
             super::exchange::record_shard_state(&mut *conn, &connection_id, sequence, &state).await?;
             sqlx::query("DELETE FROM pending_shards WHERE connection_id = $1 AND sequence < $2")
