@@ -82,6 +82,37 @@ async fn read_full<R: AsyncRead + Unpin>(reader: &mut R, buf: &mut [u8]) -> io::
     Ok(filled)
 }
 
+/// Bytes of a chunk buffer at first: it grows to the chunk size only while a stream has
+/// more, so a small file costs a small buffer (not a 1 MiB one zeroed twice).
+const FIRST_BUFFER: usize = 64 << 10;
+
+/// A buffer for `room` bytes of chunk and `tail` bytes after them, of the size the stream
+/// needs: `read_chunk` grows it.
+fn chunk_buffer(room: usize, tail: usize) -> Zeroizing<Vec<u8>> {
+    Zeroizing::new(vec![0u8; room.min(FIRST_BUFFER) + tail])
+}
+
+/// Reads up to `room` bytes into the front of `buf` (keeping `tail` bytes free after them),
+/// growing it while the reader fills it; each buffer given up is wiped.
+async fn read_chunk<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    buf: &mut Zeroizing<Vec<u8>>,
+    room: usize,
+    tail: usize,
+) -> io::Result<usize> {
+    let mut filled = 0;
+    loop {
+        let have = buf.len() - tail;
+        filled += read_full(reader, &mut buf[filled..have]).await?;
+        if filled < have || have >= room {
+            return Ok(filled);
+        }
+        let mut bigger = Zeroizing::new(vec![0u8; (have * 4).min(room) + tail]);
+        bigger[..filled].copy_from_slice(&buf[..filled]);
+        *buf = bigger;
+    }
+}
+
 /// Encrypts `reader` into `writer`. A chunk shorter than `chunk_size` (possibly empty) always
 /// ends the stream, so the decryptor can tell the final chunk by its length alone.
 ///
@@ -107,10 +138,10 @@ where
     let cipher = cipher(key);
     let mut hasher = Sha256::new(&SHA256);
     let mut plain_size = 0u64;
-    let mut buf = Zeroizing::new(vec![0u8; chunk_size + TAG_LEN]);
+    let mut buf = chunk_buffer(chunk_size, TAG_LEN);
     let mut index = 0u64;
     loop {
-        let n = read_full(&mut reader, &mut buf[..chunk_size]).await?;
+        let n = read_chunk(&mut reader, &mut buf, chunk_size, TAG_LEN).await?;
         let last = n < chunk_size;
         let nonce = nonce(&header, index, last)?;
         hasher.update(&buf[..n]);
@@ -151,10 +182,10 @@ where
     let mut hasher = Sha256::new(&SHA256);
     let mut plain_size = 0u64;
     let frame_len = chunk_size + TAG_LEN;
-    let mut frame = Zeroizing::new(vec![0u8; frame_len]);
+    let mut frame = chunk_buffer(frame_len, 0);
     let mut index = 0u64;
     loop {
-        let n = read_full(&mut reader, &mut frame).await?;
+        let n = read_chunk(&mut reader, &mut frame, frame_len, 0).await?;
         if n < TAG_LEN {
             return Err(PayloadError::Truncated { chunks: index });
         }
