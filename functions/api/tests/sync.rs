@@ -96,7 +96,7 @@ async fn a_service_token_starts_a_sync_of_one_connection() {
 async fn a_sync_with_many_rows_pages_them_and_a_running_one_shows_its_progress() {
     use airlock_domain::pipeline::{ResourceOutcome, ResourceRow, StatusEvent, StatusReport};
     use airlock_domain::{new_id, now_millis, ConnectionKind};
-    use airlock_repo::PlannedCopy;
+    use airlock_repo::{CopySettlement, PlannedCopy};
     let d = duo().await;
     let repo = &d.pair.a.ctx.repo;
     let admin = d.api_a.mint("admin-a", &[ADMIN], HOUR);
@@ -122,9 +122,11 @@ async fn a_sync_with_many_rows_pages_them_and_a_running_one_shows_its_progress()
     };
     let copies: Vec<_> = (0..120).map(copy).collect();
     repo.plan_run(&sync_id, &connection_id, &copies, (false, 1), now_millis() - 2_000).await.unwrap();
-    for c in &copies[..3] {
-        repo.settle_copy(&sync_id, &c.resource_id, None).await.unwrap();
-    }
+    let settled: Vec<CopySettlement> = copies[..3]
+        .iter()
+        .map(|c| CopySettlement::Failed { resource_id: c.resource_id.clone(), why: "test".into() })
+        .collect();
+    repo.settle_copies(&sync_id, &settled, now_millis()).await.unwrap();
     let base = format!("/api/v1/connections/{connection_id}/sync-events");
     let page = d.a.get(&base, &admin).await.ok(200);
     let running = &page["events"][0];

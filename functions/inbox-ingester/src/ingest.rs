@@ -3,8 +3,10 @@ use airlock_domain::{
     derived_id, failures, now_millis, Connection, ConnectionKind, ManifestEntry, ReceivingPolicy, Resource, Revision,
 };
 use airlock_protocol::ChannelKeys;
-use airlock_repo::{AppliedEntry, ApplyOutcome, LocalChange, RepoError};
+use airlock_repo::{AppliedEntry, ApplyOutcome, LocalChange, ReceivedChange, RepoError};
 use airlock_runtime::{Context, HandlerError};
+use futures::stream::{self, StreamExt};
+use std::collections::{HashMap, HashSet};
 use tokio::io::AsyncWriteExt;
 
 /// How one ingest failed. A refusal fails the resource's row for good (the Display is the
@@ -32,13 +34,6 @@ impl From<IngestError> for HandlerError {
             }
         }
     }
-}
-
-/// What an upsert or removal did, before it becomes the resource's row: applied (with the
-/// bytes it stored), or superseded by a newer sequence.
-enum Done {
-    Applied(String, u64),
-    Superseded(u64),
 }
 
 /// What every change of one receiving connection needs, read once per batch of changes.
@@ -70,95 +65,180 @@ impl Receiving {
     }
 }
 
-/// Applies one change and says how it went: a refusal is a failed row, a change older
-/// than the one applied is reported as superseded. `Err` is only for failures worth retrying.
+/// Applies one change and says how it went (see `ingest_batch`).
 pub async fn ingest(ctx: &Context, request: &IngestRequest) -> Result<ResourceRow, HandlerError> {
     let receiving = Receiving::load(ctx, &request.connection_id).await?;
-    Ok(ingest_with(ctx, receiving.as_ref(), request).await?.0)
+    let mut done = ingest_batch(ctx, receiving.as_ref(), std::slice::from_ref(request), 1).await?;
+    Ok(done.rows.pop().expect("one row per change"))
 }
 
-/// `ingest` with the connection's context read already (`None`: archived or not receiving);
-/// also says how many bytes it stored.
-pub async fn ingest_with(
+/// What a batch did: a row per change, in order, and the bytes it stored.
+pub struct Ingested {
+    pub rows: Vec<ResourceRow>,
+    pub stored_bytes: u64,
+}
+
+/// Where one change of a batch stands before the batch's write.
+enum Step {
+    /// Decided without a write: its outcome and message.
+    Decided(ResourceOutcome, String),
+    /// Admitted: its entry, level and tags; the download and the write are still to come.
+    Admitted { applied: AppliedEntry, resource: Resource, revision_id: String, stored_message: String },
+    /// To write, with the revision its download stored.
+    Write(ReceivedChange, String, u64),
+}
+
+/// Applies a batch of changes of one connection (`receiving`: `None` when archived or not
+/// receiving) in a fixed number of queries whatever its size: the applied entries and
+/// stored revisions read at once, the downloads `concurrency` at a time, then one
+/// conditional write of the lot. A refusal is a failed row; a change older than the one
+/// applied is reported as superseded. `Err` is only for failures worth retrying, returned
+/// after the rest of the batch is written (a retry finds those applied).
+pub async fn ingest_batch(
     ctx: &Context,
     receiving: Option<&Receiving>,
-    request: &IngestRequest,
-) -> Result<(ResourceRow, u64), HandlerError> {
-    let row = |name: &str, outcome, message: String| ResourceRow {
-        resource_id: request.change.resource_id().into(),
-        name: name.into(),
-        outcome,
-        message,
+    requests: &[IngestRequest],
+    concurrency: usize,
+) -> Result<Ingested, HandlerError> {
+    let name_of = |request: &IngestRequest| match &request.change {
+        Change::Upsert { entry } => entry.name.clone(),
+        Change::Remove { .. } => String::new(),
     };
     let Some(receiving) = receiving else {
-        let row = row("", ResourceOutcome::Failed, "connection is archived or not a receiving connection".into());
-        return Ok((row, 0));
+        let why = "connection is archived or not a receiving connection";
+        let rows = requests.iter().map(|r| row(r, name_of(r), ResourceOutcome::Failed, why.into())).collect();
+        return Ok(Ingested { rows, stored_bytes: 0 });
     };
+    let repo = &ctx.repo;
     let connection = &receiving.connection;
-    let (name, done, applied_outcome) = match &request.change {
-        Change::Upsert { entry } => {
-            (entry.name.clone(), upsert(ctx, receiving, request, entry).await, ResourceOutcome::Updated)
-        }
-        Change::Remove { resource_id } => {
-            let (name, done) = withdraw(ctx, connection, request, resource_id).await?;
-            (name, Ok(done), ResourceOutcome::Removed)
-        }
-    };
-    match done {
-        Ok(Done::Applied(message, stored)) => Ok((row(&name, applied_outcome, message), stored)),
-        // Not a failure: the newer change is (or will be) reported by its own ingest.
-        Ok(Done::Superseded(by)) => {
-            Ok((row(&name, ResourceOutcome::Unchanged, format!("superseded by sequence {by}")), 0))
-        }
-        // The failed row keeps the sync from recording the shard as applied, so the next
-        // sync offers the entry again.
-        Err(IngestError::Refused(message)) => Ok((row(&name, ResourceOutcome::Failed, message), 0)),
-        Err(e) => Err(e.into()),
+    let remote_ids: Vec<String> = requests.iter().map(|r| r.change.resource_id().to_owned()).collect();
+    let applied: HashMap<String, AppliedEntry> = repo
+        .applied_entries(&connection.id, &remote_ids)
+        .await
+        .map_err(IngestError::from)?
+        .into_iter()
+        .map(|a| (a.remote_resource_id.clone(), a))
+        .collect();
+
+    let mut names = Vec::with_capacity(requests.len());
+    let mut steps = Vec::with_capacity(requests.len());
+    for request in requests {
+        let (name, step) = match &request.change {
+            Change::Upsert { entry } => {
+                (entry.name.clone(), admit(receiving, request, entry, applied.get(&entry.resource_id)))
+            }
+            Change::Remove { resource_id } => withdrawal(ctx, connection, request, resource_id).await?,
+        };
+        names.push(name);
+        steps.push(step);
     }
+
+    // Downloads only for revisions not stored yet (a retried batch stored some).
+    let wanted: Vec<String> = steps
+        .iter()
+        .filter_map(|s| match s {
+            Step::Admitted { revision_id, .. } => Some(revision_id.clone()),
+            _ => None,
+        })
+        .collect();
+    let stored: HashSet<String> =
+        repo.stored_revisions(&wanted).await.map_err(IngestError::from)?.into_iter().collect();
+    let downloads: Vec<_> = steps
+        .into_iter()
+        .zip(requests)
+        .map(|(step, request)| Box::pin(fetch(ctx, receiving, request, step, &stored)))
+        .collect();
+    let fetched: Vec<Result<Step, IngestError>> = stream::iter(downloads).buffered(concurrency.max(1)).collect().await;
+
+    let mut retry = None;
+    let mut steps = Vec::with_capacity(fetched.len());
+    for result in fetched {
+        steps.push(match result {
+            Ok(step) => step,
+            // The failed row keeps the sync from recording the shard as applied, so the
+            // next sync offers the entry again.
+            Err(IngestError::Refused(message)) => Step::Decided(ResourceOutcome::Failed, message),
+            Err(e) => {
+                retry.get_or_insert(e);
+                Step::Decided(ResourceOutcome::Failed, String::new())
+            }
+        });
+    }
+    let writes: Vec<ReceivedChange> = steps
+        .iter()
+        .filter_map(|s| match s {
+            Step::Write(change, ..) => Some(change.clone()),
+            _ => None,
+        })
+        .collect();
+    let mut outcomes = repo.apply_changes(&writes).await.map_err(IngestError::from)?.into_iter();
+    if let Some(e) = retry {
+        return Err(e.into());
+    }
+
+    let mut stored_bytes = 0;
+    let rows = steps
+        .into_iter()
+        .zip(requests)
+        .zip(names)
+        .map(|((step, request), name)| {
+            let (outcome, message) = match step {
+                Step::Decided(outcome, message) => (outcome, message),
+                Step::Admitted { .. } => unreachable!("every admitted change was fetched"),
+                Step::Write(change, message, bytes) => {
+                    match outcomes.next().expect("one outcome per write") {
+                        ApplyOutcome::Applied | ApplyOutcome::Current => {
+                            stored_bytes += bytes;
+                            let outcome = match change.change {
+                                LocalChange::Upsert { .. } => ResourceOutcome::Updated,
+                                LocalChange::Withdraw { .. } => ResourceOutcome::Removed,
+                            };
+                            (outcome, message)
+                        }
+                        // Not a failure: the newer change is (or will be) reported by its own ingest.
+                        ApplyOutcome::Superseded { by } => {
+                            (ResourceOutcome::Unchanged, format!("superseded by sequence {by}"))
+                        }
+                    }
+                }
+            };
+            row(request, name, outcome, message)
+        })
+        .collect();
+    Ok(Ingested { rows, stored_bytes })
 }
 
-async fn upsert(
-    ctx: &Context,
+fn row(request: &IngestRequest, name: String, outcome: ResourceOutcome, message: String) -> ResourceRow {
+    ResourceRow { resource_id: request.change.resource_id().into(), name, outcome, message }
+}
+
+/// Decides an upsert as far as it can be without its bytes: superseded by what is applied,
+/// a redelivery of it, refused by the receiving policy, or admitted.
+fn admit(
     receiving: &Receiving,
     request: &IngestRequest,
     entry: &ManifestEntry,
-) -> Result<Done, IngestError> {
-    let repo = &ctx.repo;
+    applied: Option<&AppliedEntry>,
+) -> Step {
     let connection = &receiving.connection;
     let local_id = derived_id(&[&connection.id, &entry.resource_id]);
-    let local_revision_id = derived_id(&[&connection.id, &entry.revision_id]);
-    let stored = format!("stored revision {} ({} bytes) as {local_id}", entry.revision_id, entry.size);
+    let revision_id = derived_id(&[&connection.id, &entry.revision_id]);
+    let stored_message = format!("stored revision {} ({} bytes) as {local_id}", entry.revision_id, entry.size);
     let digest = entry.digest();
-    if let Some(applied) = repo.applied_entry(&connection.id, &entry.resource_id).await? {
+    if let Some(applied) = applied {
         if applied.sequence > request.sequence {
             // Newer content is there already: not even worth the download.
-            return Ok(Done::Superseded(applied.sequence));
+            return Step::Decided(ResourceOutcome::Unchanged, format!("superseded by sequence {}", applied.sequence));
         }
         if applied.sequence == request.sequence && applied.entry_digest == digest && !applied.withdrawn {
             // A redelivery of a change already applied: report it the same way, change nothing.
-            return Ok(Done::Applied(stored, 0));
+            return Step::Decided(ResourceOutcome::Updated, stored_message);
         }
     }
-
-    let (level, tags) = receiving.policy.admit(entry).map_err(|e| IngestError::Refused(e.to_string()))?;
-
-    let mut stored_bytes = 0;
-    if repo.revision(&local_revision_id).await?.is_none() {
-        let keys = receiving.keys.as_ref().map_err(|message| IngestError::Refused((*message).into()))?;
-        let blob_key = format!("blobs/{local_revision_id}");
-        download(ctx, connection, keys, entry, &blob_key).await?;
-        let revision = Revision {
-            id: local_revision_id.clone(),
-            resource_id: local_id.clone(),
-            size: entry.size,
-            sha256: entry.sha256.clone(),
-            blob_key,
-            created_at: now_millis(),
-        };
-        repo.add_revision(&revision).await?;
-        stored_bytes = entry.size;
-    }
-
+    let (level, tags) = match receiving.policy.admit(entry) {
+        Ok(admitted) => admitted,
+        Err(e) => return Step::Decided(ResourceOutcome::Failed, e.to_string()),
+    };
     let resource = Resource {
         id: local_id.clone(),
         name: entry.name.clone(),
@@ -179,13 +259,43 @@ async fn upsert(
         sequence: request.sequence,
         withdrawn: false,
     };
-    // The download may have taken long: only now, in one conditional write, is it decided
-    // whether this change is still the newest.
-    let change = LocalChange::Upsert { resource, revision_id: local_revision_id };
-    Ok(match repo.apply_change(&applied, &change).await? {
-        ApplyOutcome::Applied | ApplyOutcome::Current => Done::Applied(stored, stored_bytes),
-        ApplyOutcome::Superseded { by } => Done::Superseded(by),
-    })
+    Step::Admitted { applied, resource, revision_id, stored_message }
+}
+
+/// Downloads an admitted upsert's revision unless it is stored already; other steps pass.
+async fn fetch(
+    ctx: &Context,
+    receiving: &Receiving,
+    request: &IngestRequest,
+    step: Step,
+    stored: &HashSet<String>,
+) -> Result<Step, IngestError> {
+    let Step::Admitted { applied, resource, revision_id, stored_message } = step else {
+        return Ok(step);
+    };
+    let Change::Upsert { entry } = &request.change else {
+        unreachable!("only upserts are admitted");
+    };
+    let mut revision = None;
+    let mut bytes = 0;
+    if !stored.contains(&revision_id) {
+        let keys = receiving.keys.as_ref().map_err(|message| IngestError::Refused((*message).into()))?;
+        let blob_key = format!("blobs/{revision_id}");
+        download(ctx, &receiving.connection, keys, entry, &blob_key).await?;
+        revision = Some(Revision {
+            id: revision_id.clone(),
+            resource_id: resource.id.clone(),
+            size: entry.size,
+            sha256: entry.sha256.clone(),
+            blob_key,
+            created_at: now_millis(),
+        });
+        bytes = entry.size;
+    }
+    // The download may have taken long: only in the batch's conditional write is it
+    // decided whether this change is still the newest.
+    let change = LocalChange::Upsert { resource, revision_id };
+    Ok(Step::Write(ReceivedChange { entry: applied, change, revision }, stored_message, bytes))
 }
 
 /// Streams, decrypts and verifies the object into the registry store. The registry copy
@@ -235,14 +345,14 @@ async fn download(
     sink.shutdown().await.map_err(|e| IngestError::Store(format!("storing the received file failed: {e}")))
 }
 
-/// Hides the local copy of a resource the partner withdrew, unless a newer change for it
-/// was applied; returns its name.
-async fn withdraw(
+/// The removal of a resource the partner withdrew, with its name: its local copy is hidden
+/// unless a newer change for it was applied.
+async fn withdrawal(
     ctx: &Context,
     connection: &Connection,
     request: &IngestRequest,
     remote_id: &str,
-) -> Result<(String, Done), IngestError> {
+) -> Result<(String, Step), IngestError> {
     let local_id = derived_id(&[&connection.id, remote_id]);
     let name = ctx.repo.resource(&local_id).await?.map(|r| r.name).unwrap_or_default();
     let tombstone = AppliedEntry {
@@ -254,9 +364,7 @@ async fn withdraw(
         sequence: request.sequence,
         withdrawn: true,
     };
-    let done = match ctx.repo.apply_change(&tombstone, &LocalChange::Withdraw { at: now_millis() }).await? {
-        ApplyOutcome::Applied | ApplyOutcome::Current => Done::Applied("withdrawn by the partner".into(), 0),
-        ApplyOutcome::Superseded { by } => Done::Superseded(by),
-    };
-    Ok((name, done))
+    let change =
+        ReceivedChange { entry: tombstone, change: LocalChange::Withdraw { at: now_millis() }, revision: None };
+    Ok((name, Step::Write(change, "withdrawn by the partner".into(), 0)))
 }

@@ -10,13 +10,12 @@ use airlock_domain::pipeline::{Change, IngestBatch, ResourceOutcome, ResourceRow
 use airlock_domain::ConnectionKind;
 use airlock_runtime::{Context, Handler, HandlerError, MessageMeta};
 use async_trait::async_trait;
-use futures::stream::{self, StreamExt, TryStreamExt};
 use std::sync::Arc;
 
-pub use ingest::{ingest, ingest_with, IngestError, Receiving};
+pub use ingest::{ingest, ingest_batch, IngestError, Ingested, Receiving};
 
-/// Changes of one batch applied at once (each its own download and conditional write).
-const BATCH_CONCURRENCY: usize = 4;
+/// Downloads of one batch made at once; the batch's writes are one transaction.
+const BATCH_CONCURRENCY: usize = 8;
 
 pub struct InboxIngester {
     ctx: Arc<Context>,
@@ -47,12 +46,8 @@ impl Handler for InboxIngester {
         let Some(first) = batch.requests.first() else { return Ok(()) };
         let ctx = self.ctx.as_ref();
         let receiving = Receiving::load(ctx, &first.connection_id).await?;
-        // Made before they are streamed (boxed, of one type), so the handler's future stays Send.
-        let ingests: Vec<_> =
-            batch.requests.iter().map(|request| Box::pin(ingest_with(ctx, receiving.as_ref(), request))).collect();
-        let done: Vec<(ResourceRow, u64)> = stream::iter(ingests).buffered(BATCH_CONCURRENCY).try_collect().await?;
-        let stored: u64 = done.iter().map(|(_, bytes)| bytes).sum();
-        let rows: Vec<ResourceRow> = done.into_iter().map(|(row, _)| row).collect();
+        let Ingested { rows, stored_bytes: stored } =
+            ingest_batch(ctx, receiving.as_ref(), &batch.requests, BATCH_CONCURRENCY).await?;
         for row in rows.iter().filter(|r| r.outcome == ResourceOutcome::Failed) {
             tracing::warn!(resource_id = %row.resource_id, message = %row.message, "ingest failed");
         }

@@ -10,15 +10,13 @@
 //! pass whenever it runs.
 
 use crate::manifests::previous_root;
-use crate::publish::{
-    record_copy, remove_due_objects, run_pass, Copies, PublishError, PublishOutcome, Setup, Snapshot,
-};
+use crate::publish::{remove_due_objects, run_pass, Copies, PublishError, PublishOutcome, Setup, Snapshot};
 use airlock_bus::Topic;
 use airlock_domain::pipeline::{copy_batches, PublishRequest, PublishStep};
 use airlock_domain::{now_millis, ManifestEntry};
-use airlock_repo::{PlannedCopy, PublishedEntry, RunState};
+use airlock_repo::{CopySettlement, PlannedCopy, PublishedEntry, RunState};
 use airlock_runtime::{publish_json, Context, TraceContext};
-use futures::stream::{self, StreamExt, TryStreamExt};
+use futures::stream::{self, StreamExt};
 
 /// The most bytes a run copies inline; above it the copies fan out.
 const INLINE_BYTES: u64 = 256 << 20;
@@ -43,14 +41,20 @@ pub(crate) async fn plan(
             return Ok(outcome);
         }
     };
-    if let Some(summary) = nothing_changed(ctx, &setup).await? {
+    let since = since_last_run(ctx, &setup).await?;
+    if let SinceLastRun::Nothing(summary) = since {
         lease.release().await;
         return Ok(PublishOutcome::Published { summary, rows: Vec::new() });
     }
     // A run that stopped short may have changed records its manifest never showed: this
     // one then rebuilds every shard instead of only those it changes.
     let begun = ctx.repo.begin_publish(&setup.connection.id).await?;
-    let snapshot = Snapshot::read(ctx, &setup).await?;
+    let snapshot = match since {
+        SinceLastRun::Files { changes, ids, through } if !begun.0 => {
+            Snapshot::read_changed(ctx, &setup, changes, ids, through).await?
+        }
+        _ => Snapshot::read(ctx, &setup).await?,
+    };
     let copies = snapshot.copies();
     let bytes: u64 = copies.iter().map(|c| c.size).sum();
     if copies.len() <= ctx.settings.inline_copies && bytes <= INLINE_BYTES {
@@ -68,30 +72,49 @@ pub(crate) async fn plan(
     Ok(PublishOutcome::FannedOut { copies: copies.len() })
 }
 
-/// Whether the run has nothing to do, found without reading the files: nothing a publish
-/// depends on was written since the last run, that run ended, and the manifest it wrote is
-/// in the outbox and not yet past half its lifetime. Then only the grace-period removals run.
-async fn nothing_changed(ctx: &Context, setup: &Setup) -> Result<Option<String>, PublishError> {
+/// The most changed files a run reads on their own; above it, it reads every file.
+const CHANGED_FILES_PER_PASS: u32 = 1_000;
+
+/// What changed since the connection's last run, found without reading its files.
+enum SinceLastRun {
+    /// Nothing: that run ended, nothing a publish depends on was written since, and the
+    /// manifest it wrote is in the outbox and not yet past half its lifetime. Then only
+    /// the grace-period removals run.
+    Nothing(String),
+    /// Only these files, nothing that concerns every file (`changes` is still what the
+    /// last run saw): a pass over them patches the shards that hold them. With no files,
+    /// the root is only signed again before it expires.
+    Files { changes: i64, ids: Vec<String>, through: i64 },
+    /// A pass over every file.
+    Everything,
+}
+
+async fn since_last_run(ctx: &Context, setup: &Setup) -> Result<SinceLastRun, PublishError> {
     let connection = &setup.connection;
     let changes = ctx.repo.registry_changes().await?;
     let Some(marks) = ctx.repo.publish_marks(&connection.id).await? else {
-        return Ok(None);
+        return Ok(SinceLastRun::Everything);
     };
     if marks.interrupted || marks.registry_seen != changes {
-        return Ok(None);
+        return Ok(SinceLastRun::Everything);
     }
+    // Read after the counter: a file marked meanwhile is read by this run or the next.
+    let changed = ctx.repo.changed_files(&connection.id, CHANGED_FILES_PER_PASS).await?;
+    let Some(ids) = changed.resource_ids else {
+        return Ok(SinceLastRun::Everything);
+    };
     let Some(root) = previous_root(ctx, setup).await else {
-        return Ok(None);
+        return Ok(SinceLastRun::Everything);
     };
     let ttl = ctx.settings.manifest_ttl.as_millis() as i64;
-    if root.expires_at - now_millis() <= ttl / 2 {
-        return Ok(None);
+    if ids.is_empty() && root.expires_at - now_millis() > ttl / 2 {
+        remove_due_objects(ctx, &connection.id, &setup.outbox, now_millis()).await?;
+        return Ok(SinceLastRun::Nothing(format!(
+            "nothing changed since the last run: {} shard(s), manifest sequence {} unchanged",
+            root.shard_count, root.sequence
+        )));
     }
-    remove_due_objects(ctx, &connection.id, &setup.outbox, now_millis()).await?;
-    Ok(Some(format!(
-        "nothing changed since the last run: {} shard(s), manifest sequence {} unchanged",
-        root.shard_count, root.sequence
-    )))
+    Ok(SinceLastRun::Files { changes, ids, through: changed.through })
 }
 
 /// Sends again what a fanned-out run still waits for: its unsettled copies, or its finish.
@@ -129,36 +152,39 @@ pub(crate) async fn copy(
     resource_ids: &[String],
     trace: &TraceContext,
 ) -> Result<PublishOutcome, PublishError> {
-    let mut planned = Vec::with_capacity(resource_ids.len());
-    for id in resource_ids {
-        if let Some(copy) = ctx.repo.planned_copy(&request.sync_id, id).await? {
-            planned.extend((copy.settled.is_none()).then_some(copy));
-        }
+    let planned: Vec<PlannedCopy> = ctx
+        .repo
+        .planned_copies(&request.sync_id, resource_ids)
+        .await?
+        .into_iter()
+        .filter(|copy| copy.settled.is_none())
+        .collect();
+    if planned.is_empty() {
+        ask_for_finish_when_complete(ctx, request, trace, None).await?;
+        return Ok(PublishOutcome::Copied);
     }
-    if !planned.is_empty() {
-        // Renewed while the copies run, so long ones keep the run's lease.
-        let lease = ctx.take_lease_as(&request.lease_key(), &request.run_holder()).await?;
-        let setup = Setup::load(ctx, &request.connection_id).await;
-        // Each copy settles itself: nothing is awaited between polls of the stream, which
-        // would leave the copies in flight holding database connections unpolled.
-        let copies: Vec<_> = planned
-            .iter()
-            .map(|copy| {
-                Box::pin(async {
-                    let failure = copy_planned(ctx, &setup, copy).await?;
-                    ctx.repo.settle_copy(&request.sync_id, &copy.resource_id, failure.as_deref()).await?;
-                    Ok::<(), PublishError>(())
-                })
-            })
-            .collect();
-        stream::iter(copies).buffer_unordered(ctx.settings.copy_concurrency.max(1)).try_collect::<()>().await?;
-        if lease.is_none() {
-            // Another run holds the lease: the run these copies belong to lost it, and the
-            // other one may not see their records. The next run rebuilds every shard.
-            ctx.repo.mark_publish_dirty(&request.connection_id).await?;
-        }
+    // Renewed while the copies run, so long ones keep the run's lease.
+    let lease = ctx.take_lease_as(&request.lease_key(), &request.run_holder()).await?;
+    let setup = Setup::load(ctx, &request.connection_id).await;
+    // No database work while they run: the batch's settlements are one transaction after.
+    let copies: Vec<_> = planned.iter().map(|copy| Box::pin(copy_planned(ctx, &setup, copy))).collect();
+    let results: Vec<Result<CopySettlement, PublishError>> =
+        stream::iter(copies).buffer_unordered(ctx.settings.copy_concurrency.max(1)).collect().await;
+    let mut retry = None;
+    let settlements: Vec<CopySettlement> =
+        results.into_iter().filter_map(|result| result.map_err(|e| retry.get_or_insert(e)).ok()).collect();
+    let due_at = now_millis() + ctx.settings.object_grace.as_millis() as i64;
+    let state = ctx.repo.settle_copies(&request.sync_id, &settlements, due_at).await?;
+    if lease.is_none() {
+        // Another run holds the lease: the run these copies belong to lost it, and the
+        // other one may not see their records. The next run rebuilds every shard.
+        ctx.repo.mark_publish_dirty(&request.connection_id).await?;
     }
-    ask_for_finish_when_complete(ctx, request, trace).await?;
+    if let Some(e) = retry {
+        // Another delivery tries what is not settled; the rest stays settled.
+        return Err(e);
+    }
+    ask_for_finish_when_complete(ctx, request, trace, Some(state)).await?;
     Ok(PublishOutcome::Copied)
 }
 
@@ -171,46 +197,52 @@ pub(crate) async fn give_up_copy(
     why: &str,
     trace: &TraceContext,
 ) -> Result<(), PublishError> {
-    for resource_id in resource_ids {
-        ctx.repo.settle_copy(&request.sync_id, resource_id, Some(why)).await?;
-    }
-    ask_for_finish_when_complete(ctx, request, trace).await
+    let settlements: Vec<CopySettlement> =
+        resource_ids.iter().map(|id| CopySettlement::Failed { resource_id: id.clone(), why: why.into() }).collect();
+    let state = ctx.repo.settle_copies(&request.sync_id, &settlements, now_millis()).await?;
+    ask_for_finish_when_complete(ctx, request, trace, Some(state)).await
 }
 
+/// Asked by every settled batch that finds the run complete (a redelivery too): the bus
+/// keeps one finish message per run. `known` is the run's state when the caller has it.
 async fn ask_for_finish_when_complete(
     ctx: &Context,
     request: &PublishRequest,
     trace: &TraceContext,
+    known: Option<Option<RunState>>,
 ) -> Result<(), PublishError> {
-    // Asked by every settled copy that finds the run complete (a redelivery too): the bus
-    // keeps one finish message per run.
-    if ctx.repo.run_progress(&request.sync_id).await?.is_some_and(|s| s.is_complete()) {
+    let state = match known {
+        Some(state) => state,
+        None => ctx.repo.run_progress(&request.sync_id).await?,
+    };
+    if state.is_some_and(|s| s.is_complete()) {
         send(ctx, trace, &request.step(PublishStep::Finish)).await?;
     }
     Ok(())
 }
 
-/// Copies one planned revision and records it. `Ok(Some(why))` is a copy that failed for
-/// good; `Err` only what is worth another delivery.
+/// Copies one planned revision and says how it went: done with the record to write, or
+/// failed for good; `Err` only what is worth another delivery.
 async fn copy_planned(
     ctx: &Context,
     setup: &Result<Result<Setup, PublishOutcome>, PublishError>,
     planned: &PlannedCopy,
-) -> Result<Option<String>, PublishError> {
+) -> Result<CopySettlement, PublishError> {
+    let failed = |why: String| Ok(CopySettlement::Failed { resource_id: planned.resource_id.clone(), why });
     let setup = match setup {
         Ok(Ok(setup)) => setup,
-        Ok(Err(PublishOutcome::Failed { message, .. })) => return Ok(Some(message.clone())),
-        Ok(Err(_)) => return Ok(Some("the connection is archived or no longer sending".into())),
-        Err(PublishError::UnknownConnection(c)) => return Ok(Some(format!("connection '{c}' not found"))),
-        Err(PublishError::Misconfigured(message)) => return Ok(Some(message.clone())),
+        Ok(Err(PublishOutcome::Failed { message, .. })) => return failed(message.clone()),
+        Ok(Err(_)) => return failed("the connection is archived or no longer sending".into()),
+        Err(PublishError::UnknownConnection(c)) => return failed(format!("connection '{c}' not found")),
+        Err(PublishError::Misconfigured(message)) => return failed(message.clone()),
         Err(e) => return Err(PublishError::Unavailable(e.to_string())),
     };
     let entry: ManifestEntry = match serde_json::from_str(&planned.entry_json) {
         Ok(entry) => entry,
-        Err(e) => return Ok(Some(format!("the planned entry is unreadable: {e}"))),
+        Err(e) => return failed(format!("the planned entry is unreadable: {e}")),
     };
     if let Err(message) = setup.copy_revision(ctx, &entry, &planned.blob_key).await {
-        return Ok(Some(message));
+        return failed(message);
     }
     let record = PublishedEntry {
         connection_id: setup.connection.id.clone(),
@@ -220,8 +252,7 @@ async fn copy_planned(
         object_key: entry.object_key.clone(),
         entry_json: planned.entry_json.clone(),
     };
-    record_copy(ctx, &setup.connection.id, planned.replaces.as_deref(), &record).await?;
-    Ok(None)
+    Ok(CopySettlement::Done { record, replaces: planned.replaces.clone() })
 }
 
 pub(crate) async fn finish(ctx: &Context, request: &PublishRequest) -> Result<PublishOutcome, PublishError> {

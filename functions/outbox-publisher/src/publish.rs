@@ -3,6 +3,7 @@
 //! a few copies does them itself; a larger one fans them out (see `fanout`).
 
 use crate::fanout;
+use crate::manifests::ManifestsError;
 use airlock_domain::manifest::object_key;
 use airlock_domain::pipeline::{PublishRequest, PublishStep, ResourceOutcome, ResourceRow};
 use airlock_domain::{
@@ -159,21 +160,57 @@ impl Setup {
 pub(crate) struct Snapshot {
     /// `registry_changes` read before anything else: what the run has seen.
     changes: i64,
+    /// The newest change mark the snapshot covers (see `Repository::changed_files`).
+    through: i64,
+    /// Only these files were read, the rest being as the last run left them; `None`: all.
+    partial: Option<BTreeSet<String>>,
     platform: PlatformSettings,
     decisions: Vec<Decision>,
     previous: BTreeMap<String, PublishedEntry>,
 }
 
 impl Snapshot {
+    /// Every shared file and published record of the connection.
     pub async fn read(ctx: &Context, setup: &Setup) -> Result<Self, PublishError> {
+        let changes = ctx.repo.registry_changes().await?;
+        // Read before the files: a mark made after is left for the next run.
+        let through = ctx.repo.changed_files(&setup.connection.id, 0).await?.through;
+        Self::read_files(ctx, setup, changes, through, None).await
+    }
+
+    /// Only the files marked changed since the last run (`ids`, covering marks up to
+    /// `through`), when nothing that concerns every file changed (`changes` is what the
+    /// last run saw).
+    pub async fn read_changed(
+        ctx: &Context,
+        setup: &Setup,
+        changes: i64,
+        ids: Vec<String>,
+        through: i64,
+    ) -> Result<Self, PublishError> {
+        Self::read_files(ctx, setup, changes, through, Some(ids)).await
+    }
+
+    async fn read_files(
+        ctx: &Context,
+        setup: &Setup,
+        changes: i64,
+        through: i64,
+        only: Option<Vec<String>>,
+    ) -> Result<Self, PublishError> {
         let repo = &ctx.repo;
         let connection_id = &setup.connection.id;
-        let changes = repo.registry_changes().await?;
         let platform = repo.platform().await?;
         let rules = repo.transforms(connection_id).await?;
-        let sources = repo.shared_sources(connection_id).await?;
+        let (sources, previous) = match &only {
+            None => (repo.shared_sources(connection_id).await?, repo.published(connection_id).await?),
+            Some(ids) => {
+                (repo.shared_sources_of(connection_id, ids).await?, repo.published_of(connection_id, ids).await?)
+            }
+        };
         let previous: BTreeMap<String, PublishedEntry> =
-            repo.published(connection_id).await?.into_iter().map(|p| (p.resource_id.clone(), p)).collect();
+            previous.into_iter().map(|p| (p.resource_id.clone(), p)).collect();
+        let partial = only.map(|ids| ids.into_iter().collect());
         let decisions = sources
             .into_iter()
             .map(|source| {
@@ -181,7 +218,7 @@ impl Snapshot {
                 decide(setup, &platform, &rules, source, before)
             })
             .collect();
-        Ok(Self { changes, platform, decisions, previous })
+        Ok(Self { changes, through, partial, platform, decisions, previous })
     }
 
     /// The revisions a pass over this snapshot would copy.
@@ -298,7 +335,7 @@ pub(crate) async fn run_pass(
     begun: (bool, i64),
 ) -> Result<PublishOutcome, PublishError> {
     let (rebuild_all, version) = begun;
-    let Snapshot { changes, platform, decisions, previous } = snapshot;
+    let Snapshot { changes, mut through, partial, platform, decisions, previous } = snapshot;
     let mut run = Run {
         ctx,
         setup,
@@ -307,6 +344,7 @@ pub(crate) async fn run_pass(
         rows: Vec::new(),
         changed: BTreeSet::new(),
         rebuild_all,
+        partial,
     };
     let mut entries = run.collect_entries(decisions, previous, copies).await?;
     // Copying may have taken long, and the connection may have been archived or narrowed
@@ -319,13 +357,28 @@ pub(crate) async fn run_pass(
         return Ok(PublishOutcome::Failed { message: failures::ARCHIVED_DURING_PUBLISH.into(), rows: run.rows });
     }
     run.withdraw_no_longer_allowed(&current, &mut entries).await?;
-    let published_count = entries.len();
-    let written = match run.write_manifests(&entries).await {
+    let mut written = run.write_manifests(&entries).await;
+    if matches!(written, Err(ManifestsError::NeedEveryFile)) {
+        // The changed files' shards could not be patched (the shard count moves, or the
+        // last root or a shard is not as written): every file is read and every shard
+        // written, as after an interrupted run. What the changed files' pass recorded is
+        // in the records now, so nothing is copied twice.
+        let full = Snapshot::read(ctx, setup).await?;
+        through = full.through;
+        (run.partial, run.rebuild_all) = (None, true);
+        entries = run.collect_entries(full.decisions, full.previous, Copies::Inline).await?;
+        run.withdraw_no_longer_allowed(&current, &mut entries).await?;
+        written = run.write_manifests(&entries).await;
+    }
+    let written = match written {
         Ok(written) => written,
-        Err(message) => return Ok(PublishOutcome::Failed { message, rows: run.rows }),
+        Err(ManifestsError::Failed(message)) => return Ok(PublishOutcome::Failed { message, rows: run.rows }),
+        Err(ManifestsError::NeedEveryFile) => unreachable!("a pass over every file patches no shard"),
     };
+    let published_count = written.entries;
     ctx.repo.end_publish(&connection.id, version).await?;
     ctx.repo.set_registry_seen(&connection.id, changes).await?;
+    ctx.repo.forget_changed_files(&connection.id, through).await?;
     remove_due_objects(ctx, &connection.id, &setup.outbox, now_millis()).await?;
     let failed = run.rows.iter().filter(|r| r.outcome == ResourceOutcome::Failed).count();
     let changed = run.rows.len() - failed;
@@ -376,6 +429,9 @@ pub(crate) struct Run<'a> {
     /// rebuilt, unless `rebuild_all`.
     pub changed: BTreeSet<String>,
     pub rebuild_all: bool,
+    /// The files a pass over the changed ones read: the manifests' other entries are as
+    /// the last root names them. `None`: the pass read every file.
+    pub partial: Option<BTreeSet<String>>,
 }
 
 impl Run<'_> {
@@ -608,7 +664,7 @@ fn copied_message(entry: &ManifestEntry) -> String {
 /// Records a revision copied into the outbox. The object it replaces is scheduled for
 /// deletion before the record naming it is replaced, so a run that stops anywhere after
 /// leaves no object that nothing names.
-pub(crate) async fn record_copy(
+async fn record_copy(
     ctx: &Context,
     connection_id: &str,
     replaces: Option<&str>,

@@ -77,6 +77,16 @@ pub struct PublishMarks {
     pub registry_seen: i64,
 }
 
+/// The files changed since a sending connection's runs last covered them (see
+/// `Repository::changed_files`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChangedFiles {
+    /// Their ids, or `None` when more changed than the limit asked for.
+    pub resource_ids: Option<Vec<String>>,
+    /// The newest mark among all of them (0 when none): what a run covering them forgets.
+    pub through: i64,
+}
+
 /// A copy a fanned-out publish run planned: the revision to encrypt into the outbox and
 /// the record to write once it is there.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -170,6 +180,38 @@ pub enum LocalChange {
     Upsert { resource: Resource, revision_id: String },
     /// The local copy is hidden from `at` on (a copy withdrawn already keeps its time).
     Withdraw { at: Millis },
+}
+
+/// One received change of a batch (see `Repository::apply_changes`): the entry and local
+/// change to write if it is the newest, and the revision its download stored, if any.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReceivedChange {
+    pub entry: AppliedEntry,
+    pub change: LocalChange,
+    pub revision: Option<Revision>,
+}
+
+/// How one copy of a fanned-out run ended (see `Repository::settle_copies`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CopySettlement {
+    /// In the outbox: its record, and the object it replaces (scheduled for deletion).
+    Done {
+        record: PublishedEntry,
+        replaces: Option<String>,
+    },
+    Failed {
+        resource_id: String,
+        why: String,
+    },
+}
+
+impl CopySettlement {
+    pub fn resource_id(&self) -> &str {
+        match self {
+            Self::Done { record, .. } => &record.resource_id,
+            Self::Failed { resource_id, .. } => resource_id,
+        }
+    }
 }
 
 /// How a conditional write of receiving state went.
@@ -350,8 +392,12 @@ pub trait Repository: Send + Sync + 'static {
     /// The active shares with their resources and current revisions, in a fixed number of
     /// queries: what a publish run reads.
     async fn shared_sources(&self, connection_id: &str) -> Result<Vec<SharedSource>>;
+    /// `shared_sources` of these files only (those no longer shared left out).
+    async fn shared_sources_of(&self, connection_id: &str, resource_ids: &[String]) -> Result<Vec<SharedSource>>;
     async fn remove_share(&self, connection_id: &str, resource_id: &str, reason: &str, at: Millis) -> Result<()>;
     async fn published(&self, connection_id: &str) -> Result<Vec<PublishedEntry>>;
+    /// The published records of these files (unknown ones left out).
+    async fn published_of(&self, connection_id: &str, resource_ids: &[String]) -> Result<Vec<PublishedEntry>>;
     async fn put_published(&self, entry: &PublishedEntry) -> Result<()>;
     async fn delete_published(&self, connection_id: &str, resource_id: &str) -> Result<()>;
     /// Schedules outbox objects for removal at `due_at` (a key scheduled again keeps the
@@ -378,6 +424,11 @@ pub trait Repository: Send + Sync + 'static {
     /// written, the registry changes its last run saw. `None` before the first run.
     async fn publish_marks(&self, connection_id: &str) -> Result<Option<PublishMarks>>;
     async fn set_registry_seen(&self, connection_id: &str, seen: i64) -> Result<()>;
+    /// The files marked changed for this connection (see the 0008 migration), at most
+    /// `limit` of them.
+    async fn changed_files(&self, connection_id: &str, limit: u32) -> Result<ChangedFiles>;
+    /// Forgets the connection's marks up to `through`: a run covered them.
+    async fn forget_changed_files(&self, connection_id: &str, through: i64) -> Result<()>;
     /// A record changed outside a run that holds the lease: the next run rebuilds every shard.
     async fn mark_publish_dirty(&self, connection_id: &str) -> Result<()>;
     /// Records a fanned-out run and its planned copies in one transaction, with what
@@ -391,12 +442,19 @@ pub trait Repository: Send + Sync + 'static {
         begun: (bool, i64),
         at: Millis,
     ) -> Result<bool>;
-    async fn planned_copy(&self, sync_id: &str, resource_id: &str) -> Result<Option<PlannedCopy>>;
+    /// The planned copies of these resources, in one query (unknown ones left out).
+    async fn planned_copies(&self, sync_id: &str, resource_ids: &[String]) -> Result<Vec<PlannedCopy>>;
     /// A run's copies by resource id: every one, or the unsettled ones.
     async fn run_copies(&self, sync_id: &str, unsettled_only: bool) -> Result<Vec<PlannedCopy>>;
-    /// Settles one copy, `failure` giving the reason it failed; the first settlement wins, a
-    /// later one changes nothing. Returns the run's progress after it.
-    async fn settle_copy(&self, sync_id: &str, resource_id: &str, failure: Option<&str>) -> Result<Option<RunState>>;
+    /// Settles a batch of copies in one transaction: each settles once, a later settlement
+    /// changes nothing; a done copy's record is written with it (the object it replaces
+    /// scheduled for deletion at `due_at` first). Returns the run's progress after them.
+    async fn settle_copies(
+        &self,
+        sync_id: &str,
+        settlements: &[CopySettlement],
+        due_at: Millis,
+    ) -> Result<Option<RunState>>;
     /// How far a fanned-out run is; `None` once finished (or for a run that ran inline).
     async fn run_progress(&self, sync_id: &str) -> Result<Option<RunState>>;
     /// A receiving sync's totals, recorded by its validation before the ingests go out.
@@ -438,7 +496,19 @@ pub trait Repository: Send + Sync + 'static {
     /// In one transaction, when `entry.sequence` is higher than the stored entry's (or
     /// there is none): stores the entry and makes the local change. Otherwise changes
     /// nothing and says why, so the newest sequence wins whatever order ingests finish in.
-    async fn apply_change(&self, entry: &AppliedEntry, change: &LocalChange) -> Result<ApplyOutcome>;
+    async fn apply_change(&self, entry: &AppliedEntry, change: &LocalChange) -> Result<ApplyOutcome> {
+        let received = ReceivedChange { entry: entry.clone(), change: change.clone(), revision: None };
+        let mut outcomes = self.apply_changes(std::slice::from_ref(&received)).await?;
+        Ok(outcomes.pop().expect("one outcome per change"))
+    }
+    /// `apply_change` for a batch, in one transaction: each change decides on its own (of
+    /// two for one resource, the newer decides), and each revision a change carries is
+    /// stored whatever it decides. One outcome per change, in order.
+    async fn apply_changes(&self, changes: &[ReceivedChange]) -> Result<Vec<ApplyOutcome>>;
+    /// The applied entries of these remote resources (tombstones too), in one query.
+    async fn applied_entries(&self, connection_id: &str, remote_resource_ids: &[String]) -> Result<Vec<AppliedEntry>>;
+    /// Which of these revisions are stored, in one query.
+    async fn stored_revisions(&self, revision_ids: &[String]) -> Result<Vec<String>>;
     /// The tags the partner sent last, for the transform editor's predicate choices.
     async fn set_incoming_tags(&self, connection_id: &str, tags: &TagSet) -> Result<()>;
     async fn incoming_tags(&self, connection_id: &str) -> Result<TagSet>;

@@ -1,9 +1,9 @@
 //! Test support: a PostgreSQL database made for one test run and dropped after it.
 
 use crate::{
-    AppliedEntry, ApplyOutcome, AuditEntry, ControlTag, DynRepository, LevelUsage, LocalChange, ManifestState, Page,
-    PlannedCopy, PublishMarks, PublishedEntry, ReceiveProgress, RepoError, Repository, RunState, ShardState, Share,
-    SharedSource, SignIn, SignedIn, SyncEvent, UserAccount,
+    AppliedEntry, ApplyOutcome, AuditEntry, ChangedFiles, ControlTag, CopySettlement, DynRepository, LevelUsage,
+    ManifestState, Page, PlannedCopy, PublishMarks, PublishedEntry, ReceiveProgress, ReceivedChange, RepoError,
+    Repository, RunState, ShardState, Share, SharedSource, SignIn, SignedIn, SyncEvent, UserAccount,
 };
 use airlock_domain::pipeline::{ResourceRow, StatusReport};
 use airlock_domain::{
@@ -250,6 +250,14 @@ impl Repository for FlakyRepository {
     async fn all_shares(&self, connection_id: &str) -> Result<Vec<Share>> {
         self.inner.all_shares(connection_id).await
     }
+    async fn shared_sources_of(&self, connection_id: &str, resource_ids: &[String]) -> Result<Vec<SharedSource>> {
+        // The same read as `shared_sources`, of fewer files: held by the same name.
+        self.hold("shared_sources").await;
+        self.inner.shared_sources_of(connection_id, resource_ids).await
+    }
+    async fn published_of(&self, connection_id: &str, resource_ids: &[String]) -> Result<Vec<PublishedEntry>> {
+        self.inner.published_of(connection_id, resource_ids).await
+    }
     async fn remove_share(&self, connection_id: &str, resource_id: &str, reason: &str, at: Millis) -> Result<()> {
         self.inner.remove_share(connection_id, resource_id, reason, at).await
     }
@@ -296,6 +304,12 @@ impl Repository for FlakyRepository {
     async fn publish_marks(&self, connection_id: &str) -> Result<Option<PublishMarks>> {
         self.inner.publish_marks(connection_id).await
     }
+    async fn changed_files(&self, connection_id: &str, limit: u32) -> Result<ChangedFiles> {
+        self.inner.changed_files(connection_id, limit).await
+    }
+    async fn forget_changed_files(&self, connection_id: &str, through: i64) -> Result<()> {
+        self.inner.forget_changed_files(connection_id, through).await
+    }
     async fn set_registry_seen(&self, connection_id: &str, seen: i64) -> Result<()> {
         self.inner.set_registry_seen(connection_id, seen).await
     }
@@ -312,14 +326,19 @@ impl Repository for FlakyRepository {
     ) -> Result<bool> {
         self.inner.plan_run(sync_id, connection_id, copies, begun, at).await
     }
-    async fn planned_copy(&self, sync_id: &str, resource_id: &str) -> Result<Option<PlannedCopy>> {
-        self.inner.planned_copy(sync_id, resource_id).await
-    }
     async fn run_copies(&self, sync_id: &str, unsettled_only: bool) -> Result<Vec<PlannedCopy>> {
         self.inner.run_copies(sync_id, unsettled_only).await
     }
-    async fn settle_copy(&self, sync_id: &str, resource_id: &str, failure: Option<&str>) -> Result<Option<RunState>> {
-        self.inner.settle_copy(sync_id, resource_id, failure).await
+    async fn planned_copies(&self, sync_id: &str, resource_ids: &[String]) -> Result<Vec<PlannedCopy>> {
+        self.inner.planned_copies(sync_id, resource_ids).await
+    }
+    async fn settle_copies(
+        &self,
+        sync_id: &str,
+        settlements: &[CopySettlement],
+        due_at: Millis,
+    ) -> Result<Option<RunState>> {
+        self.inner.settle_copies(sync_id, settlements, due_at).await
     }
     async fn run_progress(&self, sync_id: &str) -> Result<Option<RunState>> {
         self.inner.run_progress(sync_id).await
@@ -357,8 +376,14 @@ impl Repository for FlakyRepository {
     async fn applied_entry(&self, connection_id: &str, remote_resource_id: &str) -> Result<Option<AppliedEntry>> {
         self.inner.applied_entry(connection_id, remote_resource_id).await
     }
-    async fn apply_change(&self, entry: &AppliedEntry, change: &LocalChange) -> Result<ApplyOutcome> {
-        self.inner.apply_change(entry, change).await
+    async fn apply_changes(&self, changes: &[ReceivedChange]) -> Result<Vec<ApplyOutcome>> {
+        self.inner.apply_changes(changes).await
+    }
+    async fn applied_entries(&self, connection_id: &str, remote_resource_ids: &[String]) -> Result<Vec<AppliedEntry>> {
+        self.inner.applied_entries(connection_id, remote_resource_ids).await
+    }
+    async fn stored_revisions(&self, revision_ids: &[String]) -> Result<Vec<String>> {
+        self.inner.stored_revisions(revision_ids).await
     }
     async fn set_incoming_tags(&self, connection_id: &str, tags: &TagSet) -> Result<()> {
         self.inner.set_incoming_tags(connection_id, tags).await

@@ -3,7 +3,8 @@
 use super::{connection, resource};
 use super::{new_id, tags};
 use crate::{
-    AppliedEntry, ApplyOutcome, LocalChange, ManifestState, PublishedEntry, RepoError, Repository, Result, Share,
+    AppliedEntry, ApplyOutcome, LocalChange, ManifestState, PublishedEntry, ReceivedChange, RepoError, Repository,
+    Result, Share,
 };
 use airlock_domain::TagSet;
 use airlock_domain::{ConnectionKind, Revision};
@@ -293,6 +294,75 @@ pub async fn ordering(repo: &dyn Repository) -> Result<()> {
     repo.release_lease(&key, &second).await?;
     assert!(repo.take_lease(&key, &first, 31_000, 41_000).await?, "a released lease is free");
     repo.release_lease(&key, &first).await?;
+    Ok(())
+}
+
+/// A batch of received changes in one write: each decides as it would alone, of two for
+/// one resource the newer decides, and the revisions come with it.
+pub async fn batched_changes(repo: &dyn Repository) -> Result<()> {
+    let c = connection(ConnectionKind::Receiving, 1_000);
+    repo.create_connection(&c).await?;
+    let remotes: Vec<String> = (0..4).map(|_| new_id()).collect();
+    let locals: Vec<String> = (0..4).map(|_| new_id()).collect();
+    let entry = |i: usize, sequence: u64| AppliedEntry {
+        connection_id: c.id.clone(),
+        remote_resource_id: remotes[i].clone(),
+        shard: 0,
+        entry_digest: format!("{sequence:064}"),
+        local_resource_id: locals[i].clone(),
+        sequence,
+        withdrawn: false,
+    };
+    let revision = |i: usize, id: &str| Revision {
+        id: id.to_owned(),
+        resource_id: locals[i].clone(),
+        size: 3,
+        sha256: "00".repeat(32),
+        blob_key: format!("blobs/{id}"),
+        created_at: 1,
+    };
+    let received = |i: usize, sequence: u64, revision_id: &str| ReceivedChange {
+        entry: entry(i, sequence),
+        change: upsert(&locals[i], &format!("f{i}.bin"), revision_id),
+        revision: Some(revision(i, revision_id)),
+    };
+    // Stored before the batch: resource 2 at sequence 9, resource 3 at 4.
+    let before = [received(2, 9, "r2-new"), received(3, 4, "r3")];
+    assert_eq!(repo.apply_changes(&before).await?, [ApplyOutcome::Applied, ApplyOutcome::Applied]);
+
+    let batch = [
+        received(0, 5, "r0"),
+        received(1, 5, "r1-old"),
+        received(1, 6, "r1-new"),
+        received(2, 7, "r2-old"),
+        received(3, 4, "r3"),
+        ReceivedChange {
+            entry: AppliedEntry { withdrawn: true, entry_digest: String::new(), ..entry(3, 8) },
+            change: LocalChange::Withdraw { at: 77 },
+            revision: None,
+        },
+    ];
+    let outcomes = repo.apply_changes(&batch).await?;
+    use ApplyOutcome::{Applied, Superseded};
+    assert_eq!(
+        outcomes,
+        [Applied, Superseded { by: 6 }, Applied, Superseded { by: 9 }, Superseded { by: 8 }, Applied],
+        "each as alone; the newer of two in the batch decides"
+    );
+    let mut ids: Vec<String> = ["r0", "r1-old", "r1-new", "r2-old", "nothing"].map(String::from).to_vec();
+    let mut stored = repo.stored_revisions(&ids).await?;
+    stored.sort();
+    ids.truncate(4);
+    ids.sort();
+    assert_eq!(stored, ids, "every downloaded revision is kept, whatever its change decided");
+    let mut applied = repo.applied_entries(&c.id, &remotes).await?;
+    applied.sort_by_key(|a| remotes.iter().position(|r| *r == a.remote_resource_id));
+    let sequences: Vec<(u64, bool)> = applied.iter().map(|a| (a.sequence, a.withdrawn)).collect();
+    assert_eq!(sequences, [(5, false), (6, false), (9, false), (8, true)]);
+    let current = repo.latest_revision(&locals[1]).await?.map(|r| r.id);
+    assert_eq!(current.as_deref(), Some("r1-new"), "the newer change's revision is current");
+    assert_eq!(repo.resource(&locals[3]).await?.and_then(|r| r.withdrawn_at), Some(77), "withdrawn in the batch");
+    assert_eq!(repo.apply_changes(&[]).await?, [], "an empty batch writes nothing");
     Ok(())
 }
 

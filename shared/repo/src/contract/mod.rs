@@ -9,8 +9,8 @@ mod runs;
 mod sync;
 
 pub use exchange::{
-    manifest_sequences, ordering, pending_deletions, processed_work, published_entries, racing_leases, receiving_state,
-    shares,
+    batched_changes, manifest_sequences, ordering, pending_deletions, processed_work, published_entries, racing_leases,
+    receiving_state, shares,
 };
 pub use platform::run_all as platform_administration;
 pub use runs::{fanned_out_runs, publish_versions, shard_states, shared_sources};
@@ -36,6 +36,7 @@ pub async fn run_all(repo: &dyn Repository) -> Result<()> {
     manifest_sequences(repo).await?;
     receiving_state(repo).await?;
     ordering(repo).await?;
+    batched_changes(repo).await?;
     sync_history(repo).await?;
     sync_deadline(repo).await?;
     processed_work(repo).await?;

@@ -2,7 +2,7 @@
 
 use super::{new_id, resource};
 use crate::{ApplyOutcome, ManifestState};
-use crate::{PlannedCopy, Repository, Result, ShardState, ROOT_STATE_SHARD};
+use crate::{CopySettlement, PlannedCopy, PublishedEntry, Repository, Result, ShardState, ROOT_STATE_SHARD};
 use airlock_domain::pipeline::{ResourceOutcome, ResourceRow, StatusEvent, StatusReport};
 use airlock_domain::{ConnectionKind, Revision};
 
@@ -173,24 +173,40 @@ pub async fn fanned_out_runs(repo: &dyn Repository) -> Result<()> {
         (3, 0, 5_000_000_030, 0, 100)
     );
     assert_eq!((state.version, state.rebuild_all), (7, true), "what the plan began with, for the finish");
-    assert_eq!(repo.planned_copy(&sync_id, "b").await?, Some(copies[1].clone()), "round trip");
+    let two = ["b".to_owned(), "z".to_owned(), "c".to_owned()];
+    let mut found = repo.planned_copies(&sync_id, &two).await?;
+    found.sort_by(|x, y| x.resource_id.cmp(&y.resource_id));
+    assert_eq!(found, vec![copies[1].clone(), copies[2].clone()], "round trip; an unknown one is left out");
 
-    let state = repo.settle_copy(&sync_id, "b", None).await?.expect("planned");
+    let record = |id: &str| PublishedEntry {
+        connection_id: connection_id.clone(),
+        resource_id: id.into(),
+        revision_id: format!("rev-{id}"),
+        shard: 1,
+        object_key: format!("s/objects/{id}/new"),
+        entry_json: copy(id, 0).entry_json,
+    };
+    let done = |id: &str| CopySettlement::Done { record: record(id), replaces: copy(id, 0).replaces };
+    let failed = |id: &str, why: &str| CopySettlement::Failed { resource_id: id.into(), why: why.into() };
+    let state = repo.settle_copies(&sync_id, &[done("b")], 50).await?.expect("planned");
     assert_eq!((state.settled, state.settled_bytes, state.is_complete()), (1, 20, false));
-    let again = repo.settle_copy(&sync_id, "b", Some("a redelivery that failed")).await?.expect("planned");
+    assert_eq!(repo.published(&connection_id).await?, vec![record("b")], "the record is written with it");
+    assert_eq!(repo.due_deletions(&connection_id, 50, 10).await?, ["s/objects/b/old"], "the replaced object");
+    let again = repo.settle_copies(&sync_id, &[failed("b", "a redelivery that failed")], 50).await?.expect("planned");
     assert_eq!(again.settled, 1, "a copy settles once");
-    assert_eq!(repo.planned_copy(&sync_id, "b").await?.and_then(|c| c.settled), Some(Ok(())), "the first one wins");
+    let b = repo.planned_copies(&sync_id, &["b".to_owned()]).await?;
+    assert_eq!(b[0].settled, Some(Ok(())), "the first one wins");
     let unsettled: Vec<String> = repo.run_copies(&sync_id, true).await?.into_iter().map(|c| c.resource_id).collect();
     assert_eq!(unsettled, ["a", "c"]);
-    repo.settle_copy(&sync_id, "a", Some("the registry copy is gone")).await?;
-    let state = repo.settle_copy(&sync_id, "c", None).await?.expect("planned");
+    let batch = [failed("a", "the registry copy is gone"), done("c"), done("b")];
+    let state = repo.settle_copies(&sync_id, &batch, 50).await?.expect("planned");
     assert!(state.is_complete());
-    assert_eq!(state.settled_bytes, 5_000_000_030);
+    assert_eq!((state.settled, state.settled_bytes), (3, 5_000_000_030), "b is not counted twice");
     let outcomes: Vec<_> = repo.run_copies(&sync_id, false).await?.into_iter().map(|c| c.settled).collect();
     assert_eq!(outcomes, [Some(Err("the registry copy is gone".into())), Some(Ok(())), Some(Ok(()))]);
     repo.forget_run(&sync_id).await?;
     assert_eq!(repo.run_progress(&sync_id).await?, None);
-    assert_eq!(repo.planned_copy(&sync_id, "a").await?, None);
-    assert_eq!(repo.settle_copy(&sync_id, "a", None).await?, None, "a finished run settles nothing");
+    assert_eq!(repo.planned_copies(&sync_id, &["a".to_owned()]).await?, []);
+    assert_eq!(repo.settle_copies(&sync_id, &[failed("a", "late")], 50).await?, None, "a finished run settles nothing");
     Ok(())
 }

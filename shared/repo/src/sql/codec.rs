@@ -42,6 +42,23 @@ pub(super) fn to_u64(value: i64, what: &str) -> Result<u64> {
     u64::try_from(value).map_err(|_| RepoError::Corrupt(format!("{what} {value} is negative")))
 }
 
+/// Placeholders for `count` rows of `width` values each, numbered from `$first`: for a
+/// multi-row VALUES, `value_rows(2, 2, 3)` is `($3, $4), ($5, $6)`.
+pub(super) fn value_rows(count: usize, width: usize, first: usize) -> String {
+    (0..count)
+        .map(|row| {
+            let values = (0..width).map(|k| format!("${}", first + row * width + k)).collect::<Vec<_>>();
+            format!("({})", values.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Placeholders for an IN list of `count` values numbered from `$first`: `$2, $3, $4`.
+pub(super) fn value_list(count: usize, first: usize) -> String {
+    (first..first + count).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+}
+
 pub(super) fn flag(value: bool) -> i64 {
     i64::from(value)
 }

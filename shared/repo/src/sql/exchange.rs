@@ -4,13 +4,13 @@
 use super::codec::{self, tags_from_json, tags_to_json, to_i64, to_u64};
 use super::SqlRepository;
 use crate::{
-    AppliedEntry, ApplyOutcome, LocalChange, ManifestState, PublishedEntry, Result, ShardState, Share, SharedSource,
-    ROOT_STATE_SHARD,
+    AppliedEntry, ApplyOutcome, LocalChange, ManifestState, PublishedEntry, ReceivedChange, Result, ShardState, Share,
+    SharedSource, ROOT_STATE_SHARD,
 };
 use airlock_domain::{Millis, TagSet};
 use airlock_domain::{Resource, Revision};
 use sqlx::{AnyConnection, Row};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 pub(super) async fn share(
     repo: &SqlRepository,
@@ -48,17 +48,41 @@ pub(super) async fn shares(repo: &SqlRepository, connection_id: &str, include_re
     rows.iter().map(codec::share).collect()
 }
 
-/// Each active share of a connection with its resource and that resource's current
-/// revision (as `latest_revision` picks it): three queries whatever the number of files.
-pub(super) async fn shared_sources(repo: &SqlRepository, connection_id: &str) -> Result<Vec<SharedSource>> {
-    let shares = shares(repo, connection_id, false).await?;
-    let resources = sqlx::query(
-        "SELECT r.* FROM shares s JOIN resources r ON r.id = s.resource_id \
-         WHERE s.connection_id = $1 AND s.removed_at IS NULL",
-    )
-    .bind(connection_id)
-    .fetch_all(&repo.pool)
-    .await?;
+/// Each active share of a connection (`only` these files, if given) with its resource and
+/// that resource's current revision (as `latest_revision` picks it): three queries
+/// whatever the number of files, or three per hundred files asked for.
+pub(super) async fn shared_sources(
+    repo: &SqlRepository,
+    connection_id: &str,
+    only: Option<&[String]>,
+) -> Result<Vec<SharedSource>> {
+    let Some(ids) = only else {
+        return sources_where(repo, connection_id, &[]).await;
+    };
+    let mut sources = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(ROWS_PER_STATEMENT) {
+        sources.extend(sources_where(repo, connection_id, chunk).await?);
+    }
+    Ok(sources)
+}
+
+/// `shared_sources`, of every shared file when `ids` is empty.
+async fn sources_where(repo: &SqlRepository, connection_id: &str, ids: &[String]) -> Result<Vec<SharedSource>> {
+    let filter = match ids.len() {
+        0 => String::new(),
+        n => format!(" AND s.resource_id IN ({})", codec::value_list(n, 2)),
+    };
+    let select = |what: &str| format!("SELECT {what} WHERE s.connection_id = $1 AND s.removed_at IS NULL{filter}");
+    let fetch = |sql: String| async move {
+        let mut query = sqlx::query(&sql).bind(connection_id);
+        for id in ids {
+            query = query.bind(id);
+        }
+        query.fetch_all(&repo.pool).await
+    };
+    let shares = fetch(select("s.* FROM shares s") + " ORDER BY s.shared_at, s.resource_id").await?;
+    let shares = shares.iter().map(codec::share).collect::<Result<Vec<_>>>()?;
+    let resources = fetch(select("r.* FROM shares s JOIN resources r ON r.id = s.resource_id")).await?;
     // A received file's current revision is the one its newest applied entry points at;
     // a local file's is its newest upload (as `latest_revision` picks it).
     let mut current: HashMap<String, Option<String>> = HashMap::with_capacity(resources.len());
@@ -72,13 +96,7 @@ pub(super) async fn shared_sources(repo: &SqlRepository, connection_id: &str) ->
         .collect::<Result<_>>()?;
     // Every revision of the shared files in one plain join, the current one picked here:
     // a correlated subquery per row took over a second at 100,000 files.
-    let rows = sqlx::query(
-        "SELECT v.* FROM shares s JOIN revisions v ON v.resource_id = s.resource_id \
-         WHERE s.connection_id = $1 AND s.removed_at IS NULL",
-    )
-    .bind(connection_id)
-    .fetch_all(&repo.pool)
-    .await?;
+    let rows = fetch(select("v.* FROM shares s JOIN revisions v ON v.resource_id = s.resource_id")).await?;
     let mut revisions: HashMap<String, Revision> = HashMap::with_capacity(resources.len());
     for row in &rows {
         let revision = codec::revision(row)?;
@@ -134,21 +152,57 @@ pub(super) async fn published(repo: &SqlRepository, connection_id: &str) -> Resu
     rows.iter().map(codec::published).collect()
 }
 
+/// The published records of these files, a hundred per query.
+pub(super) async fn published_of(
+    repo: &SqlRepository,
+    connection_id: &str,
+    resource_ids: &[String],
+) -> Result<Vec<PublishedEntry>> {
+    let mut records = Vec::with_capacity(resource_ids.len());
+    for chunk in resource_ids.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "SELECT * FROM published WHERE connection_id = $1 AND resource_id IN ({})",
+            codec::value_list(chunk.len(), 2)
+        );
+        let mut query = sqlx::query(&sql).bind(connection_id);
+        for id in chunk {
+            query = query.bind(id);
+        }
+        for row in query.fetch_all(&repo.pool).await? {
+            records.push(codec::published(&row)?);
+        }
+    }
+    Ok(records)
+}
+
 pub(super) async fn put_published(repo: &SqlRepository, entry: &PublishedEntry) -> Result<()> {
-    sqlx::query(
+    let mut conn = repo.pool.acquire().await?;
+    put_published_in(&mut conn, &[entry]).await
+}
+
+/// Writes published records, one statement for the lot (the caller chunks).
+pub(super) async fn put_published_in(conn: &mut AnyConnection, entries: &[&PublishedEntry]) -> Result<()> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let sql = format!(
         "INSERT INTO published (connection_id, resource_id, revision_id, shard, object_key, entry_json) \
-         VALUES ($1, $2, $3, $4, $5, $6) \
+         VALUES {} \
          ON CONFLICT (connection_id, resource_id) DO UPDATE SET revision_id = excluded.revision_id, \
          shard = excluded.shard, object_key = excluded.object_key, entry_json = excluded.entry_json",
-    )
-    .bind(&entry.connection_id)
-    .bind(&entry.resource_id)
-    .bind(&entry.revision_id)
-    .bind(i64::from(entry.shard))
-    .bind(&entry.object_key)
-    .bind(&entry.entry_json)
-    .execute(&repo.pool)
-    .await?;
+        codec::value_rows(entries.len(), 6, 1)
+    );
+    let mut query = sqlx::query(&sql);
+    for entry in entries {
+        query = query
+            .bind(&entry.connection_id)
+            .bind(&entry.resource_id)
+            .bind(&entry.revision_id)
+            .bind(i64::from(entry.shard))
+            .bind(&entry.object_key)
+            .bind(&entry.entry_json);
+    }
+    query.execute(conn).await?;
     Ok(())
 }
 
@@ -314,52 +368,157 @@ pub(super) async fn applied_entry(
     row.as_ref().map(codec::applied).transpose()
 }
 
-pub(super) async fn apply_change(
+/// Rows per multi-row statement of a batch, well under both engines' parameter limits.
+const ROWS_PER_STATEMENT: usize = 100;
+
+pub(super) async fn applied_entries(
     repo: &SqlRepository,
-    entry: &AppliedEntry,
-    change: &LocalChange,
-) -> Result<ApplyOutcome> {
-    let sequence = to_i64(entry.sequence, "manifest sequence")?;
-    let mut tx = repo.begin().await?;
-    // The conditional upsert locks the entry's row (PostgreSQL) or the database (SQLite,
-    // BEGIN IMMEDIATE) until commit, so two ingests of one resource decide one after the
-    // other, each against what the other wrote.
-    let written = sqlx::query(
-        "INSERT INTO applied (connection_id, remote_resource_id, shard, entry_digest, local_resource_id, \
-         sequence, withdrawn) VALUES ($1, $2, $3, $4, $5, $6, $7) \
-         ON CONFLICT (connection_id, remote_resource_id) DO UPDATE SET shard = excluded.shard, \
-         entry_digest = excluded.entry_digest, local_resource_id = excluded.local_resource_id, \
-         sequence = excluded.sequence, withdrawn = excluded.withdrawn \
-         WHERE applied.sequence < excluded.sequence",
-    )
-    .bind(&entry.connection_id)
-    .bind(&entry.remote_resource_id)
-    .bind(i64::from(entry.shard))
-    .bind(&entry.entry_digest)
-    .bind(&entry.local_resource_id)
-    .bind(sequence)
-    .bind(codec::flag(entry.withdrawn))
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
-    if written == 0 {
-        let row = sqlx::query("SELECT sequence FROM applied WHERE connection_id = $1 AND remote_resource_id = $2")
-            .bind(&entry.connection_id)
-            .bind(&entry.remote_resource_id)
-            .fetch_one(&mut *tx)
-            .await?;
-        let stored = to_u64(row.try_get("sequence")?, "stored applied sequence")?;
-        tx.commit().await?;
-        return Ok(compare(stored, entry.sequence));
-    }
-    match change {
-        LocalChange::Upsert { resource, revision_id } => {
-            super::registry::upsert_received(&mut tx, resource, revision_id).await?
+    connection_id: &str,
+    remote_resource_ids: &[String],
+) -> Result<Vec<AppliedEntry>> {
+    let mut entries = Vec::with_capacity(remote_resource_ids.len());
+    for chunk in remote_resource_ids.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "SELECT * FROM applied WHERE connection_id = $1 AND remote_resource_id IN ({})",
+            codec::value_list(chunk.len(), 2)
+        );
+        let mut query = sqlx::query(&sql).bind(connection_id);
+        for id in chunk {
+            query = query.bind(id);
         }
-        LocalChange::Withdraw { at } => withdraw_local(&mut tx, &entry.local_resource_id, *at).await?,
+        for row in query.fetch_all(&repo.pool).await? {
+            entries.push(codec::applied(&row)?);
+        }
     }
+    Ok(entries)
+}
+
+/// Applies a batch of received changes in one transaction, in a few statements whatever
+/// its size: the revisions, then the conditional upsert of every entry (the rows it wrote
+/// come back), the stored sequences of those it did not write, then the local changes of
+/// those it did. The upsert locks the entries' rows (PostgreSQL) or the database (SQLite,
+/// BEGIN IMMEDIATE) until commit, so two batches touching one resource decide one after
+/// the other, each against what the other wrote.
+pub(super) async fn apply_changes(repo: &SqlRepository, changes: &[ReceivedChange]) -> Result<Vec<ApplyOutcome>> {
+    // Of two changes of one resource in the batch, the newer decides (one statement may
+    // not write a row twice); the other is compared with it afterwards.
+    let mut deciding: HashMap<(&str, &str), usize> = HashMap::new();
+    for (i, change) in changes.iter().enumerate() {
+        let key = (change.entry.connection_id.as_str(), change.entry.remote_resource_id.as_str());
+        let newest = deciding.entry(key).or_insert(i);
+        if changes[*newest].entry.sequence < change.entry.sequence {
+            *newest = i;
+        }
+    }
+    // In key order, so that two transactions lock shared rows in the same order.
+    let mut order: Vec<usize> = deciding.values().copied().collect();
+    order.sort_unstable_by_key(|&i| (&changes[i].entry.connection_id, &changes[i].entry.remote_resource_id));
+
+    let mut tx = repo.begin().await?;
+    let revisions: Vec<&Revision> = changes.iter().filter_map(|c| c.revision.as_ref()).collect();
+    for chunk in revisions.chunks(ROWS_PER_STATEMENT) {
+        super::registry::add_revisions(&mut tx, chunk).await?;
+    }
+    let mut written: HashSet<(String, String)> = HashSet::new();
+    for chunk in order.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "INSERT INTO applied (connection_id, remote_resource_id, shard, entry_digest, local_resource_id, \
+             sequence, withdrawn) VALUES {} \
+             ON CONFLICT (connection_id, remote_resource_id) DO UPDATE SET shard = excluded.shard, \
+             entry_digest = excluded.entry_digest, local_resource_id = excluded.local_resource_id, \
+             sequence = excluded.sequence, withdrawn = excluded.withdrawn \
+             WHERE applied.sequence < excluded.sequence RETURNING connection_id, remote_resource_id",
+            codec::value_rows(chunk.len(), 7, 1)
+        );
+        let mut query = sqlx::query(&sql);
+        for &i in chunk {
+            let entry = &changes[i].entry;
+            query = query
+                .bind(&entry.connection_id)
+                .bind(&entry.remote_resource_id)
+                .bind(i64::from(entry.shard))
+                .bind(&entry.entry_digest)
+                .bind(&entry.local_resource_id)
+                .bind(to_i64(entry.sequence, "manifest sequence")?)
+                .bind(codec::flag(entry.withdrawn));
+        }
+        for row in query.fetch_all(&mut *tx).await? {
+            written.insert((row.try_get("connection_id")?, row.try_get("remote_resource_id")?));
+        }
+    }
+    let key = |i: usize| (changes[i].entry.connection_id.clone(), changes[i].entry.remote_resource_id.clone());
+    let (applied, lost): (Vec<usize>, Vec<usize>) = order.iter().partition(|&&i| written.contains(&key(i)));
+    let stored = stored_sequences(&mut tx, changes, &lost).await?;
+
+    let upserts: Vec<(&Resource, &str)> = applied
+        .iter()
+        .filter_map(|&i| match &changes[i].change {
+            LocalChange::Upsert { resource, revision_id } => Some((resource, revision_id.as_str())),
+            LocalChange::Withdraw { .. } => None,
+        })
+        .collect();
+    for chunk in upserts.chunks(ROWS_PER_STATEMENT) {
+        super::registry::upsert_received(&mut tx, chunk).await?;
+    }
+    for &i in &applied {
+        if let LocalChange::Withdraw { at } = changes[i].change {
+            withdraw_local(&mut tx, &changes[i].entry.local_resource_id, at).await?;
+        }
+    }
+    let changed: Vec<&str> = applied.iter().map(|&i| changes[i].entry.local_resource_id.as_str()).collect();
+    super::runs::mark_files_changed(&mut tx, &changed).await?;
     tx.commit().await?;
-    Ok(ApplyOutcome::Applied)
+
+    let mut outcomes = vec![ApplyOutcome::Current; changes.len()];
+    for &i in &applied {
+        outcomes[i] = ApplyOutcome::Applied;
+    }
+    for &i in &lost {
+        outcomes[i] = compare(stored.get(&key(i)).copied().unwrap_or(0), changes[i].entry.sequence);
+    }
+    for (i, change) in changes.iter().enumerate() {
+        let newest = deciding[&(change.entry.connection_id.as_str(), change.entry.remote_resource_id.as_str())];
+        if newest != i {
+            let by = match outcomes[newest] {
+                ApplyOutcome::Superseded { by } => by,
+                _ => changes[newest].entry.sequence,
+            };
+            outcomes[i] = compare(by, change.entry.sequence);
+        }
+    }
+    Ok(outcomes)
+}
+
+/// The stored sequences of the entries `lost` points at, read within the transaction.
+async fn stored_sequences(
+    conn: &mut AnyConnection,
+    changes: &[ReceivedChange],
+    lost: &[usize],
+) -> Result<HashMap<(String, String), u64>> {
+    let mut by_connection: HashMap<&str, Vec<&str>> = HashMap::new();
+    for &i in lost {
+        let entry = &changes[i].entry;
+        by_connection.entry(&entry.connection_id).or_default().push(&entry.remote_resource_id);
+    }
+    let mut stored = HashMap::new();
+    for (connection_id, ids) in by_connection {
+        for chunk in ids.chunks(ROWS_PER_STATEMENT) {
+            let sql = format!(
+                "SELECT remote_resource_id, sequence FROM applied WHERE connection_id = $1 \
+                 AND remote_resource_id IN ({})",
+                codec::value_list(chunk.len(), 2)
+            );
+            let mut query = sqlx::query(&sql).bind(connection_id);
+            for id in chunk {
+                query = query.bind(*id);
+            }
+            for row in query.fetch_all(&mut *conn).await? {
+                let sequence = to_u64(row.try_get("sequence")?, "stored applied sequence")?;
+                stored.insert((connection_id.to_owned(), row.try_get("remote_resource_id")?), sequence);
+            }
+        }
+    }
+    Ok(stored)
 }
 
 async fn withdraw_local(conn: &mut AnyConnection, resource_id: &str, at: Millis) -> Result<()> {
@@ -457,6 +616,17 @@ pub(super) async fn schedule_deletions(
     object_keys: &[String],
     due_at: Millis,
 ) -> Result<()> {
+    let mut conn = repo.pool.acquire().await?;
+    schedule_deletions_in(&mut conn, connection_id, object_keys, due_at).await
+}
+
+/// `schedule_deletions` within a transaction of the caller's.
+pub(super) async fn schedule_deletions_in(
+    conn: &mut AnyConnection,
+    connection_id: &str,
+    object_keys: &[String],
+    due_at: Millis,
+) -> Result<()> {
     for chunk in object_keys.chunks(KEYS_PER_STATEMENT) {
         let values = (0..chunk.len()).map(|i| format!("($1, ${}, $2)", i + 3)).collect::<Vec<_>>().join(", ");
         let sql = format!(
@@ -468,7 +638,7 @@ pub(super) async fn schedule_deletions(
         for key in chunk {
             query = query.bind(key);
         }
-        query.execute(&repo.pool).await?;
+        query.execute(&mut *conn).await?;
     }
     Ok(())
 }

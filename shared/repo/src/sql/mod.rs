@@ -12,9 +12,9 @@ mod runs;
 mod sync;
 
 use crate::{
-    AppliedEntry, ApplyOutcome, AuditEntry, ControlTag, LevelUsage, LocalChange, ManifestState, Page, PlannedCopy,
-    PublishMarks, PublishedEntry, ReceiveProgress, RepoError, Repository, Result, RunState, ShardState, Share,
-    SharedSource, SignIn, SignedIn, SyncEvent, UserAccount,
+    AppliedEntry, ApplyOutcome, AuditEntry, ChangedFiles, ControlTag, CopySettlement, LevelUsage, ManifestState, Page,
+    PlannedCopy, PublishMarks, PublishedEntry, ReceiveProgress, ReceivedChange, RepoError, Repository, Result,
+    RunState, ShardState, Share, SharedSource, SignIn, SignedIn, SyncEvent, UserAccount,
 };
 use airlock_domain::pipeline::{ResourceRow, StatusReport};
 use airlock_domain::{
@@ -190,17 +190,15 @@ impl Repository for SqlRepository {
     }
 
     async fn put_resource(&self, resource: &Resource) -> Result<()> {
-        let done = registry::put_resource(self, resource).await?;
-        runs::bump_registry_changes(self).await?;
-        Ok(done)
+        registry::put_resource(self, resource).await?;
+        runs::mark_file_changed(self, &resource.id).await
     }
     async fn resource(&self, id: &str) -> Result<Option<Resource>> {
         registry::resource(self, id).await
     }
     async fn add_revision(&self, revision: &Revision) -> Result<()> {
-        let done = registry::add_revision(self, revision).await?;
-        runs::bump_registry_changes(self).await?;
-        Ok(done)
+        registry::add_revision(self, revision).await?;
+        runs::mark_file_changed(self, &revision.resource_id).await
     }
     async fn revision(&self, id: &str) -> Result<Option<Revision>> {
         registry::revision(self, id).await
@@ -263,9 +261,8 @@ impl Repository for SqlRepository {
     }
 
     async fn share(&self, connection_id: &str, resource_id: &str, shared_by: &str, at: Millis) -> Result<()> {
-        let done = exchange::share(self, connection_id, resource_id, shared_by, at).await?;
-        runs::bump_registry_changes(self).await?;
-        Ok(done)
+        exchange::share(self, connection_id, resource_id, shared_by, at).await?;
+        runs::mark_share_changed(self, connection_id, resource_id).await
     }
     async fn active_shares(&self, connection_id: &str) -> Result<Vec<Share>> {
         exchange::shares(self, connection_id, false).await
@@ -274,12 +271,17 @@ impl Repository for SqlRepository {
         exchange::shares(self, connection_id, true).await
     }
     async fn shared_sources(&self, connection_id: &str) -> Result<Vec<SharedSource>> {
-        exchange::shared_sources(self, connection_id).await
+        exchange::shared_sources(self, connection_id, None).await
+    }
+    async fn shared_sources_of(&self, connection_id: &str, resource_ids: &[String]) -> Result<Vec<SharedSource>> {
+        exchange::shared_sources(self, connection_id, Some(resource_ids)).await
+    }
+    async fn published_of(&self, connection_id: &str, resource_ids: &[String]) -> Result<Vec<PublishedEntry>> {
+        exchange::published_of(self, connection_id, resource_ids).await
     }
     async fn remove_share(&self, connection_id: &str, resource_id: &str, reason: &str, at: Millis) -> Result<()> {
-        let done = exchange::remove_share(self, connection_id, resource_id, reason, at).await?;
-        runs::bump_registry_changes(self).await?;
-        Ok(done)
+        exchange::remove_share(self, connection_id, resource_id, reason, at).await?;
+        runs::mark_share_changed(self, connection_id, resource_id).await
     }
     async fn published(&self, connection_id: &str) -> Result<Vec<PublishedEntry>> {
         exchange::published(self, connection_id).await
@@ -342,6 +344,12 @@ impl Repository for SqlRepository {
     async fn publish_marks(&self, connection_id: &str) -> Result<Option<PublishMarks>> {
         runs::publish_marks(self, connection_id).await
     }
+    async fn changed_files(&self, connection_id: &str, limit: u32) -> Result<ChangedFiles> {
+        runs::changed_files(self, connection_id, limit).await
+    }
+    async fn forget_changed_files(&self, connection_id: &str, through: i64) -> Result<()> {
+        runs::forget_changed_files(self, connection_id, through).await
+    }
     async fn set_registry_seen(&self, connection_id: &str, seen: i64) -> Result<()> {
         runs::set_registry_seen(self, connection_id, seen).await
     }
@@ -358,14 +366,19 @@ impl Repository for SqlRepository {
     ) -> Result<bool> {
         runs::plan_run(self, sync_id, connection_id, copies, begun, at).await
     }
-    async fn planned_copy(&self, sync_id: &str, resource_id: &str) -> Result<Option<PlannedCopy>> {
-        runs::planned_copy_of(self, sync_id, resource_id).await
-    }
     async fn run_copies(&self, sync_id: &str, unsettled_only: bool) -> Result<Vec<PlannedCopy>> {
         runs::run_copies(self, sync_id, unsettled_only).await
     }
-    async fn settle_copy(&self, sync_id: &str, resource_id: &str, failure: Option<&str>) -> Result<Option<RunState>> {
-        runs::settle_copy(self, sync_id, resource_id, failure).await
+    async fn planned_copies(&self, sync_id: &str, resource_ids: &[String]) -> Result<Vec<PlannedCopy>> {
+        runs::planned_copies(self, sync_id, resource_ids).await
+    }
+    async fn settle_copies(
+        &self,
+        sync_id: &str,
+        settlements: &[CopySettlement],
+        due_at: Millis,
+    ) -> Result<Option<RunState>> {
+        runs::settle_copies(self, sync_id, settlements, due_at).await
     }
     async fn run_progress(&self, sync_id: &str) -> Result<Option<RunState>> {
         runs::run_progress(self, sync_id).await
@@ -403,10 +416,14 @@ impl Repository for SqlRepository {
     async fn applied_entry(&self, connection_id: &str, remote_resource_id: &str) -> Result<Option<AppliedEntry>> {
         exchange::applied_entry(self, connection_id, remote_resource_id).await
     }
-    async fn apply_change(&self, entry: &AppliedEntry, change: &LocalChange) -> Result<ApplyOutcome> {
-        let done = exchange::apply_change(self, entry, change).await?;
-        runs::bump_registry_changes(self).await?;
-        Ok(done)
+    async fn apply_changes(&self, changes: &[ReceivedChange]) -> Result<Vec<ApplyOutcome>> {
+        exchange::apply_changes(self, changes).await
+    }
+    async fn applied_entries(&self, connection_id: &str, remote_resource_ids: &[String]) -> Result<Vec<AppliedEntry>> {
+        exchange::applied_entries(self, connection_id, remote_resource_ids).await
+    }
+    async fn stored_revisions(&self, revision_ids: &[String]) -> Result<Vec<String>> {
+        registry::stored_revisions(self, revision_ids).await
     }
     async fn set_incoming_tags(&self, connection_id: &str, tags: &TagSet) -> Result<()> {
         exchange::set_incoming_tags(self, connection_id, tags).await

@@ -144,20 +144,49 @@ pub(super) async fn resource(repo: &SqlRepository, id: &str) -> Result<Option<Re
 }
 
 pub(super) async fn add_revision(repo: &SqlRepository, revision: &Revision) -> Result<()> {
-    // Revisions are immutable: a repeated insert (a redelivered upload) keeps the first.
-    sqlx::query(
-        "INSERT INTO revisions (id, resource_id, size, sha256, blob_key, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING",
-    )
-    .bind(&revision.id)
-    .bind(&revision.resource_id)
-    .bind(to_i64(revision.size, "revision size")?)
-    .bind(&revision.sha256)
-    .bind(&revision.blob_key)
-    .bind(revision.created_at)
-    .execute(&repo.pool)
-    .await?;
+    let mut conn = repo.pool.acquire().await?;
+    add_revisions(&mut conn, &[revision]).await
+}
+
+/// Revisions are immutable: a repeated insert (a redelivered upload) keeps the first. One
+/// statement for the lot (the caller chunks).
+pub(super) async fn add_revisions(conn: &mut AnyConnection, revisions: &[&Revision]) -> Result<()> {
+    if revisions.is_empty() {
+        return Ok(());
+    }
+    let sql = format!(
+        "INSERT INTO revisions (id, resource_id, size, sha256, blob_key, created_at) VALUES {} \
+         ON CONFLICT (id) DO NOTHING",
+        codec::value_rows(revisions.len(), 6, 1)
+    );
+    let mut query = sqlx::query(&sql);
+    for revision in revisions {
+        query = query
+            .bind(&revision.id)
+            .bind(&revision.resource_id)
+            .bind(to_i64(revision.size, "revision size")?)
+            .bind(&revision.sha256)
+            .bind(&revision.blob_key)
+            .bind(revision.created_at);
+    }
+    query.execute(conn).await?;
     Ok(())
+}
+
+/// Which of these revisions are stored, a hundred ids per query.
+pub(super) async fn stored_revisions(repo: &SqlRepository, ids: &[String]) -> Result<Vec<String>> {
+    let mut stored = Vec::new();
+    for chunk in ids.chunks(100) {
+        let sql = format!("SELECT id FROM revisions WHERE id IN ({})", codec::value_list(chunk.len(), 1));
+        let mut query = sqlx::query(&sql);
+        for id in chunk {
+            query = query.bind(id);
+        }
+        for row in query.fetch_all(&repo.pool).await? {
+            stored.push(row.try_get("id")?);
+        }
+    }
+    Ok(stored)
 }
 
 pub(super) async fn revision(repo: &SqlRepository, id: &str) -> Result<Option<Revision>> {
@@ -182,16 +211,26 @@ pub(super) async fn latest_revision(repo: &SqlRepository, resource_id: &str) -> 
 
 /// The local copy of a received resource, as the newest applied change left it. An
 /// existing row keeps its creation time.
-pub(super) async fn upsert_received(conn: &mut AnyConnection, resource: &Resource, revision_id: &str) -> Result<()> {
-    let query = sqlx::query(
+/// Received resources with their current revisions, one statement for the lot (at most
+/// a few hundred: the caller chunks).
+pub(super) async fn upsert_received(conn: &mut AnyConnection, received: &[(&Resource, &str)]) -> Result<()> {
+    if received.is_empty() {
+        return Ok(());
+    }
+    let sql = format!(
         "INSERT INTO resources (id, name, owner_id, level_name, level_order, tags, origin_connection_id, \
-         created_at, withdrawn_at, current_revision_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+         created_at, withdrawn_at, current_revision_id) VALUES {} \
          ON CONFLICT (id) DO UPDATE SET name = excluded.name, owner_id = excluded.owner_id, \
          level_name = excluded.level_name, level_order = excluded.level_order, tags = excluded.tags, \
          origin_connection_id = excluded.origin_connection_id, withdrawn_at = excluded.withdrawn_at, \
          current_revision_id = excluded.current_revision_id",
+        codec::value_rows(received.len(), 10, 1)
     );
-    bind_resource(query, resource).bind(revision_id).execute(conn).await?;
+    let mut query = sqlx::query(&sql);
+    for (resource, revision_id) in received {
+        query = bind_resource(query, resource).bind(*revision_id);
+    }
+    query.execute(conn).await?;
     Ok(())
 }
 

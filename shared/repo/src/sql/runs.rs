@@ -1,12 +1,15 @@
 //! Publish runs: the versions that tell a run whether the one before it finished, and the
 //! copies a large run fans out over the publisher's workers.
 
-use super::codec::{to_i64, to_u64};
+use super::codec::{self, to_i64, to_u64};
 use super::SqlRepository;
-use crate::{PlannedCopy, PublishMarks, ReceiveProgress, Result, RunState, ShardState};
+use crate::{ChangedFiles, CopySettlement, PlannedCopy, PublishMarks, ReceiveProgress, Result, RunState, ShardState};
 use airlock_domain::Millis;
 use sqlx::any::AnyRow;
 use sqlx::Row;
+
+/// Rows per multi-row statement, well under both engines' parameter limits.
+const ROWS_PER_STATEMENT: usize = 100;
 
 pub(super) async fn begin_publish(repo: &SqlRepository, connection_id: &str) -> Result<(bool, i64)> {
     let row = sqlx::query(
@@ -63,6 +66,91 @@ pub(super) async fn bump_registry_changes(repo: &SqlRepository) -> Result<()> {
 
 pub(super) async fn registry_changes(repo: &SqlRepository) -> Result<i64> {
     Ok(sqlx::query("SELECT n FROM registry_changes WHERE id = 1").fetch_one(&repo.pool).await?.try_get("n")?)
+}
+
+/// Marks files changed for every connection sharing them, within the caller's transaction.
+pub(super) async fn mark_files_changed(conn: &mut sqlx::AnyConnection, resource_ids: &[&str]) -> Result<()> {
+    if resource_ids.is_empty() {
+        return Ok(());
+    }
+    let n = next_mark(conn).await?;
+    for chunk in resource_ids.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "INSERT INTO changed_files (connection_id, resource_id, n) \
+             SELECT connection_id, resource_id, $1 FROM shares \
+             WHERE removed_at IS NULL AND resource_id IN ({}) \
+             ON CONFLICT (connection_id, resource_id) DO UPDATE SET n = excluded.n",
+            codec::value_list(chunk.len(), 2)
+        );
+        let mut query = sqlx::query(&sql).bind(n);
+        for id in chunk {
+            query = query.bind(*id);
+        }
+        query.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// `mark_files_changed` for one file, in a transaction of its own: the counter's row stays
+/// locked until the mark is in, so marks become visible in the order of their n.
+pub(super) async fn mark_file_changed(repo: &SqlRepository, resource_id: &str) -> Result<()> {
+    let mut tx = repo.begin().await?;
+    mark_files_changed(&mut tx, &[resource_id]).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Marks a file changed for one connection: a share of it made or removed.
+pub(super) async fn mark_share_changed(repo: &SqlRepository, connection_id: &str, resource_id: &str) -> Result<()> {
+    let mut tx = repo.begin().await?;
+    let n = next_mark(&mut tx).await?;
+    sqlx::query(
+        "INSERT INTO changed_files (connection_id, resource_id, n) VALUES ($1, $2, $3) \
+         ON CONFLICT (connection_id, resource_id) DO UPDATE SET n = excluded.n",
+    )
+    .bind(connection_id)
+    .bind(resource_id)
+    .bind(n)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+async fn next_mark(conn: &mut sqlx::AnyConnection) -> Result<i64> {
+    let row = sqlx::query("UPDATE registry_changes SET n = n + 1 WHERE id = 2 RETURNING n").fetch_one(conn).await?;
+    Ok(row.try_get("n")?)
+}
+
+pub(super) async fn changed_files(repo: &SqlRepository, connection_id: &str, limit: u32) -> Result<ChangedFiles> {
+    // Newest first, one more than asked: the first row has the newest mark, and an extra
+    // row says there are more.
+    let rows = sqlx::query(
+        "SELECT resource_id, n FROM changed_files WHERE connection_id = $1 ORDER BY n DESC, resource_id LIMIT $2",
+    )
+    .bind(connection_id)
+    .bind(i64::from(limit) + 1)
+    .fetch_all(&repo.pool)
+    .await?;
+    let through = match rows.first() {
+        Some(row) => row.try_get("n")?,
+        None => 0,
+    };
+    let resource_ids = if rows.len() > limit as usize {
+        None
+    } else {
+        Some(rows.iter().map(|row| row.try_get("resource_id")).collect::<std::result::Result<Vec<String>, _>>()?)
+    };
+    Ok(ChangedFiles { resource_ids, through })
+}
+
+pub(super) async fn forget_changed_files(repo: &SqlRepository, connection_id: &str, through: i64) -> Result<()> {
+    sqlx::query("DELETE FROM changed_files WHERE connection_id = $1 AND n <= $2")
+        .bind(connection_id)
+        .bind(through)
+        .execute(&repo.pool)
+        .await?;
+    Ok(())
 }
 
 pub(super) async fn publish_marks(repo: &SqlRepository, connection_id: &str) -> Result<Option<PublishMarks>> {
@@ -126,21 +214,27 @@ pub(super) async fn plan_run(
     .rows_affected()
         > 0;
     if created {
-        for copy in copies {
-            sqlx::query(
+        for chunk in copies.chunks(ROWS_PER_STATEMENT) {
+            let sql = format!(
                 "INSERT INTO publish_copies (sync_id, resource_id, name, size, blob_key, shard, entry_json, replaces, \
-                 outcome, message) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, '')",
-            )
-            .bind(sync_id)
-            .bind(&copy.resource_id)
-            .bind(&copy.name)
-            .bind(to_i64(copy.size, "copy size")?)
-            .bind(&copy.blob_key)
-            .bind(i64::from(copy.shard))
-            .bind(&copy.entry_json)
-            .bind(&copy.replaces)
-            .execute(&mut *tx)
-            .await?;
+                 outcome, message) VALUES {}",
+                (0..chunk.len())
+                    .map(|i| format!("($1, {}, NULL, '')", codec::value_list(7, 2 + 7 * i)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            let mut query = sqlx::query(&sql).bind(sync_id);
+            for copy in chunk {
+                query = query
+                    .bind(&copy.resource_id)
+                    .bind(&copy.name)
+                    .bind(to_i64(copy.size, "copy size")?)
+                    .bind(&copy.blob_key)
+                    .bind(i64::from(copy.shard))
+                    .bind(&copy.entry_json)
+                    .bind(&copy.replaces);
+            }
+            query.execute(&mut *tx).await?;
         }
     }
     tx.commit().await?;
@@ -162,17 +256,26 @@ fn planned_copy(row: &AnyRow) -> Result<PlannedCopy> {
     })
 }
 
-pub(super) async fn planned_copy_of(
+pub(super) async fn planned_copies(
     repo: &SqlRepository,
     sync_id: &str,
-    resource_id: &str,
-) -> Result<Option<PlannedCopy>> {
-    let row = sqlx::query("SELECT * FROM publish_copies WHERE sync_id = $1 AND resource_id = $2")
-        .bind(sync_id)
-        .bind(resource_id)
-        .fetch_optional(&repo.pool)
-        .await?;
-    row.as_ref().map(planned_copy).transpose()
+    resource_ids: &[String],
+) -> Result<Vec<PlannedCopy>> {
+    let mut copies = Vec::with_capacity(resource_ids.len());
+    for chunk in resource_ids.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "SELECT * FROM publish_copies WHERE sync_id = $1 AND resource_id IN ({})",
+            codec::value_list(chunk.len(), 2)
+        );
+        let mut query = sqlx::query(&sql).bind(sync_id);
+        for id in chunk {
+            query = query.bind(id);
+        }
+        for row in query.fetch_all(&repo.pool).await? {
+            copies.push(planned_copy(&row)?);
+        }
+    }
+    Ok(copies)
 }
 
 /// The copies of a run, all of them or only the unsettled ones.
@@ -186,33 +289,71 @@ pub(super) async fn run_copies(repo: &SqlRepository, sync_id: &str, unsettled_on
     rows.iter().map(planned_copy).collect()
 }
 
-pub(super) async fn settle_copy(
+/// Settles a batch of copies in one transaction: the replaced objects scheduled, the done
+/// copies' records written, then every copy settled that nobody settled before (the first
+/// settlement wins), and the run's counters moved once for the lot.
+pub(super) async fn settle_copies(
     repo: &SqlRepository,
     sync_id: &str,
-    resource_id: &str,
-    failure: Option<&str>,
+    settlements: &[CopySettlement],
+    due_at: Millis,
 ) -> Result<Option<RunState>> {
     let mut tx = repo.begin().await?;
-    let settled = sqlx::query(
-        "UPDATE publish_copies SET outcome = $3, message = $4 \
-         WHERE sync_id = $1 AND resource_id = $2 AND outcome IS NULL",
-    )
-    .bind(sync_id)
-    .bind(resource_id)
-    .bind(if failure.is_some() { "failed" } else { "ok" })
-    .bind(failure.unwrap_or(""))
-    .execute(&mut *tx)
-    .await?
-    .rows_affected()
-        > 0;
-    if settled {
-        // The one update of the run's row per copy: counters, never a count of the copies.
+    let mut records = Vec::new();
+    for settlement in settlements {
+        if let CopySettlement::Done { record, replaces } = settlement {
+            if let Some(old) = replaces {
+                let keys = [old.clone()];
+                super::exchange::schedule_deletions_in(&mut tx, &record.connection_id, &keys, due_at).await?;
+            }
+            records.push(record);
+        }
+    }
+    for chunk in records.chunks(ROWS_PER_STATEMENT) {
+        super::exchange::put_published_in(&mut tx, chunk).await?;
+    }
+    let (mut count, mut bytes) = (0i64, 0i64);
+    let done: Vec<&str> = records.iter().map(|r| r.resource_id.as_str()).collect();
+    for chunk in done.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "UPDATE publish_copies SET outcome = 'ok', message = '' \
+             WHERE sync_id = $1 AND outcome IS NULL AND resource_id IN ({}) RETURNING size",
+            codec::value_list(chunk.len(), 2)
+        );
+        let mut query = sqlx::query(&sql).bind(sync_id);
+        for id in chunk {
+            query = query.bind(*id);
+        }
+        for row in query.fetch_all(&mut *tx).await? {
+            count += 1;
+            bytes += row.try_get::<i64, _>("size")?;
+        }
+    }
+    for settlement in settlements {
+        if let CopySettlement::Failed { resource_id, why } = settlement {
+            let row = sqlx::query(
+                "UPDATE publish_copies SET outcome = 'failed', message = $3 \
+                 WHERE sync_id = $1 AND resource_id = $2 AND outcome IS NULL RETURNING size",
+            )
+            .bind(sync_id)
+            .bind(resource_id)
+            .bind(why)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if let Some(row) = row {
+                count += 1;
+                bytes += row.try_get::<i64, _>("size")?;
+            }
+        }
+    }
+    if count > 0 {
+        // The one update of the run's row per batch: counters, never a count of the copies.
         sqlx::query(
-            "UPDATE publish_runs SET settled = settled + 1, settled_bytes = settled_bytes + \
-             (SELECT size FROM publish_copies WHERE sync_id = $1 AND resource_id = $2) WHERE sync_id = $1",
+            "UPDATE publish_runs SET settled = settled + $2, settled_bytes = settled_bytes + $3 WHERE sync_id = $1",
         )
         .bind(sync_id)
-        .bind(resource_id)
+        .bind(count)
+        .bind(bytes)
         .execute(&mut *tx)
         .await?;
     }
