@@ -6,10 +6,13 @@ use airlock_domain::pipeline::{PublishRequest, PublishStep};
 use airlock_domain::{new_id, shard_for, Health, ShardEntries};
 use airlock_local::pair::{Pair, PairSetup, BOB};
 use airlock_local::OutboxPublisher;
+use airlock_outbox_publisher::{publish, PublishOutcome};
+use airlock_repo::testing::FlakyRepository;
 use airlock_runtime::{Handler, MessageMeta, TraceContext};
 use airlock_tests::finished;
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 const TIMEOUT: Duration = Duration::from_secs(60);
@@ -79,6 +82,63 @@ async fn one_change_rewrites_one_shard_and_the_receiver_fetches_only_it() -> any
     let files = pair.files_at_b(BOB).await?;
     assert!(files.iter().any(|(r, bytes)| r.name == "part-03.txt" && bytes == b"changed\n"));
     assert_eq!(files.len(), 12);
+    Ok(())
+}
+
+/// A's publish over a repository that counts the reads of shared files.
+async fn counted_publish(pair: &Pair) -> anyhow::Result<(String, Arc<FlakyRepository>)> {
+    let repo = Arc::new(FlakyRepository::new(pair.a.ctx.repo.clone(), 0));
+    let ctx = pair.a.ctx.with_repo(repo.clone());
+    match publish(&ctx, &PublishRequest::plan(&new_id(), &pair.sending.id)).await? {
+        PublishOutcome::Published { summary, .. } => Ok((summary, repo)),
+        _ => anyhow::bail!("the publish should finish inline"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_after_a_few_changes_reads_only_those_files() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let pair = Pair::start(PairSetup::embedded(dir.path())).await?;
+    let ids = delivered(&pair, 12).await?;
+
+    // A new revision: one file read, its shard patched.
+    airlock_services::registry::upload_revision(&pair.a.ctx, "alice", &ids[3], &b"changed\n"[..]).await?;
+    let (summary, repo) = counted_publish(&pair).await?;
+    assert_eq!((repo.calls("shared_sources_of"), repo.calls("shared_sources")), (1, 0), "{summary}");
+    assert!(summary.starts_with("published 12 resource(s) in 4 shard(s): 1 change(s)"), "{summary}");
+    assert!(summary.contains("1 shard(s) rewritten"), "{summary}");
+    let (_, received) = pair.sync().await?;
+    assert_eq!(finished(&received), Health::Success, "{received:?}");
+    let files = pair.files_at_b(BOB).await?;
+    assert!(files.iter().any(|(r, bytes)| r.name == "part-03.txt" && bytes == b"changed\n"));
+
+    // A share removed: the file leaves the manifest, read on its own.
+    pair.a.ctx.repo.remove_share(&pair.sending.id, &ids[5], "no longer needed", 1).await?;
+    let (summary, repo) = counted_publish(&pair).await?;
+    assert_eq!((repo.calls("shared_sources_of"), repo.calls("shared_sources")), (1, 0), "{summary}");
+    assert!(summary.starts_with("published 11 resource(s)"), "{summary}");
+    let (_, shards) = pair.published().await?;
+    assert!(shards.iter().flat_map(|s| &s.resources).all(|e| e.resource_id != ids[5]));
+    pair.sync().await?;
+    assert_eq!(pair.files_at_b(BOB).await?.len(), 11, "withdrawn at B");
+
+    // A shard object not as written cannot be patched: the run reads every file instead.
+    let (root, _) = pair.published().await?;
+    let damaged = &root.shards[shard_for(&ids[7], root.shard_count) as usize];
+    std::fs::write(pair.exchange_dir.join(&damaged.key), b"{}")?;
+    airlock_services::registry::upload_revision(&pair.a.ctx, "alice", &ids[7], &b"seventh\n"[..]).await?;
+    let (summary, repo) = counted_publish(&pair).await?;
+    assert_eq!((repo.calls("shared_sources_of"), repo.calls("shared_sources")), (1, 1), "{summary}");
+    assert!(summary.starts_with("published 11 resource(s) in 4 shard(s)"), "{summary}");
+    let (_, received) = pair.sync().await?;
+    assert_eq!(finished(&received), Health::Success, "{received:?}");
+    let files = pair.files_at_b(BOB).await?;
+    assert_eq!(files.len(), 11);
+    assert!(files.iter().any(|(r, bytes)| r.name == "part-07.txt" && bytes == b"seventh\n"));
+
+    // Nothing marked and nothing else changed: the next run is idle.
+    let (summary, _) = counted_publish(&pair).await?;
+    assert!(summary.starts_with("nothing changed since the last run"), "{summary}");
     Ok(())
 }
 

@@ -251,8 +251,7 @@ impl Repository for FlakyRepository {
         self.inner.all_shares(connection_id).await
     }
     async fn shared_sources_of(&self, connection_id: &str, resource_ids: &[String]) -> Result<Vec<SharedSource>> {
-        // The same read as `shared_sources`, of fewer files: held by the same name.
-        self.hold("shared_sources").await;
+        self.hold("shared_sources_of").await;
         self.inner.shared_sources_of(connection_id, resource_ids).await
     }
     async fn published_of(&self, connection_id: &str, resource_ids: &[String]) -> Result<Vec<PublishedEntry>> {

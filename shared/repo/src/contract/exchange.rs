@@ -313,17 +313,20 @@ pub async fn batched_changes(repo: &dyn Repository) -> Result<()> {
         sequence,
         withdrawn: false,
     };
+    // Revision ids unique to this run: the contract may run twice on one database.
+    let run = new_id();
+    let rev = |name: &str| format!("{run}-{name}");
     let revision = |i: usize, id: &str| Revision {
-        id: id.to_owned(),
+        id: rev(id),
         resource_id: locals[i].clone(),
         size: 3,
         sha256: "00".repeat(32),
-        blob_key: format!("blobs/{id}"),
+        blob_key: format!("blobs/{}", rev(id)),
         created_at: 1,
     };
     let received = |i: usize, sequence: u64, revision_id: &str| ReceivedChange {
         entry: entry(i, sequence),
-        change: upsert(&locals[i], &format!("f{i}.bin"), revision_id),
+        change: upsert(&locals[i], &format!("f{i}.bin"), &rev(revision_id)),
         revision: Some(revision(i, revision_id)),
     };
     // Stored before the batch: resource 2 at sequence 9, resource 3 at 4.
@@ -349,7 +352,7 @@ pub async fn batched_changes(repo: &dyn Repository) -> Result<()> {
         [Applied, Superseded { by: 6 }, Applied, Superseded { by: 9 }, Superseded { by: 8 }, Applied],
         "each as alone; the newer of two in the batch decides"
     );
-    let mut ids: Vec<String> = ["r0", "r1-old", "r1-new", "r2-old", "nothing"].map(String::from).to_vec();
+    let mut ids: Vec<String> = ["r0", "r1-old", "r1-new", "r2-old", "nothing"].map(rev).to_vec();
     let mut stored = repo.stored_revisions(&ids).await?;
     stored.sort();
     ids.truncate(4);
@@ -360,7 +363,7 @@ pub async fn batched_changes(repo: &dyn Repository) -> Result<()> {
     let sequences: Vec<(u64, bool)> = applied.iter().map(|a| (a.sequence, a.withdrawn)).collect();
     assert_eq!(sequences, [(5, false), (6, false), (9, false), (8, true)]);
     let current = repo.latest_revision(&locals[1]).await?.map(|r| r.id);
-    assert_eq!(current.as_deref(), Some("r1-new"), "the newer change's revision is current");
+    assert_eq!(current, Some(rev("r1-new")), "the newer change's revision is current");
     assert_eq!(repo.resource(&locals[3]).await?.and_then(|r| r.withdrawn_at), Some(77), "withdrawn in the batch");
     assert_eq!(repo.apply_changes(&[]).await?, [], "an empty batch writes nothing");
     Ok(())

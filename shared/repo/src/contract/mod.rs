@@ -13,7 +13,7 @@ pub use exchange::{
     receiving_state, shares,
 };
 pub use platform::run_all as platform_administration;
-pub use runs::{fanned_out_runs, publish_versions, shard_states, shared_sources};
+pub use runs::{changed_files, fanned_out_runs, publish_versions, shard_states, shared_sources};
 pub use sync::{concurrent_writes, sync_deadline, sync_history};
 
 use crate::{visible_resources, RepoError, Repository, Result};
@@ -43,6 +43,7 @@ pub async fn run_all(repo: &dyn Repository) -> Result<()> {
     shared_sources(repo).await?;
     shard_states(repo).await?;
     publish_versions(repo).await?;
+    changed_files(repo).await?;
     fanned_out_runs(repo).await?;
     platform::run_all(repo).await?;
     Ok(())

@@ -158,21 +158,9 @@ pub(super) async fn published_of(
     connection_id: &str,
     resource_ids: &[String],
 ) -> Result<Vec<PublishedEntry>> {
-    let mut records = Vec::with_capacity(resource_ids.len());
-    for chunk in resource_ids.chunks(ROWS_PER_STATEMENT) {
-        let sql = format!(
-            "SELECT * FROM published WHERE connection_id = $1 AND resource_id IN ({})",
-            codec::value_list(chunk.len(), 2)
-        );
-        let mut query = sqlx::query(&sql).bind(connection_id);
-        for id in chunk {
-            query = query.bind(id);
-        }
-        for row in query.fetch_all(&repo.pool).await? {
-            records.push(codec::published(&row)?);
-        }
-    }
-    Ok(records)
+    let sql = "SELECT * FROM published WHERE connection_id = $1 AND resource_id IN";
+    let rows = super::rows_in(repo, sql, Some(connection_id), resource_ids).await?;
+    rows.iter().map(codec::published).collect()
 }
 
 pub(super) async fn put_published(repo: &SqlRepository, entry: &PublishedEntry) -> Result<()> {
@@ -376,21 +364,9 @@ pub(super) async fn applied_entries(
     connection_id: &str,
     remote_resource_ids: &[String],
 ) -> Result<Vec<AppliedEntry>> {
-    let mut entries = Vec::with_capacity(remote_resource_ids.len());
-    for chunk in remote_resource_ids.chunks(ROWS_PER_STATEMENT) {
-        let sql = format!(
-            "SELECT * FROM applied WHERE connection_id = $1 AND remote_resource_id IN ({})",
-            codec::value_list(chunk.len(), 2)
-        );
-        let mut query = sqlx::query(&sql).bind(connection_id);
-        for id in chunk {
-            query = query.bind(id);
-        }
-        for row in query.fetch_all(&repo.pool).await? {
-            entries.push(codec::applied(&row)?);
-        }
-    }
-    Ok(entries)
+    let sql = "SELECT * FROM applied WHERE connection_id = $1 AND remote_resource_id IN";
+    let rows = super::rows_in(repo, sql, Some(connection_id), remote_resource_ids).await?;
+    rows.iter().map(codec::applied).collect()
 }
 
 /// Applies a batch of received changes in one transaction, in a few statements whatever

@@ -154,6 +154,33 @@ async fn enable_wal(url: &str) -> Result<()> {
     Ok(())
 }
 
+/// Keys per IN list when reading rows by key, well under both engines' parameter limits.
+const KEYS_PER_QUERY: usize = 100;
+
+/// The rows of `sql` (ending in `IN`) for every key in `keys`, a hundred keys a query:
+/// `scope`, when given, is bound as `$1` and the keys after it.
+pub(super) async fn rows_in(
+    repo: &SqlRepository,
+    sql: &str,
+    scope: Option<&str>,
+    keys: &[String],
+) -> Result<Vec<sqlx::any::AnyRow>> {
+    let first = 1 + usize::from(scope.is_some());
+    let mut rows = Vec::with_capacity(keys.len());
+    for chunk in keys.chunks(KEYS_PER_QUERY) {
+        let sql = format!("{sql} ({})", codec::value_list(chunk.len(), first));
+        let mut query = sqlx::query(&sql);
+        if let Some(scope) = scope {
+            query = query.bind(scope);
+        }
+        for key in chunk {
+            query = query.bind(key);
+        }
+        rows.extend(query.fetch_all(&repo.pool).await?);
+    }
+    Ok(rows)
+}
+
 /// SQLITE_BUSY and its extended codes (the primary code is the low byte).
 fn is_busy(error: &dyn sqlx::error::DatabaseError) -> bool {
     error.code().and_then(|code| code.parse::<i32>().ok()).is_some_and(|code| code & 0xff == 5)

@@ -175,18 +175,8 @@ pub(super) async fn add_revisions(conn: &mut AnyConnection, revisions: &[&Revisi
 
 /// Which of these revisions are stored, a hundred ids per query.
 pub(super) async fn stored_revisions(repo: &SqlRepository, ids: &[String]) -> Result<Vec<String>> {
-    let mut stored = Vec::new();
-    for chunk in ids.chunks(100) {
-        let sql = format!("SELECT id FROM revisions WHERE id IN ({})", codec::value_list(chunk.len(), 1));
-        let mut query = sqlx::query(&sql);
-        for id in chunk {
-            query = query.bind(id);
-        }
-        for row in query.fetch_all(&repo.pool).await? {
-            stored.push(row.try_get("id")?);
-        }
-    }
-    Ok(stored)
+    let rows = super::rows_in(repo, "SELECT id FROM revisions WHERE id IN", None, ids).await?;
+    Ok(rows.iter().map(|row| row.try_get("id")).collect::<std::result::Result<_, _>>()?)
 }
 
 pub(super) async fn revision(repo: &SqlRepository, id: &str) -> Result<Option<Revision>> {
@@ -209,10 +199,9 @@ pub(super) async fn latest_revision(repo: &SqlRepository, resource_id: &str) -> 
     row.as_ref().map(codec::revision).transpose()
 }
 
-/// The local copy of a received resource, as the newest applied change left it. An
-/// existing row keeps its creation time.
-/// Received resources with their current revisions, one statement for the lot (at most
-/// a few hundred: the caller chunks).
+/// The local copies of received resources, as the newest applied changes left them, with
+/// their current revisions: one statement for the lot (the caller chunks). An existing
+/// row keeps its creation time.
 pub(super) async fn upsert_received(conn: &mut AnyConnection, received: &[(&Resource, &str)]) -> Result<()> {
     if received.is_empty() {
         return Ok(());

@@ -261,21 +261,9 @@ pub(super) async fn planned_copies(
     sync_id: &str,
     resource_ids: &[String],
 ) -> Result<Vec<PlannedCopy>> {
-    let mut copies = Vec::with_capacity(resource_ids.len());
-    for chunk in resource_ids.chunks(ROWS_PER_STATEMENT) {
-        let sql = format!(
-            "SELECT * FROM publish_copies WHERE sync_id = $1 AND resource_id IN ({})",
-            codec::value_list(chunk.len(), 2)
-        );
-        let mut query = sqlx::query(&sql).bind(sync_id);
-        for id in chunk {
-            query = query.bind(id);
-        }
-        for row in query.fetch_all(&repo.pool).await? {
-            copies.push(planned_copy(&row)?);
-        }
-    }
-    Ok(copies)
+    let sql = "SELECT * FROM publish_copies WHERE sync_id = $1 AND resource_id IN";
+    let rows = super::rows_in(repo, sql, Some(sync_id), resource_ids).await?;
+    rows.iter().map(planned_copy).collect()
 }
 
 /// The copies of a run, all of them or only the unsettled ones.
