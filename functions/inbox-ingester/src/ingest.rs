@@ -100,13 +100,10 @@ pub async fn ingest_batch(
     requests: &[IngestRequest],
     concurrency: usize,
 ) -> Result<Ingested, HandlerError> {
-    let name_of = |request: &IngestRequest| match &request.change {
-        Change::Upsert { entry } => entry.name.clone(),
-        Change::Remove { .. } => String::new(),
-    };
     let Some(receiving) = receiving else {
         let why = "connection is archived or not a receiving connection";
-        let rows = requests.iter().map(|r| row(r, name_of(r), ResourceOutcome::Failed, why.into())).collect();
+        let rows =
+            requests.iter().map(|r| row(r, r.change.name().into(), ResourceOutcome::Failed, why.into())).collect();
         return Ok(Ingested { rows, stored_bytes: 0 });
     };
     let repo = &ctx.repo;
@@ -127,10 +124,33 @@ pub async fn ingest_batch(
             Change::Upsert { entry } => {
                 (entry.name.clone(), admit(receiving, request, entry, applied.get(&entry.resource_id)))
             }
-            Change::Remove { resource_id } => withdrawal(ctx, connection, request, resource_id).await?,
+            Change::Remove { resource_id } => {
+                let change = withdrawal(connection, request, resource_id);
+                (String::new(), Step::Write(change, "withdrawn by the partner".into(), 0))
+            }
         };
         names.push(name);
         steps.push(step);
+    }
+    // A removal's row names the local copy it hides, read for all of them at once.
+    let hidden = |step: &Step| match step {
+        Step::Write(change, ..) if change.entry.withdrawn => Some(change.entry.local_resource_id.clone()),
+        _ => None,
+    };
+    let hidden_ids: Vec<String> = steps.iter().filter_map(hidden).collect();
+    if !hidden_ids.is_empty() {
+        let local: HashMap<String, String> = repo
+            .resources_of(&hidden_ids)
+            .await
+            .map_err(IngestError::from)?
+            .into_iter()
+            .map(|r| (r.id, r.name))
+            .collect();
+        for (name, step) in names.iter_mut().zip(&steps) {
+            if let Some(name_there) = hidden(step).and_then(|id| local.get(&id)) {
+                name.clone_from(name_there);
+            }
+        }
     }
 
     // Downloads only for revisions not stored yet (a retried batch stored some).
@@ -345,26 +365,17 @@ async fn download(
     sink.shutdown().await.map_err(|e| IngestError::Store(format!("storing the received file failed: {e}")))
 }
 
-/// The removal of a resource the partner withdrew, with its name: its local copy is hidden
-/// unless a newer change for it was applied.
-async fn withdrawal(
-    ctx: &Context,
-    connection: &Connection,
-    request: &IngestRequest,
-    remote_id: &str,
-) -> Result<(String, Step), IngestError> {
-    let local_id = derived_id(&[&connection.id, remote_id]);
-    let name = ctx.repo.resource(&local_id).await?.map(|r| r.name).unwrap_or_default();
+/// The removal of a resource the partner withdrew: its local copy is hidden unless a
+/// newer change for it was applied.
+fn withdrawal(connection: &Connection, request: &IngestRequest, remote_id: &str) -> ReceivedChange {
     let tombstone = AppliedEntry {
         connection_id: connection.id.clone(),
         remote_resource_id: remote_id.into(),
         shard: request.shard,
         entry_digest: String::new(),
-        local_resource_id: local_id,
+        local_resource_id: derived_id(&[&connection.id, remote_id]),
         sequence: request.sequence,
         withdrawn: true,
     };
-    let change =
-        ReceivedChange { entry: tombstone, change: LocalChange::Withdraw { at: now_millis() }, revision: None };
-    Ok((name, Step::Write(change, "withdrawn by the partner".into(), 0)))
+    ReceivedChange { entry: tombstone, change: LocalChange::Withdraw { at: now_millis() }, revision: None }
 }

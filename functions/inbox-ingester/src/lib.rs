@@ -6,7 +6,7 @@
 mod ingest;
 
 use airlock_bus::Topic;
-use airlock_domain::pipeline::{Change, IngestBatch, ResourceOutcome, ResourceRow, StatusEvent};
+use airlock_domain::pipeline::{IngestBatch, ResourceOutcome, ResourceRow, StatusEvent};
 use airlock_domain::ConnectionKind;
 use airlock_runtime::{Context, Handler, HandlerError, MessageMeta};
 use async_trait::async_trait;
@@ -68,10 +68,7 @@ impl Handler for InboxIngester {
             .iter()
             .map(|request| ResourceRow {
                 resource_id: request.change.resource_id().into(),
-                name: match &request.change {
-                    Change::Upsert { entry } => entry.name.clone(),
-                    Change::Remove { .. } => String::new(),
-                },
+                name: request.change.name().into(),
                 outcome: ResourceOutcome::Failed,
                 message: format!("gave up after {} attempt(s): {error}", meta.attempt),
             })

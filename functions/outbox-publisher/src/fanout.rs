@@ -13,7 +13,7 @@ use crate::manifests::previous_root;
 use crate::publish::{remove_due_objects, run_pass, Copies, PublishError, PublishOutcome, Setup, Snapshot};
 use airlock_bus::Topic;
 use airlock_domain::pipeline::{copy_batches, PublishRequest, PublishStep};
-use airlock_domain::{now_millis, ManifestEntry};
+use airlock_domain::{now_millis, Manifest, ManifestEntry};
 use airlock_repo::{CopySettlement, PlannedCopy, PublishedEntry, RunState};
 use airlock_runtime::{publish_json, Context, TraceContext};
 use futures::stream::{self, StreamExt};
@@ -50,8 +50,8 @@ pub(crate) async fn plan(
     // one then rebuilds every shard instead of only those it changes.
     let begun = ctx.repo.begin_publish(&setup.connection.id).await?;
     let snapshot = match since {
-        SinceLastRun::Files { changes, ids, through } if !begun.0 => {
-            Snapshot::read_changed(ctx, &setup, changes, ids, through).await?
+        SinceLastRun::Files { changes, ids, through, root } if !begun.0 => {
+            Snapshot::read_changed(ctx, &setup, changes, ids, through, root).await?
         }
         _ => Snapshot::read(ctx, &setup).await?,
     };
@@ -84,7 +84,7 @@ enum SinceLastRun {
     /// Only these files, nothing that concerns every file (`changes` is still what the
     /// last run saw): a pass over them patches the shards that hold them. With no files,
     /// the root is only signed again before it expires.
-    Files { changes: i64, ids: Vec<String>, through: i64 },
+    Files { changes: i64, ids: Vec<String>, through: i64, root: Manifest },
     /// A pass over every file.
     Everything,
 }
@@ -114,7 +114,7 @@ async fn since_last_run(ctx: &Context, setup: &Setup) -> Result<SinceLastRun, Pu
             root.shard_count, root.sequence
         )));
     }
-    Ok(SinceLastRun::Files { changes, ids, through: changed.through })
+    Ok(SinceLastRun::Files { changes, ids, through: changed.through, root })
 }
 
 /// Sends again what a fanned-out run still waits for: its unsettled copies, or its finish.
@@ -160,7 +160,8 @@ pub(crate) async fn copy(
         .filter(|copy| copy.settled.is_none())
         .collect();
     if planned.is_empty() {
-        ask_for_finish_when_complete(ctx, request, trace, None).await?;
+        let state = ctx.repo.run_progress(&request.sync_id).await?;
+        ask_for_finish_when_complete(ctx, request, trace, state).await?;
         return Ok(PublishOutcome::Copied);
     }
     // Renewed while the copies run, so long ones keep the run's lease.
@@ -184,7 +185,7 @@ pub(crate) async fn copy(
         // Another delivery tries what is not settled; the rest stays settled.
         return Err(e);
     }
-    ask_for_finish_when_complete(ctx, request, trace, Some(state)).await?;
+    ask_for_finish_when_complete(ctx, request, trace, state).await?;
     Ok(PublishOutcome::Copied)
 }
 
@@ -200,21 +201,17 @@ pub(crate) async fn give_up_copy(
     let settlements: Vec<CopySettlement> =
         resource_ids.iter().map(|id| CopySettlement::Failed { resource_id: id.clone(), why: why.into() }).collect();
     let state = ctx.repo.settle_copies(&request.sync_id, &settlements, now_millis()).await?;
-    ask_for_finish_when_complete(ctx, request, trace, Some(state)).await
+    ask_for_finish_when_complete(ctx, request, trace, state).await
 }
 
 /// Asked by every settled batch that finds the run complete (a redelivery too): the bus
-/// keeps one finish message per run. `known` is the run's state when the caller has it.
+/// keeps one finish message per run. `state` is the run's, as the caller last read it.
 async fn ask_for_finish_when_complete(
     ctx: &Context,
     request: &PublishRequest,
     trace: &TraceContext,
-    known: Option<Option<RunState>>,
+    state: Option<RunState>,
 ) -> Result<(), PublishError> {
-    let state = match known {
-        Some(state) => state,
-        None => ctx.repo.run_progress(&request.sync_id).await?,
-    };
     if state.is_some_and(|s| s.is_complete()) {
         send(ctx, trace, &request.step(PublishStep::Finish)).await?;
     }

@@ -55,10 +55,18 @@ impl Run<'_> {
     ) -> Result<Written, ManifestsError> {
         let conn = &self.setup.connection;
         let settings = &self.ctx.settings;
-        let previous = previous_root(self.ctx, self.setup).await;
-        let previous_count = previous.as_ref().map(|p| p.shard_count);
-        let (by_shard, shard_count, rebuild_all, dirty, entry_count) = match (&self.partial, &previous) {
-            (None, _) => {
+        // A pass over the changed files read the root already, to know it may keep it.
+        let read_root;
+        let previous: Option<&Manifest> = match &self.partial {
+            Some(partial) => Some(&partial.root),
+            None => {
+                read_root = previous_root(self.ctx, self.setup).await;
+                read_root.as_ref()
+            }
+        };
+        let previous_count = previous.map(|p| p.shard_count);
+        let (by_shard, shard_count, rebuild_all, dirty, entry_count) = match &self.partial {
+            None => {
                 // The connection's own count is honoured even above the platform's maximum,
                 // which bounds only the growth.
                 let max = settings.max_shards.max(conn.shard_count);
@@ -76,25 +84,24 @@ impl Run<'_> {
                 }
                 (by_shard, shard_count, rebuild_all, dirty, entries.len())
             }
-            (Some(read), Some(root)) => {
-                let (by_shard, dirty, total) = self.patched_shards(root, read, entries).await?;
-                (by_shard, root.shard_count, false, dirty, total)
+            Some(partial) => {
+                let (by_shard, dirty, total) = self.patched_shards(&partial.root, &partial.read, entries).await?;
+                (by_shard, partial.root.shard_count, false, dirty, total)
             }
-            (Some(_), None) => return Err(ManifestsError::NeedEveryFile),
         };
         let mut shards = Vec::with_capacity(shard_count as usize);
         let mut replaced = Vec::new();
         let mut shards_written = 0;
         for (shard, resources) in by_shard.into_iter().enumerate() {
             let shard = shard as u32;
-            let kept = previous.as_ref().filter(|_| !rebuild_all).map(|p| &p.shards[shard as usize]);
+            let kept = previous.filter(|_| !rebuild_all).map(|p| &p.shards[shard as usize]);
             if let Some(kept) = kept.filter(|_| !dirty.contains(&shard)) {
                 shards.push(kept.clone());
                 continue;
             }
             let content = ShardEntries { shared_id: conn.shared_id.clone(), shard, shard_count, resources };
             let (bytes, shard_ref) = content.to_object();
-            let before = previous.as_ref().and_then(|p| p.shards.get(shard as usize));
+            let before = previous.and_then(|p| p.shards.get(shard as usize));
             if before.is_some_and(|b| b.key == shard_ref.key) {
                 shards.push(shard_ref);
                 continue;
@@ -108,7 +115,7 @@ impl Run<'_> {
             shards.push(shard_ref);
         }
         let kept: BTreeSet<&str> = shards.iter().map(|s| s.key.as_str()).collect();
-        if let Some(previous) = &previous {
+        if let Some(previous) = previous {
             replaced.extend(previous.shards.iter().filter(|s| !kept.contains(s.key.as_str())).map(|s| s.key.clone()));
         }
         if rebuild_all {
@@ -127,7 +134,7 @@ impl Run<'_> {
         let due_at = now + settings.object_grace.as_millis() as i64;
         repo.schedule_deletions(&conn.id, &replaced, due_at).await.map_err(|e| failed(e.to_string()))?;
         let ttl = settings.manifest_ttl.as_millis() as i64;
-        let unchanged = previous.as_ref().is_some_and(|p| {
+        let unchanged = previous.is_some_and(|p| {
             p.shards == shards && p.max_level == self.platform.max_level && p.expires_at - now > ttl / 2
         });
         if unchanged {
@@ -156,10 +163,10 @@ impl Run<'_> {
     }
 
     /// The entries of the shards holding a changed file, as the last root names them with
-    /// the files this pass `read` patched in (`entries` has those still published), and
-    /// which shards those are, and how many entries the manifest then names. Each shard object is read back and checked against the
-    /// root's digest; if one is not as written, or the shard count would move, a pass over
-    /// every file is needed instead.
+    /// the files this pass `read` patched in (`entries` has those still published); which
+    /// shards those are; and how many entries the manifest then names. Each shard object is
+    /// read back and checked against the root's digest; if one is not as written, or the
+    /// shard count would move, a pass over every file is needed instead.
     async fn patched_shards(
         &self,
         root: &Manifest,

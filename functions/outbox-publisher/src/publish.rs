@@ -7,7 +7,7 @@ use crate::manifests::ManifestsError;
 use airlock_domain::manifest::object_key;
 use airlock_domain::pipeline::{PublishRequest, PublishStep, ResourceOutcome, ResourceRow};
 use airlock_domain::{
-    failures, now_millis, shard_for, transform, Connection, ConnectionKind, InfosecLevel, ManifestEntry,
+    failures, now_millis, shard_for, transform, Connection, ConnectionKind, InfosecLevel, Manifest, ManifestEntry,
     PlatformSettings, Resource, TagSet, TransformRule,
 };
 use airlock_protocol::ChannelKeys;
@@ -162,8 +162,8 @@ pub(crate) struct Snapshot {
     changes: i64,
     /// The newest change mark the snapshot covers (see `Repository::changed_files`).
     through: i64,
-    /// Only these files were read, the rest being as the last run left them; `None`: all.
-    partial: Option<BTreeSet<String>>,
+    /// Only some files were read, the rest being as the last run left them; `None`: all.
+    partial: Option<Partial>,
     platform: PlatformSettings,
     decisions: Vec<Decision>,
     previous: BTreeMap<String, PublishedEntry>,
@@ -180,15 +180,18 @@ impl Snapshot {
 
     /// Only the files marked changed since the last run (`ids`, covering marks up to
     /// `through`), when nothing that concerns every file changed (`changes` is what the
-    /// last run saw).
+    /// last run saw); `root` is that run's, whose other shards the pass keeps.
     pub async fn read_changed(
         ctx: &Context,
         setup: &Setup,
         changes: i64,
         ids: Vec<String>,
         through: i64,
+        root: Manifest,
     ) -> Result<Self, PublishError> {
-        Self::read_files(ctx, setup, changes, through, Some(ids)).await
+        let mut snapshot = Self::read_files(ctx, setup, changes, through, Some(&ids)).await?;
+        snapshot.partial = Some(Partial { read: ids.into_iter().collect(), root });
+        Ok(snapshot)
     }
 
     async fn read_files(
@@ -196,13 +199,13 @@ impl Snapshot {
         setup: &Setup,
         changes: i64,
         through: i64,
-        only: Option<Vec<String>>,
+        only: Option<&[String]>,
     ) -> Result<Self, PublishError> {
         let repo = &ctx.repo;
         let connection_id = &setup.connection.id;
         let platform = repo.platform().await?;
         let rules = repo.transforms(connection_id).await?;
-        let (sources, previous) = match &only {
+        let (sources, previous) = match only {
             None => (repo.shared_sources(connection_id).await?, repo.published(connection_id).await?),
             Some(ids) => {
                 (repo.shared_sources_of(connection_id, ids).await?, repo.published_of(connection_id, ids).await?)
@@ -210,7 +213,6 @@ impl Snapshot {
         };
         let previous: BTreeMap<String, PublishedEntry> =
             previous.into_iter().map(|p| (p.resource_id.clone(), p)).collect();
-        let partial = only.map(|ids| ids.into_iter().collect());
         let decisions = sources
             .into_iter()
             .map(|source| {
@@ -218,7 +220,7 @@ impl Snapshot {
                 decide(setup, &platform, &rules, source, before)
             })
             .collect();
-        Ok(Self { changes, through, partial, platform, decisions, previous })
+        Ok(Self { changes, through, partial: None, platform, decisions, previous })
     }
 
     /// The revisions a pass over this snapshot would copy.
@@ -429,9 +431,16 @@ pub(crate) struct Run<'a> {
     /// rebuilt, unless `rebuild_all`.
     pub changed: BTreeSet<String>,
     pub rebuild_all: bool,
-    /// The files a pass over the changed ones read: the manifests' other entries are as
+    /// Set when the pass read only the changed files: the manifests' other entries are as
     /// the last root names them. `None`: the pass read every file.
-    pub partial: Option<BTreeSet<String>>,
+    pub partial: Option<Partial>,
+}
+
+/// What a pass over the changed files works from: the files it read, and the last root,
+/// whose other shards it keeps.
+pub(crate) struct Partial {
+    pub read: BTreeSet<String>,
+    pub root: Manifest,
 }
 
 impl Run<'_> {

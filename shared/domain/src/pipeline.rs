@@ -221,6 +221,14 @@ impl Change {
             Self::Remove { resource_id } => resource_id,
         }
     }
+
+    /// The file's name as the manifest gives it; a removal carries none.
+    pub fn name(&self) -> &str {
+        match self {
+            Self::Upsert { entry } => &entry.name,
+            Self::Remove { .. } => "",
+        }
+    }
 }
 
 /// every stage → status-recorder

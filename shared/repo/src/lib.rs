@@ -354,6 +354,8 @@ pub trait Repository: Send + Sync + 'static {
     /// Inserts or replaces a resource (name, level, tags, origin, withdrawn flag).
     async fn put_resource(&self, resource: &Resource) -> Result<()>;
     async fn resource(&self, id: &str) -> Result<Option<Resource>>;
+    /// These resources, in one query per hundred ids (unknown ones left out).
+    async fn resources_of(&self, ids: &[String]) -> Result<Vec<Resource>>;
     /// Inserts a revision; inserting the same id again changes nothing.
     async fn add_revision(&self, revision: &Revision) -> Result<()>;
     async fn revision(&self, id: &str) -> Result<Option<Revision>>;

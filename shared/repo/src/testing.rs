@@ -189,6 +189,9 @@ impl Repository for FlakyRepository {
     async fn put_resource(&self, resource: &Resource) -> Result<()> {
         self.inner.put_resource(resource).await
     }
+    async fn resources_of(&self, ids: &[String]) -> Result<Vec<Resource>> {
+        self.inner.resources_of(ids).await
+    }
     async fn resource(&self, id: &str) -> Result<Option<Resource>> {
         self.hold("resource").await;
         self.inner.resource(id).await

@@ -13,7 +13,7 @@ use sqlx::{AnyConnection, Row};
 use std::collections::{HashMap, HashSet};
 
 pub(super) async fn share(
-    repo: &SqlRepository,
+    conn: &mut AnyConnection,
     connection_id: &str,
     resource_id: &str,
     shared_by: &str,
@@ -32,7 +32,7 @@ pub(super) async fn share(
     .bind(resource_id)
     .bind(shared_by)
     .bind(at)
-    .execute(&repo.pool)
+    .execute(conn)
     .await?;
     Ok(())
 }
@@ -60,7 +60,7 @@ pub(super) async fn shared_sources(
         return sources_where(repo, connection_id, &[]).await;
     };
     let mut sources = Vec::with_capacity(ids.len());
-    for chunk in ids.chunks(ROWS_PER_STATEMENT) {
+    for chunk in ids.chunks(super::ROWS_PER_STATEMENT) {
         sources.extend(sources_where(repo, connection_id, chunk).await?);
     }
     Ok(sources)
@@ -124,7 +124,7 @@ async fn sources_where(repo: &SqlRepository, connection_id: &str, ids: &[String]
 /// Removing a share that is already removed keeps the first time and reason; removing one
 /// that never existed does nothing, so a redelivered removal is harmless.
 pub(super) async fn remove_share(
-    repo: &SqlRepository,
+    conn: &mut AnyConnection,
     connection_id: &str,
     resource_id: &str,
     reason: &str,
@@ -138,7 +138,7 @@ pub(super) async fn remove_share(
     .bind(resource_id)
     .bind(at)
     .bind(reason)
-    .execute(&repo.pool)
+    .execute(conn)
     .await?;
     Ok(())
 }
@@ -159,7 +159,7 @@ pub(super) async fn published_of(
     resource_ids: &[String],
 ) -> Result<Vec<PublishedEntry>> {
     let sql = "SELECT * FROM published WHERE connection_id = $1 AND resource_id IN";
-    let rows = super::rows_in(repo, sql, Some(connection_id), resource_ids).await?;
+    let rows = super::rows_in(&mut *repo.pool.acquire().await?, sql, Some(connection_id), resource_ids).await?;
     rows.iter().map(codec::published).collect()
 }
 
@@ -356,16 +356,13 @@ pub(super) async fn applied_entry(
     row.as_ref().map(codec::applied).transpose()
 }
 
-/// Rows per multi-row statement of a batch, well under both engines' parameter limits.
-const ROWS_PER_STATEMENT: usize = 100;
-
 pub(super) async fn applied_entries(
     repo: &SqlRepository,
     connection_id: &str,
     remote_resource_ids: &[String],
 ) -> Result<Vec<AppliedEntry>> {
     let sql = "SELECT * FROM applied WHERE connection_id = $1 AND remote_resource_id IN";
-    let rows = super::rows_in(repo, sql, Some(connection_id), remote_resource_ids).await?;
+    let rows = super::rows_in(&mut *repo.pool.acquire().await?, sql, Some(connection_id), remote_resource_ids).await?;
     rows.iter().map(codec::applied).collect()
 }
 
@@ -392,11 +389,11 @@ pub(super) async fn apply_changes(repo: &SqlRepository, changes: &[ReceivedChang
 
     let mut tx = repo.begin().await?;
     let revisions: Vec<&Revision> = changes.iter().filter_map(|c| c.revision.as_ref()).collect();
-    for chunk in revisions.chunks(ROWS_PER_STATEMENT) {
+    for chunk in revisions.chunks(super::ROWS_PER_STATEMENT) {
         super::registry::add_revisions(&mut tx, chunk).await?;
     }
     let mut written: HashSet<(String, String)> = HashSet::new();
-    for chunk in order.chunks(ROWS_PER_STATEMENT) {
+    for chunk in order.chunks(super::ROWS_PER_STATEMENT) {
         let sql = format!(
             "INSERT INTO applied (connection_id, remote_resource_id, shard, entry_digest, local_resource_id, \
              sequence, withdrawn) VALUES {} \
@@ -433,7 +430,7 @@ pub(super) async fn apply_changes(repo: &SqlRepository, changes: &[ReceivedChang
             LocalChange::Withdraw { .. } => None,
         })
         .collect();
-    for chunk in upserts.chunks(ROWS_PER_STATEMENT) {
+    for chunk in upserts.chunks(super::ROWS_PER_STATEMENT) {
         super::registry::upsert_received(&mut tx, chunk).await?;
     }
     for &i in &applied {
@@ -477,21 +474,11 @@ async fn stored_sequences(
         by_connection.entry(&entry.connection_id).or_default().push(&entry.remote_resource_id);
     }
     let mut stored = HashMap::new();
+    let sql = "SELECT remote_resource_id, sequence FROM applied WHERE connection_id = $1 AND remote_resource_id IN";
     for (connection_id, ids) in by_connection {
-        for chunk in ids.chunks(ROWS_PER_STATEMENT) {
-            let sql = format!(
-                "SELECT remote_resource_id, sequence FROM applied WHERE connection_id = $1 \
-                 AND remote_resource_id IN ({})",
-                codec::value_list(chunk.len(), 2)
-            );
-            let mut query = sqlx::query(&sql).bind(connection_id);
-            for id in chunk {
-                query = query.bind(*id);
-            }
-            for row in query.fetch_all(&mut *conn).await? {
-                let sequence = to_u64(row.try_get("sequence")?, "stored applied sequence")?;
-                stored.insert((connection_id.to_owned(), row.try_get("remote_resource_id")?), sequence);
-            }
+        for row in super::rows_in(&mut *conn, sql, Some(connection_id), &ids).await? {
+            let sequence = to_u64(row.try_get("sequence")?, "stored applied sequence")?;
+            stored.insert((connection_id.to_owned(), row.try_get("remote_resource_id")?), sequence);
         }
     }
     Ok(stored)

@@ -154,29 +154,30 @@ async fn enable_wal(url: &str) -> Result<()> {
     Ok(())
 }
 
-/// Keys per IN list when reading rows by key, well under both engines' parameter limits.
-const KEYS_PER_QUERY: usize = 100;
+/// Rows per multi-row statement, and keys per IN list, well under both engines' limits
+/// on bound parameters.
+const ROWS_PER_STATEMENT: usize = 100;
 
 /// The rows of `sql` (ending in `IN`) for every key in `keys`, a hundred keys a query:
 /// `scope`, when given, is bound as `$1` and the keys after it.
-pub(super) async fn rows_in(
-    repo: &SqlRepository,
+pub(super) async fn rows_in<K: AsRef<str> + Sync>(
+    conn: &mut AnyConnection,
     sql: &str,
     scope: Option<&str>,
-    keys: &[String],
+    keys: &[K],
 ) -> Result<Vec<sqlx::any::AnyRow>> {
     let first = 1 + usize::from(scope.is_some());
     let mut rows = Vec::with_capacity(keys.len());
-    for chunk in keys.chunks(KEYS_PER_QUERY) {
+    for chunk in keys.chunks(ROWS_PER_STATEMENT) {
         let sql = format!("{sql} ({})", codec::value_list(chunk.len(), first));
         let mut query = sqlx::query(&sql);
         if let Some(scope) = scope {
             query = query.bind(scope);
         }
         for key in chunk {
-            query = query.bind(key);
+            query = query.bind(key.as_ref());
         }
-        rows.extend(query.fetch_all(&repo.pool).await?);
+        rows.extend(query.fetch_all(&mut *conn).await?);
     }
     Ok(rows)
 }
@@ -217,15 +218,23 @@ impl Repository for SqlRepository {
     }
 
     async fn put_resource(&self, resource: &Resource) -> Result<()> {
-        registry::put_resource(self, resource).await?;
-        runs::mark_file_changed(self, &resource.id).await
+        // The write and its mark commit together: no file changes unmarked.
+        let mut tx = self.begin().await?;
+        registry::put_resource(&mut tx, resource).await?;
+        runs::mark_files_changed(&mut tx, &[&resource.id]).await?;
+        Ok(tx.commit().await?)
     }
     async fn resource(&self, id: &str) -> Result<Option<Resource>> {
         registry::resource(self, id).await
     }
+    async fn resources_of(&self, ids: &[String]) -> Result<Vec<Resource>> {
+        registry::resources_of(self, ids).await
+    }
     async fn add_revision(&self, revision: &Revision) -> Result<()> {
-        registry::add_revision(self, revision).await?;
-        runs::mark_file_changed(self, &revision.resource_id).await
+        let mut tx = self.begin().await?;
+        registry::add_revisions(&mut tx, &[revision]).await?;
+        runs::mark_files_changed(&mut tx, &[&revision.resource_id]).await?;
+        Ok(tx.commit().await?)
     }
     async fn revision(&self, id: &str) -> Result<Option<Revision>> {
         registry::revision(self, id).await
@@ -288,8 +297,10 @@ impl Repository for SqlRepository {
     }
 
     async fn share(&self, connection_id: &str, resource_id: &str, shared_by: &str, at: Millis) -> Result<()> {
-        exchange::share(self, connection_id, resource_id, shared_by, at).await?;
-        runs::mark_share_changed(self, connection_id, resource_id).await
+        let mut tx = self.begin().await?;
+        exchange::share(&mut tx, connection_id, resource_id, shared_by, at).await?;
+        runs::mark_share_changed(&mut tx, connection_id, resource_id).await?;
+        Ok(tx.commit().await?)
     }
     async fn active_shares(&self, connection_id: &str) -> Result<Vec<Share>> {
         exchange::shares(self, connection_id, false).await
@@ -307,8 +318,10 @@ impl Repository for SqlRepository {
         exchange::published_of(self, connection_id, resource_ids).await
     }
     async fn remove_share(&self, connection_id: &str, resource_id: &str, reason: &str, at: Millis) -> Result<()> {
-        exchange::remove_share(self, connection_id, resource_id, reason, at).await?;
-        runs::mark_share_changed(self, connection_id, resource_id).await
+        let mut tx = self.begin().await?;
+        exchange::remove_share(&mut tx, connection_id, resource_id, reason, at).await?;
+        runs::mark_share_changed(&mut tx, connection_id, resource_id).await?;
+        Ok(tx.commit().await?)
     }
     async fn published(&self, connection_id: &str) -> Result<Vec<PublishedEntry>> {
         exchange::published(self, connection_id).await

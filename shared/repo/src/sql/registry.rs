@@ -124,7 +124,7 @@ fn bind_resource<'q>(query: AnyQuery<'q>, resource: &'q Resource) -> AnyQuery<'q
         .bind(resource.withdrawn_at)
 }
 
-pub(super) async fn put_resource(repo: &SqlRepository, resource: &Resource) -> Result<()> {
+pub(super) async fn put_resource(conn: &mut AnyConnection, resource: &Resource) -> Result<()> {
     let query = sqlx::query(
         "INSERT INTO resources \
          (id, name, owner_id, level_name, level_order, tags, origin_connection_id, created_at, withdrawn_at) \
@@ -134,18 +134,19 @@ pub(super) async fn put_resource(repo: &SqlRepository, resource: &Resource) -> R
          origin_connection_id = excluded.origin_connection_id, created_at = excluded.created_at, \
          withdrawn_at = excluded.withdrawn_at",
     );
-    bind_resource(query, resource).execute(&repo.pool).await?;
+    bind_resource(query, resource).execute(conn).await?;
     Ok(())
+}
+
+pub(super) async fn resources_of(repo: &SqlRepository, ids: &[String]) -> Result<Vec<Resource>> {
+    let sql = "SELECT * FROM resources WHERE id IN";
+    let rows = super::rows_in(&mut *repo.pool.acquire().await?, sql, None, ids).await?;
+    rows.iter().map(codec::resource).collect()
 }
 
 pub(super) async fn resource(repo: &SqlRepository, id: &str) -> Result<Option<Resource>> {
     let row = sqlx::query("SELECT * FROM resources WHERE id = $1").bind(id).fetch_optional(&repo.pool).await?;
     row.as_ref().map(codec::resource).transpose()
-}
-
-pub(super) async fn add_revision(repo: &SqlRepository, revision: &Revision) -> Result<()> {
-    let mut conn = repo.pool.acquire().await?;
-    add_revisions(&mut conn, &[revision]).await
 }
 
 /// Revisions are immutable: a repeated insert (a redelivered upload) keeps the first. One
@@ -175,7 +176,8 @@ pub(super) async fn add_revisions(conn: &mut AnyConnection, revisions: &[&Revisi
 
 /// Which of these revisions are stored, a hundred ids per query.
 pub(super) async fn stored_revisions(repo: &SqlRepository, ids: &[String]) -> Result<Vec<String>> {
-    let rows = super::rows_in(repo, "SELECT id FROM revisions WHERE id IN", None, ids).await?;
+    let sql = "SELECT id FROM revisions WHERE id IN";
+    let rows = super::rows_in(&mut *repo.pool.acquire().await?, sql, None, ids).await?;
     Ok(rows.iter().map(|row| row.try_get("id")).collect::<std::result::Result<_, _>>()?)
 }
 

@@ -8,9 +8,6 @@ use airlock_domain::Millis;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-/// Rows per multi-row statement, well under both engines' parameter limits.
-const ROWS_PER_STATEMENT: usize = 100;
-
 pub(super) async fn begin_publish(repo: &SqlRepository, connection_id: &str) -> Result<(bool, i64)> {
     let row = sqlx::query(
         "INSERT INTO publish_versions (connection_id, dirty, clean) VALUES ($1, 1, 0) \
@@ -74,7 +71,7 @@ pub(super) async fn mark_files_changed(conn: &mut sqlx::AnyConnection, resource_
         return Ok(());
     }
     let n = next_mark(conn).await?;
-    for chunk in resource_ids.chunks(ROWS_PER_STATEMENT) {
+    for chunk in resource_ids.chunks(super::ROWS_PER_STATEMENT) {
         let sql = format!(
             "INSERT INTO changed_files (connection_id, resource_id, n) \
              SELECT connection_id, resource_id, $1 FROM shares \
@@ -91,19 +88,14 @@ pub(super) async fn mark_files_changed(conn: &mut sqlx::AnyConnection, resource_
     Ok(())
 }
 
-/// `mark_files_changed` for one file, in a transaction of its own: the counter's row stays
-/// locked until the mark is in, so marks become visible in the order of their n.
-pub(super) async fn mark_file_changed(repo: &SqlRepository, resource_id: &str) -> Result<()> {
-    let mut tx = repo.begin().await?;
-    mark_files_changed(&mut tx, &[resource_id]).await?;
-    tx.commit().await?;
-    Ok(())
-}
-
-/// Marks a file changed for one connection: a share of it made or removed.
-pub(super) async fn mark_share_changed(repo: &SqlRepository, connection_id: &str, resource_id: &str) -> Result<()> {
-    let mut tx = repo.begin().await?;
-    let n = next_mark(&mut tx).await?;
+/// Marks a file changed for one connection, within the caller's transaction: a share of
+/// it made or removed.
+pub(super) async fn mark_share_changed(
+    conn: &mut sqlx::AnyConnection,
+    connection_id: &str,
+    resource_id: &str,
+) -> Result<()> {
+    let n = next_mark(conn).await?;
     sqlx::query(
         "INSERT INTO changed_files (connection_id, resource_id, n) VALUES ($1, $2, $3) \
          ON CONFLICT (connection_id, resource_id) DO UPDATE SET n = excluded.n",
@@ -111,12 +103,13 @@ pub(super) async fn mark_share_changed(repo: &SqlRepository, connection_id: &str
     .bind(connection_id)
     .bind(resource_id)
     .bind(n)
-    .execute(&mut *tx)
+    .execute(conn)
     .await?;
-    tx.commit().await?;
     Ok(())
 }
 
+/// The counter's row stays locked until the caller's transaction commits, so marks become
+/// visible in the order of their n.
 async fn next_mark(conn: &mut sqlx::AnyConnection) -> Result<i64> {
     let row = sqlx::query("UPDATE registry_changes SET n = n + 1 WHERE id = 2 RETURNING n").fetch_one(conn).await?;
     Ok(row.try_get("n")?)
@@ -214,7 +207,7 @@ pub(super) async fn plan_run(
     .rows_affected()
         > 0;
     if created {
-        for chunk in copies.chunks(ROWS_PER_STATEMENT) {
+        for chunk in copies.chunks(super::ROWS_PER_STATEMENT) {
             let sql = format!(
                 "INSERT INTO publish_copies (sync_id, resource_id, name, size, blob_key, shard, entry_json, replaces, \
                  outcome, message) VALUES {}",
@@ -262,7 +255,7 @@ pub(super) async fn planned_copies(
     resource_ids: &[String],
 ) -> Result<Vec<PlannedCopy>> {
     let sql = "SELECT * FROM publish_copies WHERE sync_id = $1 AND resource_id IN";
-    let rows = super::rows_in(repo, sql, Some(sync_id), resource_ids).await?;
+    let rows = super::rows_in(&mut *repo.pool.acquire().await?, sql, Some(sync_id), resource_ids).await?;
     rows.iter().map(planned_copy).collect()
 }
 
@@ -288,21 +281,22 @@ pub(super) async fn settle_copies(
 ) -> Result<Option<RunState>> {
     let mut tx = repo.begin().await?;
     let mut records = Vec::new();
+    let mut replaced: std::collections::BTreeMap<&str, Vec<String>> = Default::default();
     for settlement in settlements {
         if let CopySettlement::Done { record, replaces } = settlement {
-            if let Some(old) = replaces {
-                let keys = [old.clone()];
-                super::exchange::schedule_deletions_in(&mut tx, &record.connection_id, &keys, due_at).await?;
-            }
+            replaced.entry(&record.connection_id).or_default().extend(replaces.iter().cloned());
             records.push(record);
         }
     }
-    for chunk in records.chunks(ROWS_PER_STATEMENT) {
+    for (connection_id, keys) in &replaced {
+        super::exchange::schedule_deletions_in(&mut tx, connection_id, keys, due_at).await?;
+    }
+    for chunk in records.chunks(super::ROWS_PER_STATEMENT) {
         super::exchange::put_published_in(&mut tx, chunk).await?;
     }
     let (mut count, mut bytes) = (0i64, 0i64);
     let done: Vec<&str> = records.iter().map(|r| r.resource_id.as_str()).collect();
-    for chunk in done.chunks(ROWS_PER_STATEMENT) {
+    for chunk in done.chunks(super::ROWS_PER_STATEMENT) {
         let sql = format!(
             "UPDATE publish_copies SET outcome = 'ok', message = '' \
              WHERE sync_id = $1 AND outcome IS NULL AND resource_id IN ({}) RETURNING size",
