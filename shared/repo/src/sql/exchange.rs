@@ -73,33 +73,37 @@ async fn sources_where(repo: &SqlRepository, connection_id: &str, ids: &[String]
         n => format!(" AND s.resource_id IN ({})", codec::value_list(n, 2)),
     };
     let select = |what: &str| format!("SELECT {what} WHERE s.connection_id = $1 AND s.removed_at IS NULL{filter}");
-    let fetch = |sql: String| async move {
-        let mut query = sqlx::query(&sql).bind(connection_id);
-        for id in ids {
-            query = query.bind(id);
-        }
-        query.fetch_all(&repo.pool).await
-    };
-    let shares = fetch(select("s.* FROM shares s") + " ORDER BY s.shared_at, s.resource_id").await?;
-    let shares = shares.iter().map(codec::share).collect::<Result<Vec<_>>>()?;
-    let resources = fetch(select("r.* FROM shares s JOIN resources r ON r.id = s.resource_id")).await?;
+    fn scoped<'q>(
+        sql: &'q str,
+        connection_id: &'q str,
+        ids: &'q [String],
+    ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+        ids.iter().fold(sqlx::query(sql).bind(connection_id), |query, id| query.bind(id))
+    }
+    let fetch = |sql| scoped(sql, connection_id, ids);
+    let sql = select("s.* FROM shares s") + " ORDER BY s.shared_at, s.resource_id";
+    let shares = super::decoded(&repo.pool, fetch(&sql), codec::share).await?;
     // A received file's current revision is the one its newest applied entry points at;
     // a local file's is its newest upload (as `latest_revision` picks it).
+    let sql = select("r.* FROM shares s JOIN resources r ON r.id = s.resource_id");
+    let resources = super::decoded(&repo.pool, fetch(&sql), |row| {
+        Ok((codec::resource(row)?, row.try_get::<Option<String>, _>("current_revision_id")?))
+    })
+    .await?;
     let mut current: HashMap<String, Option<String>> = HashMap::with_capacity(resources.len());
     let mut resources: HashMap<String, Resource> = resources
-        .iter()
-        .map(|row| {
-            let resource = codec::resource(row)?;
-            current.insert(resource.id.clone(), row.try_get("current_revision_id")?);
-            Ok((resource.id.clone(), resource))
+        .into_iter()
+        .map(|(resource, pointed)| {
+            current.insert(resource.id.clone(), pointed);
+            (resource.id.clone(), resource)
         })
-        .collect::<Result<_>>()?;
+        .collect();
     // Every revision of the shared files in one plain join, the current one picked here:
     // a correlated subquery per row took over a second at 100,000 files.
-    let rows = fetch(select("v.* FROM shares s JOIN revisions v ON v.resource_id = s.resource_id")).await?;
+    let sql = select("v.* FROM shares s JOIN revisions v ON v.resource_id = s.resource_id");
+    let rows = super::decoded(&repo.pool, fetch(&sql), codec::revision).await?;
     let mut revisions: HashMap<String, Revision> = HashMap::with_capacity(resources.len());
-    for row in &rows {
-        let revision = codec::revision(row)?;
+    for revision in rows {
         let pointed = current.get(&revision.resource_id).and_then(Option::as_deref);
         let better = match revisions.get(&revision.resource_id) {
             None => true,
@@ -145,11 +149,8 @@ pub(super) async fn remove_share(
 
 /// Published entries ordered by shard, then resource id.
 pub(super) async fn published(repo: &SqlRepository, connection_id: &str) -> Result<Vec<PublishedEntry>> {
-    let rows = sqlx::query("SELECT * FROM published WHERE connection_id = $1 ORDER BY shard, resource_id")
-        .bind(connection_id)
-        .fetch_all(&repo.pool)
-        .await?;
-    rows.iter().map(codec::published).collect()
+    let query = sqlx::query("SELECT * FROM published WHERE connection_id = $1 ORDER BY shard, resource_id");
+    super::decoded(&repo.pool, query.bind(connection_id), codec::published).await
 }
 
 /// The published records of these files, a hundred per query.

@@ -182,6 +182,22 @@ pub(super) async fn rows_in<K: AsRef<str> + Sync>(
     Ok(rows)
 }
 
+/// The rows of a query decoded one by one as they arrive: a read of every file of a
+/// connection holds the decoded values only, never every driver row besides.
+pub(super) async fn decoded<'q, T>(
+    pool: &AnyPool,
+    query: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>,
+    decode: impl Fn(&sqlx::any::AnyRow) -> Result<T>,
+) -> Result<Vec<T>> {
+    use futures::TryStreamExt;
+    let mut rows = query.fetch(pool);
+    let mut out = Vec::new();
+    while let Some(row) = rows.try_next().await? {
+        out.push(decode(&row)?);
+    }
+    Ok(out)
+}
+
 /// SQLITE_BUSY and its extended codes (the primary code is the low byte).
 fn is_busy(error: &dyn sqlx::error::DatabaseError) -> bool {
     error.code().and_then(|code| code.parse::<i32>().ok()).is_some_and(|code| code & 0xff == 5)

@@ -266,8 +266,7 @@ pub(super) async fn run_copies(repo: &SqlRepository, sync_id: &str, unsettled_on
     } else {
         "SELECT * FROM publish_copies WHERE sync_id = $1 ORDER BY resource_id"
     };
-    let rows = sqlx::query(sql).bind(sync_id).fetch_all(&repo.pool).await?;
-    rows.iter().map(planned_copy).collect()
+    super::decoded(&repo.pool, sqlx::query(sql).bind(sync_id), planned_copy).await
 }
 
 /// Settles a batch of copies in one transaction: the replaced objects scheduled, the done
