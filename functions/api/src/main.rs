@@ -13,6 +13,7 @@ const USAGE: &str = "usage: airlock-api [serve]\n       \
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    airlock_runtime::limit_malloc_arenas();
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         None | Some("serve") => serve().await,

@@ -5,6 +5,7 @@ use airlock_runtime::lambda;
 /// is there, else a container consumer of polls.
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    airlock_runtime::limit_malloc_arenas();
     if !lambda::is_lambda() {
         // Optionally, the inbox bucket's notifications through a queue start syncs at once.
         if let Ok(queue_url) = std::env::var("AIRLOCK_OBJECT_EVENTS_QUEUE_URL") {

@@ -5,6 +5,7 @@ use serde_json::{json, Value};
 /// container ticking on its own interval.
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    airlock_runtime::limit_malloc_arenas();
     airlock_runtime::init_logging();
     let ctx = airlock_runtime::Context::from_env().await?;
     if !lambda::is_lambda() {

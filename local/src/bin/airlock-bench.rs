@@ -3,5 +3,6 @@
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    airlock_runtime::limit_malloc_arenas();
     airlock_local::bench::main().await
 }

@@ -3,6 +3,7 @@
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    airlock_runtime::limit_malloc_arenas();
     let keep = std::env::args().nth(1).map(std::path::PathBuf::from);
     airlock_local::cli::demo::run(keep).await?;
     // Spans are exported in batches: send the last ones before the process ends.

@@ -5,6 +5,7 @@ use airlock_local::Platform;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    airlock_runtime::limit_malloc_arenas();
     airlock_runtime::init_logging();
     let ctx = airlock_runtime::Context::from_env().await?;
     let mut platform = Platform::start("local", ctx);

@@ -4,6 +4,7 @@ use clap::Parser;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    airlock_runtime::limit_malloc_arenas();
     let cli = airlock_local::cli::Cli::parse();
     let code = airlock_local::cli::run(cli).await?;
     // Spans are exported in batches: send the last ones before the process ends.

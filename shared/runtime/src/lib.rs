@@ -4,6 +4,7 @@
 //! settings → context → trace → consumer → lambda → serve (telemetry stands beside trace).
 //! Application services (registry, connections, platform) live in `airlock-services`.
 
+pub mod allocator;
 pub mod consumer;
 pub mod context;
 pub mod lambda;
@@ -12,6 +13,7 @@ pub mod settings;
 pub mod telemetry;
 pub mod trace;
 
+pub use allocator::limit_malloc_arenas;
 pub use consumer::{publish_json, run_consumer, Handler, HandlerError, MessageMeta};
 pub use context::Context;
 pub use serve::serve;

@@ -87,6 +87,7 @@ struct Run {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    airlock_runtime::limit_malloc_arenas();
     let args = Args::parse();
     for drill in &args.drills {
         anyhow::ensure!(
