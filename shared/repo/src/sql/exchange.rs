@@ -284,12 +284,9 @@ fn compare(stored: u64, ours: u64) -> ApplyOutcome {
 
 /// Applied entries ordered by remote resource id.
 pub(super) async fn applied(repo: &SqlRepository, connection_id: &str) -> Result<Vec<AppliedEntry>> {
-    let rows =
-        sqlx::query("SELECT * FROM applied WHERE connection_id = $1 AND withdrawn = 0 ORDER BY remote_resource_id")
-            .bind(connection_id)
-            .fetch_all(&repo.pool)
-            .await?;
-    rows.iter().map(codec::applied).collect()
+    let query =
+        sqlx::query("SELECT * FROM applied WHERE connection_id = $1 AND withdrawn = 0 ORDER BY remote_resource_id");
+    super::decoded(&repo.pool, query.bind(connection_id), codec::applied).await
 }
 
 pub(super) async fn applied_in_shard(
@@ -297,14 +294,10 @@ pub(super) async fn applied_in_shard(
     connection_id: &str,
     shard: u32,
 ) -> Result<Vec<AppliedEntry>> {
-    let rows = sqlx::query(
+    let query = sqlx::query(
         "SELECT * FROM applied WHERE connection_id = $1 AND shard = $2 AND withdrawn = 0 ORDER BY remote_resource_id",
-    )
-    .bind(connection_id)
-    .bind(i64::from(shard))
-    .fetch_all(&repo.pool)
-    .await?;
-    rows.iter().map(codec::applied).collect()
+    );
+    super::decoded(&repo.pool, query.bind(connection_id).bind(i64::from(shard)), codec::applied).await
 }
 
 pub(super) async fn shard_states(repo: &SqlRepository, connection_id: &str) -> Result<Vec<ShardState>> {
