@@ -242,7 +242,7 @@ enum Decision {
     /// The file has no revision to publish.
     NoRevision(Resource),
     /// Its published object is there: at most its entry changed.
-    Keep { resource: Resource, entry: ManifestEntry, record: PublishedEntry },
+    Keep { resource: Resource, entry: ManifestEntry, shard: u32 },
     /// Its revision is not in the outbox yet.
     Copy(Copy),
 }
@@ -252,7 +252,7 @@ pub(crate) struct Copy {
     resource: Resource,
     blob_key: String,
     entry: ManifestEntry,
-    record: PublishedEntry,
+    shard: u32,
     /// What was published before for the resource, once the pass takes it (see
     /// `collect_entries`); the plan reads it from the snapshot.
     before: Option<PublishedEntry>,
@@ -265,8 +265,8 @@ impl Copy {
             name: self.resource.name.clone(),
             size: self.entry.size,
             blob_key: self.blob_key.clone(),
-            shard: self.record.shard,
-            entry_json: self.record.entry_json.clone(),
+            shard: self.shard,
+            entry_json: entry_json(&self.entry),
             replaces: before.map(|b| b.object_key.clone()),
             settled: None,
         }
@@ -303,18 +303,29 @@ fn decide(
         tags: transform::apply(rules, &resource.tags),
         level: resource.level.clone(),
     };
-    let record = PublishedEntry {
-        connection_id: conn.id.clone(),
-        resource_id: resource.id.clone(),
-        revision_id: revision.id.clone(),
-        shard: shard_for(&resource.id, conn.shard_count),
-        object_key: entry.object_key.clone(),
-        entry_json: serde_json::to_string(&entry).expect("manifest entry serializes"),
-    };
+    let shard = shard_for(&resource.id, conn.shard_count);
     if before.is_some_and(|b| b.object_key == entry.object_key) {
-        Decision::Keep { resource, entry, record }
+        Decision::Keep { resource, entry, shard }
     } else {
-        Decision::Copy(Copy { resource, blob_key: revision.blob_key, entry, record, before: None })
+        Decision::Copy(Copy { resource, blob_key: revision.blob_key, entry, shard, before: None })
+    }
+}
+
+/// An entry as its published record stores it.
+pub(crate) fn entry_json(entry: &ManifestEntry) -> String {
+    serde_json::to_string(entry).expect("manifest entry serializes")
+}
+
+/// The record of a published entry. Decisions keep only the entry: a run over every file
+/// builds each record when it writes or compares it, rather than holding them all.
+fn published_record(connection_id: &str, entry: &ManifestEntry, shard: u32) -> PublishedEntry {
+    PublishedEntry {
+        connection_id: connection_id.to_owned(),
+        resource_id: entry.resource_id.clone(),
+        revision_id: entry.revision_id.clone(),
+        shard,
+        object_key: entry.object_key.clone(),
+        entry_json: entry_json(entry),
     }
 }
 
@@ -476,7 +487,8 @@ impl Run<'_> {
                     self.classify(&resource);
                     self.row(&resource, ResourceOutcome::Failed, "the file has no revision to publish".into());
                 }
-                Decision::Keep { resource, entry, record } => {
+                Decision::Keep { resource, entry, shard } => {
+                    let record = published_record(&conn.id, &entry, shard);
                     self.classify(&resource);
                     if before.as_ref().is_some_and(|b| b.entry_json != record.entry_json) {
                         self.row(&resource, ResourceOutcome::Updated, "published changed name, tags or level".into());
@@ -539,7 +551,8 @@ impl Run<'_> {
                 let result = setup.copy_revision(ctx, &copy.entry, &copy.blob_key).await;
                 if result.is_ok() {
                     let replaces = copy.before.as_ref().map(|b| b.object_key.as_str());
-                    record_copy(ctx, &setup.connection.id, replaces, &copy.record).await?;
+                    let record = published_record(&setup.connection.id, &copy.entry, copy.shard);
+                    record_copy(ctx, &setup.connection.id, replaces, &record).await?;
                 }
                 Ok::<_, PublishError>((copy, result))
             })
@@ -563,7 +576,7 @@ impl Run<'_> {
         entries: &mut BTreeMap<String, ManifestEntry>,
     ) {
         for copy in to_copy {
-            let planned = settled.get(&copy.resource.id).filter(|p| p.entry_json == copy.record.entry_json);
+            let planned = settled.get(&copy.resource.id).filter(|p| p.entry_json == entry_json(&copy.entry));
             match planned.and_then(|p| p.settled.clone()) {
                 Some(Err(message)) => self.copied(copy, Err(message), entries),
                 _ => {

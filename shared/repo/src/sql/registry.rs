@@ -235,17 +235,14 @@ pub(super) async fn grant_view(repo: &SqlRepository, resource_id: &str, user_id:
 }
 
 pub(super) async fn reachable_resources(repo: &SqlRepository, user_id: &str) -> Result<Vec<Resource>> {
-    let rows = sqlx::query(
+    let query = sqlx::query(
         "SELECT r.* FROM resources r WHERE r.withdrawn_at IS NULL AND ( \
              r.owner_id = $1 \
              OR EXISTS (SELECT 1 FROM grants g WHERE g.resource_id = r.id AND g.user_id = $1) \
              OR EXISTS (SELECT 1 FROM connection_owners o \
                         WHERE o.connection_id = r.origin_connection_id AND o.user_id = $1))",
-    )
-    .bind(user_id)
-    .fetch_all(&repo.pool)
-    .await?;
-    let mut resources = rows.iter().map(codec::resource).collect::<Result<Vec<_>>>()?;
+    );
+    let mut resources = super::decoded(&repo.pool, query.bind(user_id), codec::resource).await?;
     // By name in byte order, the same on both backends (see `users`).
     resources.sort_by(|a, b| (&a.name, &a.id).cmp(&(&b.name, &b.id)));
     Ok(resources)
