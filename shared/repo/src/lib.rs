@@ -205,15 +205,6 @@ pub enum CopySettlement {
     },
 }
 
-impl CopySettlement {
-    pub fn resource_id(&self) -> &str {
-        match self {
-            Self::Done { record, .. } => &record.resource_id,
-            Self::Failed { resource_id, .. } => resource_id,
-        }
-    }
-}
-
 /// How a conditional write of receiving state went.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ApplyOutcome {

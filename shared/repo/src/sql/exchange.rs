@@ -159,9 +159,8 @@ pub(super) async fn published_of(
     connection_id: &str,
     resource_ids: &[String],
 ) -> Result<Vec<PublishedEntry>> {
-    let sql = "SELECT * FROM published WHERE connection_id = $1 AND resource_id IN";
-    let rows = super::rows_in(&mut *repo.pool.acquire().await?, sql, Some(connection_id), resource_ids).await?;
-    rows.iter().map(codec::published).collect()
+    let sql = "SELECT * FROM published WHERE connection_id = $1 AND resource_id IN ({keys})";
+    super::rows_in(&mut *repo.pool.acquire().await?, sql, Some(connection_id), resource_ids, codec::published).await
 }
 
 pub(super) async fn put_published(repo: &SqlRepository, entry: &PublishedEntry) -> Result<()> {
@@ -355,9 +354,9 @@ pub(super) async fn applied_entries(
     connection_id: &str,
     remote_resource_ids: &[String],
 ) -> Result<Vec<AppliedEntry>> {
-    let sql = "SELECT * FROM applied WHERE connection_id = $1 AND remote_resource_id IN";
-    let rows = super::rows_in(&mut *repo.pool.acquire().await?, sql, Some(connection_id), remote_resource_ids).await?;
-    rows.iter().map(codec::applied).collect()
+    let sql = "SELECT * FROM applied WHERE connection_id = $1 AND remote_resource_id IN ({keys})";
+    super::rows_in(&mut *repo.pool.acquire().await?, sql, Some(connection_id), remote_resource_ids, codec::applied)
+        .await
 }
 
 /// Applies a batch of received changes in one transaction, in a few statements whatever
@@ -468,12 +467,15 @@ async fn stored_sequences(
         by_connection.entry(&entry.connection_id).or_default().push(&entry.remote_resource_id);
     }
     let mut stored = HashMap::new();
-    let sql = "SELECT remote_resource_id, sequence FROM applied WHERE connection_id = $1 AND remote_resource_id IN";
+    let sql =
+        "SELECT remote_resource_id, sequence FROM applied WHERE connection_id = $1 AND remote_resource_id IN ({keys})";
     for (connection_id, ids) in by_connection {
-        for row in super::rows_in(&mut *conn, sql, Some(connection_id), &ids).await? {
+        let rows = super::rows_in(&mut *conn, sql, Some(connection_id), &ids, |row| {
             let sequence = to_u64(row.try_get("sequence")?, "stored applied sequence")?;
-            stored.insert((connection_id.to_owned(), row.try_get("remote_resource_id")?), sequence);
-        }
+            Ok((row.try_get::<String, _>("remote_resource_id")?, sequence))
+        })
+        .await?;
+        stored.extend(rows.into_iter().map(|(id, sequence)| ((connection_id.to_owned(), id), sequence)));
     }
     Ok(stored)
 }

@@ -158,18 +158,20 @@ async fn enable_wal(url: &str) -> Result<()> {
 /// on bound parameters.
 const ROWS_PER_STATEMENT: usize = 100;
 
-/// The rows of `sql` (ending in `IN`) for every key in `keys`, a hundred keys a query:
-/// `scope`, when given, is bound as `$1` and the keys after it.
-pub(super) async fn rows_in<K: AsRef<str> + Sync>(
+/// The rows of `sql` for every key in `keys`, a hundred keys a query, each decoded by
+/// `decode`: `{keys}` in `sql` stands for the keys' placeholders (as in `IN ({keys})`),
+/// and `scope`, when given, is bound as `$1` before them.
+pub(super) async fn rows_in<K: AsRef<str> + Sync, T>(
     conn: &mut AnyConnection,
     sql: &str,
     scope: Option<&str>,
     keys: &[K],
-) -> Result<Vec<sqlx::any::AnyRow>> {
+    decode: impl Fn(&sqlx::any::AnyRow) -> Result<T>,
+) -> Result<Vec<T>> {
     let first = 1 + usize::from(scope.is_some());
     let mut rows = Vec::with_capacity(keys.len());
     for chunk in keys.chunks(ROWS_PER_STATEMENT) {
-        let sql = format!("{sql} ({})", codec::value_list(chunk.len(), first));
+        let sql = sql.replace("{keys}", &codec::value_list(chunk.len(), first));
         let mut query = sqlx::query(&sql);
         if let Some(scope) = scope {
             query = query.bind(scope);
@@ -177,20 +179,24 @@ pub(super) async fn rows_in<K: AsRef<str> + Sync>(
         for key in chunk {
             query = query.bind(key.as_ref());
         }
-        rows.extend(query.fetch_all(&mut *conn).await?);
+        rows.extend(decoded(&mut *conn, query, &decode).await?);
     }
     Ok(rows)
 }
 
 /// The rows of a query decoded one by one as they arrive: a read of every file of a
 /// connection holds the decoded values only, never every driver row besides.
-pub(super) async fn decoded<'q, T>(
-    pool: &AnyPool,
+pub(super) async fn decoded<'q, 'c, E, T>(
+    executor: E,
     query: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>,
     decode: impl Fn(&sqlx::any::AnyRow) -> Result<T>,
-) -> Result<Vec<T>> {
+) -> Result<Vec<T>>
+where
+    E: sqlx::Executor<'c, Database = Any> + 'q,
+    'c: 'q,
+{
     use futures::TryStreamExt;
-    let mut rows = query.fetch(pool);
+    let mut rows = query.fetch(executor);
     let mut out = Vec::new();
     while let Some(row) = rows.try_next().await? {
         out.push(decode(&row)?);

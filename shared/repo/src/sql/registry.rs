@@ -139,9 +139,8 @@ pub(super) async fn put_resource(conn: &mut AnyConnection, resource: &Resource) 
 }
 
 pub(super) async fn resources_of(repo: &SqlRepository, ids: &[String]) -> Result<Vec<Resource>> {
-    let sql = "SELECT * FROM resources WHERE id IN";
-    let rows = super::rows_in(&mut *repo.pool.acquire().await?, sql, None, ids).await?;
-    rows.iter().map(codec::resource).collect()
+    let sql = "SELECT * FROM resources WHERE id IN ({keys})";
+    super::rows_in(&mut *repo.pool.acquire().await?, sql, None, ids, codec::resource).await
 }
 
 pub(super) async fn resource(repo: &SqlRepository, id: &str) -> Result<Option<Resource>> {
@@ -176,9 +175,8 @@ pub(super) async fn add_revisions(conn: &mut AnyConnection, revisions: &[&Revisi
 
 /// Which of these revisions are stored, a hundred ids per query.
 pub(super) async fn stored_revisions(repo: &SqlRepository, ids: &[String]) -> Result<Vec<String>> {
-    let sql = "SELECT id FROM revisions WHERE id IN";
-    let rows = super::rows_in(&mut *repo.pool.acquire().await?, sql, None, ids).await?;
-    Ok(rows.iter().map(|row| row.try_get("id")).collect::<std::result::Result<_, _>>()?)
+    let sql = "SELECT id FROM revisions WHERE id IN ({keys})";
+    super::rows_in(&mut *repo.pool.acquire().await?, sql, None, ids, |row| Ok(row.try_get("id")?)).await
 }
 
 pub(super) async fn revision(repo: &SqlRepository, id: &str) -> Result<Option<Revision>> {

@@ -254,9 +254,8 @@ pub(super) async fn planned_copies(
     sync_id: &str,
     resource_ids: &[String],
 ) -> Result<Vec<PlannedCopy>> {
-    let sql = "SELECT * FROM publish_copies WHERE sync_id = $1 AND resource_id IN";
-    let rows = super::rows_in(&mut *repo.pool.acquire().await?, sql, Some(sync_id), resource_ids).await?;
-    rows.iter().map(planned_copy).collect()
+    let sql = "SELECT * FROM publish_copies WHERE sync_id = $1 AND resource_id IN ({keys})";
+    super::rows_in(&mut *repo.pool.acquire().await?, sql, Some(sync_id), resource_ids, planned_copy).await
 }
 
 /// The copies of a run, all of them or only the unsettled ones.
@@ -293,23 +292,11 @@ pub(super) async fn settle_copies(
     for chunk in records.chunks(super::ROWS_PER_STATEMENT) {
         super::exchange::put_published_in(&mut tx, chunk).await?;
     }
-    let (mut count, mut bytes) = (0i64, 0i64);
     let done: Vec<&str> = records.iter().map(|r| r.resource_id.as_str()).collect();
-    for chunk in done.chunks(super::ROWS_PER_STATEMENT) {
-        let sql = format!(
-            "UPDATE publish_copies SET outcome = 'ok', message = '' \
-             WHERE sync_id = $1 AND outcome IS NULL AND resource_id IN ({}) RETURNING size",
-            codec::value_list(chunk.len(), 2)
-        );
-        let mut query = sqlx::query(&sql).bind(sync_id);
-        for id in chunk {
-            query = query.bind(*id);
-        }
-        for row in query.fetch_all(&mut *tx).await? {
-            count += 1;
-            bytes += row.try_get::<i64, _>("size")?;
-        }
-    }
+    let sql = "UPDATE publish_copies SET outcome = 'ok', message = '' \
+               WHERE sync_id = $1 AND outcome IS NULL AND resource_id IN ({keys}) RETURNING size";
+    let sizes = super::rows_in(&mut tx, sql, Some(sync_id), &done, |row| Ok(row.try_get::<i64, _>("size")?)).await?;
+    let (mut count, mut bytes) = (sizes.len() as i64, sizes.iter().sum::<i64>());
     for settlement in settlements {
         if let CopySettlement::Failed { resource_id, why } = settlement {
             let row = sqlx::query(
