@@ -10,11 +10,13 @@
 //! pass whenever it runs.
 
 use crate::manifests::previous_root;
-use crate::publish::{remove_due_objects, run_pass, Copies, PublishError, PublishOutcome, Setup, Snapshot};
+use crate::publish::{
+    published_record, remove_due_objects, run_pass, Copies, PublishError, PublishOutcome, Setup, Snapshot,
+};
 use airlock_bus::Topic;
 use airlock_domain::pipeline::{copy_batches, PublishRequest, PublishStep};
 use airlock_domain::{now_millis, Manifest, ManifestEntry};
-use airlock_repo::{CopySettlement, PlannedCopy, PublishedEntry, RunState};
+use airlock_repo::{CopySettlement, PlannedCopy, RunState};
 use airlock_runtime::{publish_json, Context, TraceContext};
 use futures::stream::{self, StreamExt};
 
@@ -241,14 +243,7 @@ async fn copy_planned(
     if let Err(message) = setup.copy_revision(ctx, &entry, &planned.blob_key).await {
         return failed(message);
     }
-    let record = PublishedEntry {
-        connection_id: setup.connection.id.clone(),
-        resource_id: planned.resource_id.clone(),
-        revision_id: entry.revision_id.clone(),
-        shard: planned.shard,
-        object_key: entry.object_key.clone(),
-        entry_json: planned.entry_json.clone(),
-    };
+    let record = published_record(&setup.connection.id, &entry, planned.shard, planned.entry_json.clone());
     Ok(CopySettlement::Done { record, replaces: planned.replaces.clone() })
 }
 

@@ -316,16 +316,22 @@ pub(crate) fn entry_json(entry: &ManifestEntry) -> String {
     serde_json::to_string(entry).expect("manifest entry serializes")
 }
 
-/// The record of a published entry. Decisions keep only the entry: a run over every file
-/// builds each record when it writes or compares it, rather than holding them all.
-fn published_record(connection_id: &str, entry: &ManifestEntry, shard: u32) -> PublishedEntry {
+/// The record of a published entry, `entry_json` being the entry as `entry_json` wrote it.
+/// Decisions keep only the entry: a run over every file builds each record when it writes
+/// or compares it, rather than holding them all.
+pub(crate) fn published_record(
+    connection_id: &str,
+    entry: &ManifestEntry,
+    shard: u32,
+    entry_json: String,
+) -> PublishedEntry {
     PublishedEntry {
         connection_id: connection_id.to_owned(),
         resource_id: entry.resource_id.clone(),
         revision_id: entry.revision_id.clone(),
         shard,
         object_key: entry.object_key.clone(),
-        entry_json: entry_json(entry),
+        entry_json,
     }
 }
 
@@ -488,7 +494,7 @@ impl Run<'_> {
                     self.row(&resource, ResourceOutcome::Failed, "the file has no revision to publish".into());
                 }
                 Decision::Keep { resource, entry, shard } => {
-                    let record = published_record(&conn.id, &entry, shard);
+                    let record = published_record(&conn.id, &entry, shard, entry_json(&entry));
                     self.classify(&resource);
                     if before.as_ref().is_some_and(|b| b.entry_json != record.entry_json) {
                         self.row(&resource, ResourceOutcome::Updated, "published changed name, tags or level".into());
@@ -551,7 +557,8 @@ impl Run<'_> {
                 let result = setup.copy_revision(ctx, &copy.entry, &copy.blob_key).await;
                 if result.is_ok() {
                     let replaces = copy.before.as_ref().map(|b| b.object_key.as_str());
-                    let record = published_record(&setup.connection.id, &copy.entry, copy.shard);
+                    let record =
+                        published_record(&setup.connection.id, &copy.entry, copy.shard, entry_json(&copy.entry));
                     record_copy(ctx, &setup.connection.id, replaces, &record).await?;
                 }
                 Ok::<_, PublishError>((copy, result))
