@@ -101,9 +101,7 @@ pub async fn ingest_batch(
     concurrency: usize,
 ) -> Result<Ingested, HandlerError> {
     let Some(receiving) = receiving else {
-        let why = "connection is archived or not a receiving connection";
-        let rows =
-            requests.iter().map(|r| row(r, r.change.name().into(), ResourceOutcome::Failed, why.into())).collect();
+        let rows = failed_rows(requests, "connection is archived or not a receiving connection");
         return Ok(Ingested { rows, stored_bytes: 0 });
     };
     let repo = &ctx.repo;
@@ -230,6 +228,11 @@ pub async fn ingest_batch(
 
 fn row(request: &IngestRequest, name: String, outcome: ResourceOutcome, message: String) -> ResourceRow {
     ResourceRow { resource_id: request.change.resource_id().into(), name, outcome, message }
+}
+
+/// A failed row for each change, all for one reason.
+pub fn failed_rows(requests: &[IngestRequest], why: &str) -> Vec<ResourceRow> {
+    requests.iter().map(|r| row(r, r.change.name().into(), ResourceOutcome::Failed, why.into())).collect()
 }
 
 /// Decides an upsert as far as it can be without its bytes: superseded by what is applied,

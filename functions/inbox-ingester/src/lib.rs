@@ -12,7 +12,7 @@ use airlock_runtime::{Context, Handler, HandlerError, MessageMeta};
 use async_trait::async_trait;
 use std::sync::Arc;
 
-pub use ingest::{ingest, ingest_batch, IngestError, Ingested, Receiving};
+pub use ingest::{failed_rows, ingest, ingest_batch, IngestError, Ingested, Receiving};
 
 /// Downloads of one batch made at once; the batch's writes are one transaction.
 const BATCH_CONCURRENCY: usize = 8;
@@ -63,16 +63,7 @@ impl Handler for InboxIngester {
     }
 
     async fn give_up(&self, batch: &IngestBatch, meta: &MessageMeta, error: &HandlerError) {
-        let rows = batch
-            .requests
-            .iter()
-            .map(|request| ResourceRow {
-                resource_id: request.change.resource_id().into(),
-                name: request.change.name().into(),
-                outcome: ResourceOutcome::Failed,
-                message: format!("gave up after {} attempt(s): {error}", meta.attempt),
-            })
-            .collect();
+        let rows = failed_rows(&batch.requests, &format!("gave up after {} attempt(s): {error}", meta.attempt));
         self.report(batch, meta, rows).await;
     }
 }
