@@ -6,6 +6,7 @@
 #   local/bench.sh [SIZE_MIB] [extra airlock-bench arguments...]
 #   local/bench.sh 4096 --chunk-kib 4096 --dir /data/scratch
 #   local/bench.sh --files 10000 [--file-kib 4] [extra airlock-bench arguments...]
+#   local/bench.sh --files 10000 --processes     # each function a process, over NATS
 #
 # Not part of `cargo test`: figures from shared machines are too noisy to assert on.
 set -euo pipefail
@@ -44,6 +45,13 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 
 cargo build --release -j2 -p airlock-local --bin airlock-bench
+case " ${bench_args[*]} " in
+    *" --processes "*)
+        # Two builds: a --bin filter would apply to every package named.
+        cargo build --release -j2 -p airlock-outbox-publisher -p airlock-manifest-validator \
+            -p airlock-inbox-ingester -p airlock-status-recorder
+        ;;
+esac
 
 target_dir="$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')"
 exec "${target_dir:-target}/release/airlock-bench" "${bench_args[@]}"

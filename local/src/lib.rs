@@ -10,6 +10,7 @@ pub mod bench;
 pub mod cli;
 pub mod data_dir;
 pub mod doctor;
+pub mod fleet;
 pub mod pair;
 pub mod progress;
 pub mod serve;

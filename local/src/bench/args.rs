@@ -6,12 +6,17 @@ use std::time::Duration;
 
 const USAGE: &str =
     "usage: airlock-bench [--size-mib N] [--chunk-kib K] [--dir PATH] [--ack-wait-secs S] [--no-compare] [--s3]
-       airlock-bench --files N [--file-kib K] [same options]
+       airlock-bench --files N [--file-kib K] [--processes [--nats URL] [--bin-dir PATH]] [same options]
 
   --size-mib N   size of the generated file in MiB (default 1024)
   --files N      many-files mode: N generated files instead of one large file, timed through
                  a first sync, an idle sync and a sync with one file changed
   --file-kib K   size of each file in the many-files mode, in KiB (default 4)
+  --processes    many-files mode: each platform's functions run as processes of their own
+                 over NATS JetStream (as deployed), sharing the side's SQLite file, and the
+                 peak RSS of each process is read instead of this one's
+  --nats URL     the NATS server of --processes (default nats://127.0.0.1:4222)
+  --bin-dir PATH where the function binaries are (default: beside this binary)
   --chunk-kib K  plaintext bytes per encrypted chunk, in KiB (default 1024, at most 16384)
   --dir PATH     where to put the working directory (default: the system temp dir, unless
                  it is a RAM file system, then the current directory); it must hold about
@@ -35,6 +40,9 @@ pub struct Args {
     pub compare: bool,
     /// The exchange is a bucket on moto's S3 server instead of a directory.
     pub s3: bool,
+    /// The many-files mode with each function a process of its own over this NATS server.
+    pub processes: Option<String>,
+    pub bin_dir: Option<PathBuf>,
 }
 
 fn whole_number(name: &str, v: &str) -> anyhow::Result<u64> {
@@ -51,7 +59,10 @@ pub fn parse_args() -> anyhow::Result<Args> {
         ack_wait: None,
         compare: true,
         s3: false,
+        processes: None,
+        bin_dir: None,
     };
+    let mut nats = None;
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
         let mut value = |name: &str| it.next().ok_or_else(|| anyhow!("{name} needs a value\n\n{USAGE}"));
@@ -76,6 +87,9 @@ pub fn parse_args() -> anyhow::Result<Args> {
             }
             "--no-compare" => args.compare = false,
             "--s3" => args.s3 = true,
+            "--processes" => args.processes = Some(String::new()),
+            "--nats" => nats = Some(value("--nats")?),
+            "--bin-dir" => args.bin_dir = Some(PathBuf::from(value("--bin-dir")?)),
             "-h" | "--help" => {
                 println!("{USAGE}");
                 std::process::exit(0);
@@ -84,6 +98,15 @@ pub fn parse_args() -> anyhow::Result<Args> {
         }
     }
     ensure!(args.size_mib >= 1, "--size-mib must be at least 1");
+    match (&mut args.processes, nats) {
+        (Some(url), nats) => *url = nats.unwrap_or_else(|| "nats://127.0.0.1:4222".into()),
+        (None, Some(_)) => bail!("--nats goes with --processes"),
+        (None, None) => {}
+    }
+    if args.processes.is_some() {
+        ensure!(args.files.is_some(), "--processes goes with --files (the many-files mode)");
+        ensure!(!args.s3, "--processes exchanges through a directory; it does not go with --s3");
+    }
     if let Some(files) = args.files {
         ensure!(files >= 1, "--files must be at least 1");
         ensure!(args.file_kib >= 1, "--file-kib must be at least 1");

@@ -8,7 +8,8 @@
 
 use super::args::Args;
 use super::disk::{dir_size, disk_with_room, file_name, generate_files, remove_dir, sha256_of, tree_digest};
-use super::proc::{mib_of_kib, reset_peak_rss, Cpu, Phase, PhaseClock};
+use super::proc::{mib_of_kib, Cpu, Meter, Phase, PhaseClock};
+use super::processes;
 use super::report::cpu_note;
 use super::run::{bucket_size, start_pair};
 use super::tools::{self, flush_disk, have_program, External, Input};
@@ -84,24 +85,51 @@ pub async fn run(args: &Args, count: u64, work: &Path) -> anyhow::Result<()> {
         lines.extend(comparisons(&input, count, total, work).await);
     }
     print_lines(&lines);
+    let whose = match args.processes {
+        Some(_) => "the highest of that side's function processes within the step (each one's in the notes)",
+        None => "this process's (both platforms) within the step",
+    };
     println!(
-        "\nseconds: wall time; a sync's runs from asking for it to its event's finish time. Peak RSS is this \
-         process's (both platforms) within the step, or the tool's own."
+        "\nseconds: wall time; a sync's runs from asking for it to its event's finish time. Peak RSS is {whose}, \
+         or the tool's own."
     );
     Ok(())
 }
 
+/// Both platforms, their functions in this process or (`--processes`) in processes of
+/// their own, through every step; the processes are stopped whatever happened.
 async fn airlock(args: &Args, count: u64, file_bytes: u64, input: &Input, state: &Path) -> anyhow::Result<Vec<Line>> {
+    let this = Meter::this_process();
+    match &args.processes {
+        Some(nats) => {
+            let (pair, processes) = processes::start(args, nats, state).await?;
+            let (meter_a, meter_b) = processes.meters();
+            let lines = steps(args, &pair, (&this, &meter_a, &meter_b), count, file_bytes, input).await;
+            processes.stop().await;
+            lines
+        }
+        None => {
+            // Kept alive as long as the pair when the exchange is an S3 bucket.
+            let (pair, _s3_server) = start_pair(args, state).await?;
+            steps(args, &pair, (&this, &this, &this), count, file_bytes, input).await
+        }
+    }
+}
+
+/// The setup and the three syncs. The meters count the setup (this process) and A's and
+/// B's steps.
+async fn steps(
+    args: &Args,
+    pair: &Pair,
+    (this, meter_a, meter_b): (&Meter, &Meter, &Meter),
+    count: u64,
+    file_bytes: u64,
+    input: &Input,
+) -> anyhow::Result<Vec<Line>> {
     let total = count * file_bytes;
     let timeout = Duration::from_secs(600 + count / 10);
-    let peak_resets = reset_peak_rss();
-    if !peak_resets {
-        eprintln!("note: this kernel refuses to reset VmHWM; each step's peak includes the steps before it");
-    }
-    let (pair, _s3_server) = start_pair(args, state).await?;
-
     println!("setup: uploading and sharing {count} files at A ...");
-    let clock = PhaseClock::start(peak_resets);
+    let clock = PhaseClock::start(this);
     let mut first_resource = None;
     for index in 0..count {
         let name = file_name(index);
@@ -120,14 +148,14 @@ async fn airlock(args: &Args, count: u64, file_bytes: u64, input: &Input, state:
 
     let mut lines = Vec::new();
     println!("first sync: A publishing {count} files ...");
-    let sent = sync(&pair.a.ctx, &pair.sending, peak_resets, timeout).await.context("A's first publish")?;
+    let sent = sync(&pair.a.ctx, &pair.sending, meter_a, timeout).await.context("A's first publish")?;
     check("A's first sync", &sent.event, count)?;
     let outbox_bytes = if args.s3 { bucket_size(&pair.exchange).await? } else { dir_size(&pair.exchange_dir).0 };
     flush_disk().await;
     println!("first sync: B receiving ...");
-    let received = receive_all(&pair, count, peak_resets, timeout).await.context("B's first receive")?;
+    let received = receive_all(pair, count, meter_b, timeout).await.context("B's first receive")?;
     check("B's first sync", &received.event, count)?;
-    let last_arrival = verify_b(&pair, input, count).await?;
+    let last_arrival = verify_b(pair, input, count).await?;
     let held = (last_arrival - received.asked).max(0) as f64 / 1000.0;
     flush_disk().await;
 
@@ -157,9 +185,9 @@ async fn airlock(args: &Args, count: u64, file_bytes: u64, input: &Input, state:
     });
 
     println!("idle sync: nothing changed ...");
-    let idle_a = sync(&pair.a.ctx, &pair.sending, peak_resets, timeout).await.context("A's idle sync")?;
+    let idle_a = sync(&pair.a.ctx, &pair.sending, meter_a, timeout).await.context("A's idle sync")?;
     check("A's idle sync", &idle_a.event, 0)?;
-    let idle_b = sync(&pair.b.ctx, &pair.receiving, peak_resets, timeout).await.context("B's idle sync")?;
+    let idle_b = sync(&pair.b.ctx, &pair.receiving, meter_b, timeout).await.context("B's idle sync")?;
     check("B's idle sync", &idle_b.event, 0)?;
     lines.push(sync_line("airlock idle sync A", &idle_a, None, String::new()));
     lines.push(sync_line("airlock idle sync B", &idle_b, None, String::new()));
@@ -171,11 +199,11 @@ async fn airlock(args: &Args, count: u64, file_bytes: u64, input: &Input, state:
     airlock_services::registry::upload_revision(&pair.a.ctx, ALICE, &changed, content.as_slice())
         .await
         .context("a new revision of one file at A")?;
-    let change_a = sync(&pair.a.ctx, &pair.sending, peak_resets, timeout).await.context("A's 1-file sync")?;
+    let change_a = sync(&pair.a.ctx, &pair.sending, meter_a, timeout).await.context("A's 1-file sync")?;
     check("A's 1-file sync", &change_a.event, 1)?;
-    let change_b = sync(&pair.b.ctx, &pair.receiving, peak_resets, timeout).await.context("B's 1-file sync")?;
+    let change_b = sync(&pair.b.ctx, &pair.receiving, meter_b, timeout).await.context("B's 1-file sync")?;
     check("B's 1-file sync", &change_b.event, 1)?;
-    verify_changed(&pair, &content).await?;
+    verify_changed(pair, &content).await?;
     lines.push(sync_line("airlock 1-file change A", &change_a, Some((1, file_bytes)), String::new()));
     lines.push(sync_line(
         "airlock 1-file change B",
@@ -188,8 +216,8 @@ async fn airlock(args: &Args, count: u64, file_bytes: u64, input: &Input, state:
 
 /// Asks for a sync of one connection as the api's "sync now" does and waits for its event
 /// to finish.
-async fn sync(ctx: &Context, connection: &Connection, peak_resets: bool, timeout: Duration) -> anyhow::Result<Timed> {
-    let clock = PhaseClock::start(peak_resets);
+async fn sync(ctx: &Context, connection: &Connection, meter: &Meter, timeout: Duration) -> anyhow::Result<Timed> {
+    let clock = PhaseClock::start(meter);
     let asked = now_millis();
     let sync_id = airlock_scheduler::start_sync(ctx, connection).await?;
     let event = finished(ctx, &sync_id, timeout).await?;
@@ -197,9 +225,9 @@ async fn sync(ctx: &Context, connection: &Connection, peak_resets: bool, timeout
 }
 
 /// B's first sync: waits until B holds every file, then until its event finished.
-async fn receive_all(pair: &Pair, count: u64, peak_resets: bool, timeout: Duration) -> anyhow::Result<Timed> {
+async fn receive_all(pair: &Pair, count: u64, meter: &Meter, timeout: Duration) -> anyhow::Result<Timed> {
     let ctx = &pair.b.ctx;
-    let clock = PhaseClock::start(peak_resets);
+    let clock = PhaseClock::start(meter);
     let asked = now_millis();
     let started = Instant::now();
     let sync_id = airlock_scheduler::start_sync(ctx, &pair.receiving).await?;
@@ -329,6 +357,7 @@ async fn verify_changed(pair: &Pair, content: &[u8]) -> anyhow::Result<()> {
 
 fn sync_line(step: &str, timed: &Timed, moved: Option<(u64, u64)>, notes: String) -> Line {
     let cpu = cpu_note(timed.phase.cpu, timed.phase.seconds);
+    let cpu = format!("{cpu}{}", peaks_note(&timed.phase));
     Line {
         step: step.into(),
         seconds: timed.seconds,
@@ -378,6 +407,18 @@ async fn comparisons(input: &Input, count: u64, total: u64, work: &Path) -> Vec<
         Err(e) => eprintln!("rclone crypt comparison failed: {e:#}"),
     }
     lines
+}
+
+/// Each function process's peak within the step, when the step counted processes.
+fn peaks_note(phase: &Phase) -> String {
+    match &phase.peaks[..] {
+        [] | [_] => String::new(),
+        peaks => {
+            let each: Vec<String> =
+                peaks.iter().map(|(label, kib)| format!("{label} {:.1}", mib_of_kib(*kib))).collect();
+            format!("; peak RSS MiB {}", each.join(", "))
+        }
+    }
 }
 
 fn mib(bytes: u64) -> f64 {

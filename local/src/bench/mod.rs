@@ -12,14 +12,16 @@
 //! cargo run --release -p airlock-local --bin airlock-bench -- --files 1000 --file-kib 64
 //! ```
 //!
-//! `args` reads the command line, `proc` this process's /proc readings, `disk` the working
+//! `args` reads the command line, `proc` the readings of /proc, `disk` the working
 //! disk and the files on it, `tools` the external commands (rclone, openssl, moto), `run`
-//! the Airlock run of one large file, `many` the many-files mode, `report` the table.
+//! the Airlock run of one large file, `many` the many-files mode, `processes`
+//! its functions as processes of their own, `report` the table.
 
 mod args;
 mod disk;
 mod many;
 mod proc;
+mod processes;
 mod report;
 mod run;
 mod tools;

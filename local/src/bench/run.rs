@@ -3,7 +3,7 @@
 
 use super::args::Args;
 use super::disk::{dir_size, sha256_of, Staged};
-use super::proc::{reset_peak_rss, status_kib, Phase, PhaseClock};
+use super::proc::{status_kib, Meter, Phase, PhaseClock};
 use super::tools::{flush_disk, MotoServer};
 use super::MIB;
 use crate::pair::{Pair, PairSetup, BOB};
@@ -71,15 +71,12 @@ pub async fn run_airlock(args: &Args, input: &Path, input_sha: &str, state: &Pat
     let size = args.size_mib * MIB;
     // Generous: the point is to measure, not to fail on a slow shared machine.
     let timeout = Duration::from_secs(600 + args.size_mib * 2);
-    let peak_resets = reset_peak_rss();
-    if !peak_resets {
-        eprintln!("note: this kernel refuses to reset VmHWM; each phase's peak includes the phases before it");
-    }
+    let meter = Meter::this_process();
 
     // Kept alive for the whole run when the exchange is an S3 bucket (multipart uploads).
     let (pair, _s3_server) = start_pair(args, state).await?;
 
-    let clock = PhaseClock::start(peak_resets);
+    let clock = PhaseClock::start(&meter);
     let file = tokio::fs::File::open(input).await.with_context(|| format!("opening {}", input.display()))?;
     let (resource, revision) =
         airlock_services::registry::upload(&pair.a.ctx, "alice", "large.bin", "INTERNAL", Default::default(), file)
@@ -98,7 +95,7 @@ pub async fn run_airlock(args: &Args, input: &Path, input_sha: &str, state: &Pat
     let baseline = status_kib("VmRSS");
 
     println!("A: publishing (registry -> encrypt -> outbox) ...");
-    let clock = PhaseClock::start(peak_resets);
+    let clock = PhaseClock::start(&meter);
     let sent = pair.a.sync(timeout).await.context("A's publish")?;
     let publish = clock.stop();
     check_event("A", sent)?;
@@ -108,7 +105,7 @@ pub async fn run_airlock(args: &Args, input: &Path, input_sha: &str, state: &Pat
     flush_disk().await;
 
     println!("B: receiving (inbox -> decrypt+verify -> registry) ...");
-    let clock = PhaseClock::start(peak_resets);
+    let clock = PhaseClock::start(&meter);
     let received = pair.b.sync(timeout).await.context("B's poll and ingest")?;
     let receive = clock.stop();
     check_event("B", received)?;

@@ -2,11 +2,11 @@
 //! newest revision; the exchange holds nothing the manifests and the grace period do not
 //! name and no staging file; no sync event is stuck in 'running'; the history adds up.
 
-use crate::fleet::Fleet;
 use crate::workload::{sha256_hex, Workload};
 use airlock_domain::pipeline::ResourceOutcome;
 use airlock_domain::Millis;
 use airlock_local::audit::{audit_exchange, staging_files};
+use airlock_local::fleet::Fleet;
 use airlock_local::pair::{Pair, BOB};
 use airlock_repo::{SyncEvent, SyncState};
 use airlock_services::registry;

@@ -9,14 +9,13 @@
 
 mod check;
 mod faults;
-mod fleet;
 mod workload;
 
 use airlock_bus::{NatsBus, Topic};
+use airlock_local::fleet::{self, Fleet};
 use airlock_local::pair::{Pair, PairSetup};
 use clap::Parser;
 use faults::{Capture, Databases, StoreOutage};
-use fleet::Fleet;
 use rand::Rng;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -148,30 +147,9 @@ async fn setup(
     let master = setup.master_secret.clone();
     let pair = Pair::start(setup).await?;
 
-    let exchange = pair.exchange_dir.to_string_lossy().into_owned();
-    let env = |side: &str, database: &str, prefix: &str, exchange_label: &str| {
-        let store = |label: &str, field: &str, value: &str| {
-            (format!("FILE_SERVICE_OBJECT_STORES__{label}__{field}"), value.to_owned())
-        };
-        let registry_dir = dir.join(format!("registry-{side}")).to_string_lossy().into_owned();
-        let mut vars = vec![
-            ("AIRLOCK_MASTER_SECRET".to_owned(), master.clone()),
-            ("AIRLOCK_DATABASE_URL".to_owned(), database.to_owned()),
-            ("AIRLOCK_BUS_URL".to_owned(), format!("{}?prefix={prefix}", args.nats)),
-            store("REGISTRY", "SCHEME", "file"),
-            store("REGISTRY", "NAME", &registry_dir),
-            store(exchange_label, "SCHEME", "file"),
-            store(exchange_label, "NAME", &exchange),
-        ];
-        vars.extend(FUNCTION_SETTINGS.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        vars
-    };
-    let env_a = env("a", &pair.a.ctx.settings.database_url, prefixes.0, "OUTBOX");
-    let env_b = env("b", &pair.b.ctx.settings.database_url, prefixes.1, "INBOX");
-    let bin_dir = match &args.bin_dir {
-        Some(dir) => dir.clone(),
-        None => std::env::current_exe()?.parent().expect("a binary lives in a directory").to_owned(),
-    };
+    let buses = (format!("{}?prefix={}", args.nats, prefixes.0), format!("{}?prefix={}", args.nats, prefixes.1));
+    let (env_a, env_b) = fleet::environment(&pair, dir, &master, (&buses.0, &buses.1), &FUNCTION_SETTINGS);
+    let bin_dir = fleet::bin_dir(args.bin_dir.as_deref())?;
     let logs = dir.join("logs");
     std::fs::create_dir_all(&logs)?;
     let mut fleet = Fleet::new(&bin_dir, &logs, env_a, env_b);

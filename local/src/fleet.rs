@@ -1,7 +1,9 @@
-//! Every function of both platforms as a process of its own, configured through the
-//! environment exactly as a deployment configures them, and restarted when it exits (as a
-//! container orchestrator would) or after the drill killed it.
+//! The functions of both platforms as processes of their own, configured through the
+//! environment exactly as a deployment configures them, and restarted when they exit (as a
+//! container orchestrator would) or after the fault drill killed them. The bench runs its
+//! syncs through such a fleet too, to read each process's memory.
 
+use crate::pair::Pair;
 use rand::seq::SliceRandom;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -14,6 +16,49 @@ use tokio::process::{Child, Command};
 pub const FUNCTIONS_A: [&str; 3] = ["airlock-scheduler", "airlock-outbox-publisher", "airlock-status-recorder"];
 pub const FUNCTIONS_B: [&str; 4] =
     ["airlock-scheduler", "airlock-manifest-validator", "airlock-inbox-ingester", "airlock-status-recorder"];
+
+/// The environment of each side's functions, as a deployment would set it: the pair's
+/// master secret, database and stores (the registry directory `<dir>/registry-<side>`
+/// and the exchange directory), the side's bus URL, and `settings` on top.
+pub fn environment(
+    pair: &Pair,
+    dir: &Path,
+    master_secret: &str,
+    (bus_a, bus_b): (&str, &str),
+    settings: &[(&str, &str)],
+) -> (Vec<(String, String)>, Vec<(String, String)>) {
+    let exchange = pair.exchange_dir.to_string_lossy().into_owned();
+    let env = |side: &str, database: &str, bus: &str, exchange_label: &str| {
+        let store = |label: &str, field: &str, value: &str| {
+            (format!("FILE_SERVICE_OBJECT_STORES__{label}__{field}"), value.to_owned())
+        };
+        let registry_dir = dir.join(format!("registry-{side}")).to_string_lossy().into_owned();
+        let mut vars = vec![
+            ("AIRLOCK_MASTER_SECRET".to_owned(), master_secret.to_owned()),
+            ("AIRLOCK_DATABASE_URL".to_owned(), database.to_owned()),
+            ("AIRLOCK_BUS_URL".to_owned(), bus.to_owned()),
+            store("REGISTRY", "SCHEME", "file"),
+            store("REGISTRY", "NAME", &registry_dir),
+            store(exchange_label, "SCHEME", "file"),
+            store(exchange_label, "NAME", &exchange),
+        ];
+        vars.extend(settings.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        vars
+    };
+    (
+        env("a", &pair.a.ctx.settings.database_url, bus_a, "OUTBOX"),
+        env("b", &pair.b.ctx.settings.database_url, bus_b, "INBOX"),
+    )
+}
+
+/// Where the function binaries are: the given directory, or the running binary's own
+/// (cargo puts every binary of a profile in one).
+pub fn bin_dir(given: Option<&Path>) -> anyhow::Result<PathBuf> {
+    match given {
+        Some(dir) => Ok(dir.to_owned()),
+        None => Ok(std::env::current_exe()?.parent().expect("a binary lives in a directory").to_owned()),
+    }
+}
 
 struct Function {
     side: char,
@@ -37,9 +82,20 @@ pub struct Fleet {
 }
 
 impl Fleet {
+    /// Every function of both sides.
     pub fn new(bin_dir: &Path, log_dir: &Path, env_a: Vec<(String, String)>, env_b: Vec<(String, String)>) -> Self {
+        Self::of(bin_dir, log_dir, (env_a, &FUNCTIONS_A), (env_b, &FUNCTIONS_B))
+    }
+
+    /// The named functions of each side, with that side's environment.
+    pub fn of(
+        bin_dir: &Path,
+        log_dir: &Path,
+        (env_a, functions_a): (Vec<(String, String)>, &[&str]),
+        (env_b, functions_b): (Vec<(String, String)>, &[&str]),
+    ) -> Self {
         let mut functions = Vec::new();
-        for (side, names) in [('a', &FUNCTIONS_A[..]), ('b', &FUNCTIONS_B[..])] {
+        for (side, names) in [('a', functions_a), ('b', functions_b)] {
             functions.extend(names.iter().map(|n| Function { side, binary: n.to_string(), child: None }));
         }
         Self {
@@ -51,13 +107,18 @@ impl Fleet {
         }
     }
 
+    /// The running functions, by label ("a/outbox-publisher") and process id.
+    pub fn processes(&self) -> Vec<(String, u32)> {
+        self.functions.iter().filter_map(|f| Some((f.label(), f.child.as_ref()?.id()?))).collect()
+    }
+
     /// Checks that every binary is there before anything starts.
     pub fn check_binaries(&self) -> anyhow::Result<()> {
         for f in &self.functions {
             let path = self.bin_dir.join(&f.binary);
             anyhow::ensure!(
                 path.is_file(),
-                "function binary {} is missing (build it first: local/drill.sh does)",
+                "function binary {} is missing (build the functions first, in the same profile: local/drill.sh and local/bench.sh do)",
                 path.display()
             );
         }
