@@ -11,7 +11,7 @@
 
 use crate::manifests::previous_root;
 use crate::publish::{
-    published_record, remove_due_objects, run_pass, Copies, PublishError, PublishOutcome, Setup, Snapshot,
+    published_record, remove_due_objects, run_pass, Copies, PublishError, PublishOutcome, SettledCopy, Setup, Snapshot,
 };
 use airlock_bus::Topic;
 use airlock_domain::pipeline::{copy_batches, PublishRequest, PublishStep};
@@ -57,13 +57,13 @@ pub(crate) async fn plan(
         }
         _ => Snapshot::read(ctx, &setup).await?,
     };
-    let copies = snapshot.copies();
-    let bytes: u64 = copies.iter().map(|c| c.size).sum();
-    if copies.len() <= ctx.settings.inline_copies && bytes <= INLINE_BYTES {
+    let (count, bytes) = snapshot.copy_totals();
+    if count <= ctx.settings.inline_copies && bytes <= INLINE_BYTES {
         let outcome = run_pass(ctx, &setup, snapshot, Copies::Inline, begun).await;
         lease.release().await;
         return outcome;
     }
+    let copies = snapshot.into_copies();
     ctx.repo.plan_run(&request.sync_id, &setup.connection.id, &copies, begun, now_millis()).await?;
     tracing::info!(
         connection_id = %setup.connection.id, copies = copies.len(), bytes, "publish run fans its copies out"
@@ -271,8 +271,10 @@ async fn finish_holding_lease(
         Ok(setup) => setup,
         Err(outcome) => return Ok(outcome),
     };
+    // Made small before the snapshot is read: the planned copies whole are held only
+    // while nothing else is.
     let settled = ctx.repo.run_copies(&request.sync_id, false).await?;
-    let settled = settled.into_iter().map(|c| (c.resource_id.clone(), c)).collect();
+    let settled = settled.into_iter().filter_map(SettledCopy::of).collect();
     let snapshot = Snapshot::read(ctx, &setup).await?;
     run_pass(ctx, &setup, snapshot, Copies::Settled(settled), (state.rebuild_all, state.version)).await
 }

@@ -48,10 +48,11 @@ impl Run<'_> {
     /// writes nothing, unless the root is past half its lifetime (then only the root, so the
     /// receiver fetches no shard). Replaced shard objects go after the grace period.
     /// `entries` are every entry, or after a pass over the changed files (`partial`) the
-    /// entries of those: their shards are the last root's with these patched in.
+    /// entries of those: their shards are the last root's with these patched in. They are
+    /// moved into their shards, not copied: a run over every file holds each entry once.
     pub(crate) async fn write_manifests(
         &self,
-        entries: &BTreeMap<String, ManifestEntry>,
+        entries: BTreeMap<String, ManifestEntry>,
     ) -> Result<Written, ManifestsError> {
         let conn = &self.setup.connection;
         let settings = &self.ctx.settings;
@@ -73,19 +74,20 @@ impl Run<'_> {
                 let shard_count = shard_count_for(entries.len(), previous_count, conn.shard_count, max);
                 let rebuild_all = self.rebuild_all || previous_count != Some(shard_count);
                 let dirty: BTreeSet<u32> = self.changed.iter().map(|id| shard_for(id, shard_count)).collect();
+                let entry_count = entries.len();
                 let mut by_shard: Vec<Vec<ManifestEntry>> = vec![Vec::new(); shard_count as usize];
                 if rebuild_all || !dirty.is_empty() {
-                    for entry in entries.values() {
+                    for entry in entries.into_values() {
                         let shard = shard_for(&entry.resource_id, shard_count);
                         if rebuild_all || dirty.contains(&shard) {
-                            by_shard[shard as usize].push(entry.clone());
+                            by_shard[shard as usize].push(entry);
                         }
                     }
                 }
-                (by_shard, shard_count, rebuild_all, dirty, entries.len())
+                (by_shard, shard_count, rebuild_all, dirty, entry_count)
             }
             Some(partial) => {
-                let (by_shard, dirty, total) = self.patched_shards(&partial.root, &partial.read, entries).await?;
+                let (by_shard, dirty, total) = self.patched_shards(&partial.root, &partial.read, &entries).await?;
                 (by_shard, partial.root.shard_count, false, dirty, total)
             }
         };

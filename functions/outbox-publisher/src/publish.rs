@@ -3,7 +3,7 @@
 //! a few copies does them itself; a larger one fans them out (see `fanout`).
 
 use crate::fanout;
-use crate::manifests::ManifestsError;
+use crate::manifests::{ManifestsError, Written};
 use airlock_domain::manifest::object_key;
 use airlock_domain::pipeline::{PublishRequest, PublishStep, ResourceOutcome, ResourceRow};
 use airlock_domain::{
@@ -15,6 +15,7 @@ use airlock_repo::{PlannedCopy, PublishedEntry, RepoError, SharedSource};
 use airlock_runtime::{Context, HandlerError, TraceContext};
 use airlock_store::object_store::{path::Path, ObjectStore};
 use futures::stream::{self, StreamExt, TryStreamExt};
+use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use tokio::io::AsyncWriteExt;
@@ -223,12 +224,23 @@ impl Snapshot {
         Ok(Self { changes, through, partial: None, platform, decisions, previous })
     }
 
-    /// The revisions a pass over this snapshot would copy.
-    pub fn copies(&self) -> Vec<PlannedCopy> {
+    /// How many revisions a pass over this snapshot would copy, and their bytes.
+    pub fn copy_totals(&self) -> (usize, u64) {
+        self.decisions.iter().fold((0, 0), |(count, bytes), decision| match decision {
+            Decision::Copy(copy) => (count + 1, bytes + copy.entry.size),
+            _ => (count, bytes),
+        })
+    }
+
+    /// The revisions a pass over this snapshot would copy, for a fanned-out run. The
+    /// snapshot is given up for them, each decision dropped as its copy is planned, so a
+    /// large run never holds both whole.
+    pub fn into_copies(self) -> Vec<PlannedCopy> {
+        let previous = self.previous;
         self.decisions
-            .iter()
+            .into_iter()
             .filter_map(|decision| match decision {
-                Decision::Copy(copy) => Some(copy.planned(self.previous.get(&copy.resource.id))),
+                Decision::Copy(copy) => Some(copy.planned(previous.get(&copy.resource.id))),
                 _ => None,
             })
             .collect()
@@ -241,10 +253,12 @@ enum Decision {
     Remove { resource_id: String, name: String, reason: String },
     /// The file has no revision to publish.
     NoRevision(Resource),
-    /// Its published object is there: at most its entry changed.
-    Keep { resource: Resource, entry: ManifestEntry, shard: u32 },
-    /// Its revision is not in the outbox yet.
-    Copy(Copy),
+    /// Its published object is there: at most its entry changed. The entry carries the
+    /// resource's id, name and level; `tags` are the resource's own, before the transforms.
+    /// (Most shares are kept, most runs: nothing more of the resource is held.)
+    Keep { entry: ManifestEntry, tags: TagSet, shard: u32 },
+    /// Its revision is not in the outbox yet (boxed: few are, most runs).
+    Copy(Box<Copy>),
 }
 
 /// A revision to copy into the outbox, and what the run records once it is there.
@@ -305,9 +319,9 @@ fn decide(
     };
     let shard = shard_for(&resource.id, conn.shard_count);
     if before.is_some_and(|b| b.object_key == entry.object_key) {
-        Decision::Keep { resource, entry, shard }
+        Decision::Keep { entry, tags: resource.tags, shard }
     } else {
-        Decision::Copy(Copy { resource, blob_key: revision.blob_key, entry, shard, before: None })
+        Decision::Copy(Box::new(Copy { resource, blob_key: revision.blob_key, entry, shard, before: None }))
     }
 }
 
@@ -339,8 +353,34 @@ pub(crate) fn published_record(
 pub(crate) enum Copies {
     /// It copies them itself.
     Inline,
-    /// A fanned-out run's copies, settled: done ones are in the records already.
-    Settled(HashMap<String, PlannedCopy>),
+    /// A fanned-out run's copies by resource, settled: done ones are in the records already.
+    Settled(HashMap<String, SettledCopy>),
+}
+
+/// What a finish needs of a settled copy: which entry it published and how it went. The
+/// planned copy's own fields (its entry as JSON, the blob it read) are not kept, so a run of
+/// 100,000 copies holds a few hundred bytes for each.
+pub(crate) struct SettledCopy {
+    /// SHA-256 of the planned entry's JSON, to tell whether a copy the pass would make
+    /// now is the one planned.
+    entry_digest: [u8; 32],
+    /// The object the copy wrote.
+    object_key: String,
+    /// `None` until settled; then done, or failed with the reason.
+    settled: Option<Result<(), String>>,
+}
+
+impl SettledCopy {
+    /// `None` when the planned entry is unreadable: then it counts as never planned.
+    pub(crate) fn of(planned: PlannedCopy) -> Option<(String, SettledCopy)> {
+        let entry: ManifestEntry = serde_json::from_str(&planned.entry_json).ok()?;
+        let copy = SettledCopy {
+            entry_digest: Sha256::digest(planned.entry_json.as_bytes()).into(),
+            object_key: entry.object_key,
+            settled: planned.settled,
+        };
+        Some((planned.resource_id, copy))
+    }
 }
 
 /// One pass that ends with the manifest: the shares checked again, new revisions copied
@@ -365,7 +405,7 @@ pub(crate) async fn run_pass(
         rebuild_all,
         partial,
     };
-    let mut entries = run.collect_entries(decisions, previous, copies).await?;
+    let entries = run.collect_entries(decisions, previous, copies).await?;
     // Copying may have taken long, and the connection may have been archived or narrowed
     // meanwhile: the manifests name only what it allows now, read once for the whole run.
     let connection = &setup.connection;
@@ -375,8 +415,7 @@ pub(crate) async fn run_pass(
     if !current.is_active() {
         return Ok(PublishOutcome::Failed { message: failures::ARCHIVED_DURING_PUBLISH.into(), rows: run.rows });
     }
-    run.withdraw_no_longer_allowed(&current, &mut entries).await?;
-    let mut written = run.write_manifests(&entries).await;
+    let mut written = run.withdraw_and_write(&current, entries).await?;
     if matches!(written, Err(ManifestsError::NeedEveryFile)) {
         // The changed files' shards could not be patched (the shard count moves, or the
         // last root or a shard is not as written): every file is read and every shard
@@ -385,9 +424,8 @@ pub(crate) async fn run_pass(
         let full = Snapshot::read(ctx, setup).await?;
         through = full.through;
         (run.partial, run.rebuild_all) = (None, true);
-        entries = run.collect_entries(full.decisions, full.previous, Copies::Inline).await?;
-        run.withdraw_no_longer_allowed(&current, &mut entries).await?;
-        written = run.write_manifests(&entries).await;
+        let entries = run.collect_entries(full.decisions, full.previous, Copies::Inline).await?;
+        written = run.withdraw_and_write(&current, entries).await?;
     }
     let written = match written {
         Ok(written) => written,
@@ -481,7 +519,7 @@ impl Run<'_> {
             // A share removed here, or with no revision, stays in `previous`: it leaves the
             // manifests below like anything no longer shared.
             let before = match &decision {
-                Decision::Keep { resource, .. } => previous.remove(&resource.id),
+                Decision::Keep { entry, .. } => previous.remove(&entry.resource_id),
                 Decision::Copy(copy) => previous.remove(&copy.resource.id),
                 Decision::Remove { .. } | Decision::NoRevision(_) => None,
             };
@@ -493,22 +531,29 @@ impl Run<'_> {
                     self.classify(&resource);
                     self.row(&resource, ResourceOutcome::Failed, "the file has no revision to publish".into());
                 }
-                Decision::Keep { resource, entry, shard } => {
+                Decision::Keep { entry, tags, shard } => {
                     let record = published_record(&conn.id, &entry, shard, entry_json(&entry));
-                    self.classify(&resource);
+                    let id = entry.resource_id.clone();
                     if before.as_ref().is_some_and(|b| b.entry_json != record.entry_json) {
-                        self.row(&resource, ResourceOutcome::Updated, "published changed name, tags or level".into());
-                        self.changed.insert(resource.id.clone());
+                        let message = "published changed name, tags or level".into();
+                        self.rows.push(ResourceRow {
+                            resource_id: id.clone(),
+                            name: entry.name.clone(),
+                            outcome: ResourceOutcome::Updated,
+                            message,
+                        });
+                        self.changed.insert(id.clone());
                     }
                     // Unchanged files (most of them, most syncs) need no write.
                     if before.as_ref() != Some(&record) {
                         repo.put_published(&record).await?;
                     }
-                    entries.insert(resource.id, entry);
+                    self.classification.insert(id.clone(), (entry.level.clone(), tags));
+                    entries.insert(id, entry);
                 }
                 Decision::Copy(copy) => {
                     self.classify(&copy.resource);
-                    to_copy.push(Copy { before, ..copy });
+                    to_copy.push(Copy { before, ..*copy });
                 }
             }
         }
@@ -579,11 +624,12 @@ impl Run<'_> {
     fn take_settled(
         &mut self,
         to_copy: Vec<Copy>,
-        settled: &HashMap<String, PlannedCopy>,
+        settled: &HashMap<String, SettledCopy>,
         entries: &mut BTreeMap<String, ManifestEntry>,
     ) {
         for copy in to_copy {
-            let planned = settled.get(&copy.resource.id).filter(|p| p.entry_json == entry_json(&copy.entry));
+            let digest: [u8; 32] = Sha256::digest(entry_json(&copy.entry).as_bytes()).into();
+            let planned = settled.get(&copy.resource.id).filter(|p| p.entry_digest == digest);
             match planned.and_then(|p| p.settled.clone()) {
                 Some(Err(message)) => self.copied(copy, Err(message), entries),
                 _ => {
@@ -595,22 +641,25 @@ impl Run<'_> {
                 }
             }
         }
-        let done: Vec<(&PlannedCopy, ManifestEntry)> = settled
-            .values()
-            .filter(|p| p.settled == Some(Ok(())))
-            .filter_map(|p| serde_json::from_str::<ManifestEntry>(&p.entry_json).ok().map(|entry| (p, entry)))
-            .filter(|(p, entry)| entries.get(&p.resource_id).is_some_and(|e| e.object_key == entry.object_key))
+        // Done copies whose object the manifests name: the pass found their records as the
+        // copies wrote them, so the entry in `entries` is the one copied.
+        let done: HashSet<&str> = settled
+            .iter()
+            .filter(|(id, p)| {
+                p.settled == Some(Ok(())) && entries.get(*id).is_some_and(|e| e.object_key == p.object_key)
+            })
+            .map(|(id, _)| id.as_str())
             .collect();
         // Their rows say they were copied, in place of any row the pass gave them.
-        let ids: HashSet<&str> = done.iter().map(|(p, _)| p.resource_id.as_str()).collect();
-        self.rows.retain(|r| !ids.contains(r.resource_id.as_str()));
-        for (planned, entry) in done {
-            self.changed.insert(planned.resource_id.clone());
+        self.rows.retain(|r| !done.contains(r.resource_id.as_str()));
+        for id in done {
+            let entry = &entries[id];
+            self.changed.insert(id.to_owned());
             self.rows.push(ResourceRow {
-                resource_id: planned.resource_id.clone(),
-                name: planned.name.clone(),
+                resource_id: id.to_owned(),
+                name: entry.name.clone(),
                 outcome: ResourceOutcome::Updated,
-                message: copied_message(&entry),
+                message: copied_message(entry),
             });
         }
     }
@@ -632,6 +681,19 @@ impl Run<'_> {
                 }
             }
         }
+    }
+
+    /// The entries checked once more against the connection as it is now (see
+    /// `withdraw_no_longer_allowed`), then the manifests written.
+    async fn withdraw_and_write(
+        &mut self,
+        current: &Connection,
+        mut entries: BTreeMap<String, ManifestEntry>,
+    ) -> Result<Result<Written, ManifestsError>, PublishError> {
+        self.withdraw_no_longer_allowed(current, &mut entries).await?;
+        // Each entry's classification was for that check only.
+        self.classification = BTreeMap::new();
+        Ok(self.write_manifests(entries).await)
     }
 
     /// Takes out of `entries` what the connection, as re-read just before the manifests are
