@@ -17,6 +17,9 @@ pub const FUNCTIONS_A: [&str; 3] = ["airlock-scheduler", "airlock-outbox-publish
 pub const FUNCTIONS_B: [&str; 4] =
     ["airlock-scheduler", "airlock-manifest-validator", "airlock-inbox-ingester", "airlock-status-recorder"];
 
+/// Environment variables of a function process, as name and value.
+pub type Environment = Vec<(String, String)>;
+
 /// The environment of each side's functions, as a deployment would set it: the pair's
 /// master secret, database and stores (the registry directory `<dir>/registry-<side>`
 /// and the exchange directory), the side's bus URL, and `settings` on top.
@@ -26,7 +29,7 @@ pub fn environment(
     master_secret: &str,
     (bus_a, bus_b): (&str, &str),
     settings: &[(&str, &str)],
-) -> (Vec<(String, String)>, Vec<(String, String)>) {
+) -> (Environment, Environment) {
     let exchange = pair.exchange_dir.to_string_lossy().into_owned();
     let env = |side: &str, database: &str, bus: &str, exchange_label: &str| {
         let store = |label: &str, field: &str, value: &str| {
@@ -75,7 +78,7 @@ impl Function {
 pub struct Fleet {
     bin_dir: PathBuf,
     log_dir: PathBuf,
-    env: BTreeMap<char, Vec<(String, String)>>,
+    env: BTreeMap<char, Environment>,
     functions: Vec<Function>,
     /// Exits the fleet did not cause (crashes, a function giving up), restarted.
     pub exits: Vec<String>,
@@ -83,7 +86,7 @@ pub struct Fleet {
 
 impl Fleet {
     /// Every function of both sides.
-    pub fn new(bin_dir: &Path, log_dir: &Path, env_a: Vec<(String, String)>, env_b: Vec<(String, String)>) -> Self {
+    pub fn new(bin_dir: &Path, log_dir: &Path, env_a: Environment, env_b: Environment) -> Self {
         Self::of(bin_dir, log_dir, (env_a, &FUNCTIONS_A), (env_b, &FUNCTIONS_B))
     }
 
@@ -91,8 +94,8 @@ impl Fleet {
     pub fn of(
         bin_dir: &Path,
         log_dir: &Path,
-        (env_a, functions_a): (Vec<(String, String)>, &[&str]),
-        (env_b, functions_b): (Vec<(String, String)>, &[&str]),
+        (env_a, functions_a): (Environment, &[&str]),
+        (env_b, functions_b): (Environment, &[&str]),
     ) -> Self {
         let mut functions = Vec::new();
         for (side, names) in [('a', functions_a), ('b', functions_b)] {

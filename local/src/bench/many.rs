@@ -232,13 +232,15 @@ async fn receive_all(pair: &Pair, count: u64, meter: &Meter, timeout: Duration) 
     let started = Instant::now();
     let sync_id = airlock_scheduler::start_sync(ctx, &pair.receiving).await?;
     let mut poll = FIRST_POLL;
-    let mut bar = None;
+    let mut bar: Option<Bar> = None;
     loop {
         // The event's counters, not the files: a look costs the same at any size.
         let head = ctx.repo.sync_event_head(&sync_id).await?;
         let held = head.as_ref().map_or(0, |e| u64::from(e.rows - e.failed));
         if held >= count {
-            bar.map(Bar::finish);
+            if let Some(bar) = bar {
+                bar.finish();
+            }
             break;
         }
         if let Some(head) = &head {
@@ -296,11 +298,13 @@ fn timed(asked: Millis, event: SyncEvent, phase: Phase) -> Timed {
 async fn finished(ctx: &Context, sync_id: &str, timeout: Duration) -> anyhow::Result<SyncEvent> {
     let deadline = Instant::now() + timeout;
     let mut poll = FIRST_POLL;
-    let mut bar = None;
+    let mut bar: Option<Bar> = None;
     loop {
         if let Some(head) = ctx.repo.sync_event_head(sync_id).await? {
             if matches!(head.state, SyncState::Finished(_)) {
-                bar.map(Bar::finish);
+                if let Some(bar) = bar {
+                    bar.finish();
+                }
                 return ctx.repo.sync_event(sync_id).await?.ok_or_else(|| anyhow!("sync {sync_id} vanished"));
             }
             draw_progress(ctx, &head, &mut bar).await?;

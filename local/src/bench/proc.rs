@@ -167,7 +167,7 @@ impl PhaseClock {
             .zip(self.meter.pids())
             .filter_map(|(label, pid)| Some((label, status_kib_of(pid, "VmHWM")?)))
             .collect();
-        peaks.sort_by(|a, b| b.1.cmp(&a.1));
+        peaks.sort_by_key(|(_, kib)| std::cmp::Reverse(*kib));
         Phase { seconds, cpu, start_rss: self.start_rss, peak: peaks.first().map(|p| p.1), peaks }
     }
 }

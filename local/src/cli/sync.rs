@@ -49,7 +49,9 @@ pub async fn run(command: SyncCommand) -> anyhow::Result<i32> {
         if let Some(event) = event {
             let status = event["status"].as_str().unwrap_or("running");
             if status != "running" {
-                bar.map(Bar::finish);
+                if let Some(bar) = bar {
+                    bar.finish();
+                }
                 println!(
                     "sync {sync_id}: {status}, {} file(s) updated, {} failed: {}",
                     event["updated"],
