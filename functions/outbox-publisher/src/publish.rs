@@ -528,31 +528,27 @@ impl Run<'_> {
                     self.remove_share(&resource_id, &name, &reason).await?;
                 }
                 Decision::NoRevision(resource) => {
-                    self.classify(&resource);
-                    self.row(&resource, ResourceOutcome::Failed, "the file has no revision to publish".into());
+                    self.classify(&resource.id, &resource.level, resource.tags.clone());
+                    let message = "the file has no revision to publish".into();
+                    self.row(&resource.id, &resource.name, ResourceOutcome::Failed, message);
                 }
                 Decision::Keep { entry, tags, shard } => {
                     let record = published_record(&conn.id, &entry, shard, entry_json(&entry));
                     let id = entry.resource_id.clone();
                     if before.as_ref().is_some_and(|b| b.entry_json != record.entry_json) {
                         let message = "published changed name, tags or level".into();
-                        self.rows.push(ResourceRow {
-                            resource_id: id.clone(),
-                            name: entry.name.clone(),
-                            outcome: ResourceOutcome::Updated,
-                            message,
-                        });
+                        self.row(&id, &entry.name, ResourceOutcome::Updated, message);
                         self.changed.insert(id.clone());
                     }
                     // Unchanged files (most of them, most syncs) need no write.
                     if before.as_ref() != Some(&record) {
                         repo.put_published(&record).await?;
                     }
-                    self.classification.insert(id.clone(), (entry.level.clone(), tags));
+                    self.classify(&id, &entry.level, tags);
                     entries.insert(id, entry);
                 }
                 Decision::Copy(copy) => {
-                    self.classify(&copy.resource);
+                    self.classify(&copy.resource.id, &copy.resource.level, copy.resource.tags.clone());
                     to_copy.push(Copy { before, ..*copy });
                 }
             }
@@ -572,19 +568,16 @@ impl Run<'_> {
             self.changed.insert(resource_id.clone());
             if !with_rows.contains(&resource_id) {
                 let name = serde_json::from_str::<ManifestEntry>(&gone.entry_json).map(|e| e.name).unwrap_or_default();
-                self.rows.push(ResourceRow {
-                    resource_id,
-                    name,
-                    outcome: ResourceOutcome::Removed,
-                    message: "no longer shared with this connection".into(),
-                });
+                self.row(&resource_id, &name, ResourceOutcome::Removed, "no longer shared with this connection".into());
             }
         }
         Ok(entries)
     }
 
-    fn classify(&mut self, resource: &Resource) {
-        self.classification.insert(resource.id.clone(), (resource.level.clone(), resource.tags.clone()));
+    /// Records a resource's level and tags as the registry holds them, for
+    /// `withdraw_no_longer_allowed`.
+    fn classify(&mut self, resource_id: &str, level: &InfosecLevel, tags: TagSet) {
+        self.classification.insert(resource_id.to_owned(), (level.clone(), tags));
     }
 
     /// Copies the new revisions, `copy_concurrency` at a time, and records each as it is
@@ -655,12 +648,7 @@ impl Run<'_> {
         for id in done {
             let entry = &entries[id];
             self.changed.insert(id.to_owned());
-            self.rows.push(ResourceRow {
-                resource_id: id.to_owned(),
-                name: entry.name.clone(),
-                outcome: ResourceOutcome::Updated,
-                message: copied_message(entry),
-            });
+            self.row(id, &entry.name, ResourceOutcome::Updated, copied_message(entry));
         }
     }
 
@@ -670,12 +658,12 @@ impl Run<'_> {
         let id = copy.resource.id.clone();
         match result {
             Ok(()) => {
-                self.row(&copy.resource, ResourceOutcome::Updated, copied_message(&copy.entry));
+                self.row(&id, &copy.resource.name, ResourceOutcome::Updated, copied_message(&copy.entry));
                 self.changed.insert(id.clone());
                 entries.insert(id, copy.entry);
             }
             Err(message) => {
-                self.row(&copy.resource, ResourceOutcome::Failed, message);
+                self.row(&id, &copy.resource.name, ResourceOutcome::Failed, message);
                 if let Some(old) = copy.before.and_then(|b| serde_json::from_str::<ManifestEntry>(&b.entry_json).ok()) {
                     entries.insert(id, old);
                 }
@@ -734,17 +722,12 @@ impl Run<'_> {
     async fn remove_share(&mut self, resource_id: &str, name: &str, reason: &str) -> Result<(), PublishError> {
         self.ctx.repo.remove_share(&self.setup.connection.id, resource_id, reason, now_millis()).await?;
         tracing::info!(connection_id = %self.setup.connection.id, resource_id, reason, "shared file removed from connection");
-        self.rows.push(ResourceRow {
-            resource_id: resource_id.into(),
-            name: name.into(),
-            outcome: ResourceOutcome::Removed,
-            message: format!("removed from the connection: {reason}"),
-        });
+        self.row(resource_id, name, ResourceOutcome::Removed, format!("removed from the connection: {reason}"));
         Ok(())
     }
 
-    fn row(&mut self, resource: &Resource, outcome: ResourceOutcome, message: String) {
-        self.rows.push(ResourceRow { resource_id: resource.id.clone(), name: resource.name.clone(), outcome, message });
+    fn row(&mut self, resource_id: &str, name: &str, outcome: ResourceOutcome, message: String) {
+        self.rows.push(ResourceRow { resource_id: resource_id.to_owned(), name: name.to_owned(), outcome, message });
     }
 }
 
