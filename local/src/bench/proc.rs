@@ -26,12 +26,8 @@ pub fn mib_of_kib(kib: u64) -> f64 {
     kib as f64 / 1024.0
 }
 
-/// Resets VmHWM to the current RSS, so the next reading is the peak of one phase rather
-/// than of everything before it (Linux ≥ 4.0). False when the kernel refuses.
-pub fn reset_peak_rss() -> bool {
-    reset_peak_rss_of(None)
-}
-
+/// Resets a process's VmHWM to its current RSS, so the next reading is the peak of one
+/// phase rather than of everything before it (Linux ≥ 4.0). False when the kernel refuses.
 fn reset_peak_rss_of(pid: Option<u32>) -> bool {
     std::fs::write(proc_file(pid, "clear_refs"), "5").is_ok()
 }
@@ -83,30 +79,24 @@ pub enum Meter {
 impl Meter {
     /// This process, resetting its peak between phases when the kernel allows.
     pub fn this_process() -> Self {
-        let peak_resets = reset_peak_rss();
+        let peak_resets = reset_peak_rss_of(None);
         if !peak_resets {
             eprintln!("note: this kernel refuses to reset VmHWM; each step's peak includes the steps before it");
         }
         Meter::ThisProcess { peak_resets }
     }
 
-    fn pids(&self) -> Vec<Option<u32>> {
+    /// The counted processes, by label and id (`None`: this one).
+    fn counted(&self) -> Vec<(&str, Option<u32>)> {
         match self {
-            Meter::ThisProcess { .. } => vec![None],
-            Meter::Processes(processes) => processes.iter().map(|(_, pid)| Some(*pid)).collect(),
-        }
-    }
-
-    fn labels(&self) -> Vec<String> {
-        match self {
-            Meter::ThisProcess { .. } => vec!["this process".into()],
-            Meter::Processes(processes) => processes.iter().map(|(label, _)| label.clone()).collect(),
+            Meter::ThisProcess { .. } => vec![("this process", None)],
+            Meter::Processes(processes) => processes.iter().map(|(label, pid)| (label.as_str(), Some(*pid))).collect(),
         }
     }
 
     /// The CPU time of every counted process together.
     fn cpu(&self) -> Option<Cpu> {
-        self.pids().into_iter().map(cpu_seconds_of).sum()
+        self.counted().into_iter().map(|(_, pid)| cpu_seconds_of(pid)).sum()
     }
 }
 
@@ -143,7 +133,7 @@ impl PhaseClock {
             Meter::Processes(_) => true,
         };
         if resets {
-            for pid in meter.pids() {
+            for (_, pid) in meter.counted() {
                 reset_peak_rss_of(pid);
             }
         }
@@ -162,10 +152,9 @@ impl PhaseClock {
         };
         let mut peaks: Vec<(String, u64)> = self
             .meter
-            .labels()
+            .counted()
             .into_iter()
-            .zip(self.meter.pids())
-            .filter_map(|(label, pid)| Some((label, status_kib_of(pid, "VmHWM")?)))
+            .filter_map(|(label, pid)| Some((label.to_owned(), status_kib_of(pid, "VmHWM")?)))
             .collect();
         peaks.sort_by_key(|(_, kib)| std::cmp::Reverse(*kib));
         Phase { seconds, cpu, start_rss: self.start_rss, peak: peaks.first().map(|p| p.1), peaks }
