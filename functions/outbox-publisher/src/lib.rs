@@ -72,6 +72,10 @@ impl Handler for OutboxPublisher {
                 retry => return Err(retry),
             },
         }
+        if !matches!(request.step, PublishStep::Copy { .. }) {
+            // A plan or a pass held every file of the connection a moment ago.
+            airlock_runtime::release_free_memory();
+        }
         if request.step == PublishStep::Finish {
             // Its report is out: the run's copies are no longer needed.
             self.ctx.repo.forget_run(&request.sync_id).await.map_err(HandlerError::retryable)?;

@@ -13,7 +13,7 @@ pub mod settings;
 pub mod telemetry;
 pub mod trace;
 
-pub use allocator::limit_malloc_arenas;
+pub use allocator::{limit_malloc_arenas, release_free_memory};
 pub use consumer::{publish_json, run_consumer, Handler, HandlerError, MessageMeta};
 pub use context::Context;
 pub use serve::serve;
