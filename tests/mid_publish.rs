@@ -14,7 +14,7 @@ type Run = JoinHandle<Result<PublishOutcome, airlock_outbox_publisher::PublishEr
 
 /// A's publish, started over a repository that holds its read of the shares until released.
 async fn paused_publish(pair: &Pair) -> (Run, Arc<Pause>, Arc<FlakyRepository>) {
-    let (repo, pause) = FlakyRepository::pausing(pair.a.ctx.repo.clone(), "shared_sources");
+    let (repo, pause) = FlakyRepository::pausing(pair.a.ctx.repo.clone(), "shared_sources_page");
     let repo = Arc::new(repo);
     let ctx = Arc::new(pair.a.ctx.with_repo(repo.clone()));
     let request = PublishRequest::plan(&new_id(), &pair.sending.id);

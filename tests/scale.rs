@@ -104,7 +104,7 @@ async fn a_run_after_a_few_changes_reads_only_those_files() -> anyhow::Result<()
     // A new revision: one file read, its shard patched.
     airlock_services::registry::upload_revision(&pair.a.ctx, "alice", &ids[3], &b"changed\n"[..]).await?;
     let (summary, repo) = counted_publish(&pair).await?;
-    assert_eq!((repo.calls("shared_sources_of"), repo.calls("shared_sources")), (1, 0), "{summary}");
+    assert_eq!((repo.calls("shared_sources_of"), repo.calls("shared_sources_page")), (1, 0), "{summary}");
     assert!(summary.starts_with("published 12 resource(s) in 4 shard(s): 1 change(s)"), "{summary}");
     assert!(summary.contains("1 shard(s) rewritten"), "{summary}");
     let (_, received) = pair.sync().await?;
@@ -115,7 +115,7 @@ async fn a_run_after_a_few_changes_reads_only_those_files() -> anyhow::Result<()
     // A share removed: the file leaves the manifest, read on its own.
     pair.a.ctx.repo.remove_share(&pair.sending.id, &ids[5], "no longer needed", 1).await?;
     let (summary, repo) = counted_publish(&pair).await?;
-    assert_eq!((repo.calls("shared_sources_of"), repo.calls("shared_sources")), (1, 0), "{summary}");
+    assert_eq!((repo.calls("shared_sources_of"), repo.calls("shared_sources_page")), (1, 0), "{summary}");
     assert!(summary.starts_with("published 11 resource(s)"), "{summary}");
     let (_, shards) = pair.published().await?;
     assert!(shards.iter().flat_map(|s| &s.resources).all(|e| e.resource_id != ids[5]));
@@ -128,7 +128,7 @@ async fn a_run_after_a_few_changes_reads_only_those_files() -> anyhow::Result<()
     std::fs::write(pair.exchange_dir.join(&damaged.key), b"{}")?;
     airlock_services::registry::upload_revision(&pair.a.ctx, "alice", &ids[7], &b"seventh\n"[..]).await?;
     let (summary, repo) = counted_publish(&pair).await?;
-    assert_eq!((repo.calls("shared_sources_of"), repo.calls("shared_sources")), (1, 1), "{summary}");
+    assert_eq!((repo.calls("shared_sources_of"), repo.calls("shared_sources_page")), (1, 1), "{summary}");
     assert!(summary.starts_with("published 11 resource(s) in 4 shard(s)"), "{summary}");
     let (_, received) = pair.sync().await?;
     assert_eq!(finished(&received), Health::Success, "{received:?}");

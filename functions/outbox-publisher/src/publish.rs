@@ -167,7 +167,9 @@ pub(crate) struct Snapshot {
     partial: Option<Partial>,
     platform: PlatformSettings,
     decisions: Vec<Decision>,
-    previous: BTreeMap<String, PublishedEntry>,
+    /// The published records no decision took: their files are no longer shared, or no
+    /// longer published (removed, or with no revision), and leave the manifests.
+    gone: Vec<PublishedEntry>,
 }
 
 impl Snapshot {
@@ -195,6 +197,8 @@ impl Snapshot {
         Ok(snapshot)
     }
 
+    /// Every file a page at a time, each page's published records read beside it, so the
+    /// rows of every file are never held at once; or `only` these files.
     async fn read_files(
         ctx: &Context,
         setup: &Setup,
@@ -206,22 +210,46 @@ impl Snapshot {
         let connection_id = &setup.connection.id;
         let platform = repo.platform().await?;
         let rules = repo.transforms(connection_id).await?;
-        let (sources, previous) = match only {
-            None => (repo.shared_sources(connection_id).await?, repo.published(connection_id).await?),
-            Some(ids) => {
-                (repo.shared_sources_of(connection_id, ids).await?, repo.published_of(connection_id, ids).await?)
+        let mut snapshot = Self { changes, through, partial: None, platform, decisions: Vec::new(), gone: Vec::new() };
+        if let Some(ids) = only {
+            let sources = repo.shared_sources_of(connection_id, ids).await?;
+            let previous = repo.published_of(connection_id, ids).await?;
+            snapshot.decide_all(setup, &rules, sources, previous);
+            return Ok(snapshot);
+        }
+        let mut after = String::new();
+        loop {
+            let sources = repo.shared_sources_page(connection_id, &after, SOURCES_PER_PAGE).await?;
+            let last = (sources.len() == SOURCES_PER_PAGE as usize)
+                .then(|| sources.last().map(|s| s.share.resource_id.clone()))
+                .flatten();
+            // The records from after the last page up to this one's last file (after it,
+            // to the end, on the last page): the pages' ranges leave none out.
+            let previous = repo.published_between(connection_id, &after, last.as_deref()).await?;
+            snapshot.decide_all(setup, &rules, sources, previous);
+            match last {
+                Some(last) => after = last,
+                None => return Ok(snapshot),
             }
-        };
-        let previous: BTreeMap<String, PublishedEntry> =
+        }
+    }
+
+    /// Decides each source, with its published record if any; the records left are gone.
+    fn decide_all(
+        &mut self,
+        setup: &Setup,
+        rules: &[TransformRule],
+        sources: Vec<SharedSource>,
+        previous: Vec<PublishedEntry>,
+    ) {
+        let mut previous: HashMap<String, PublishedEntry> =
             previous.into_iter().map(|p| (p.resource_id.clone(), p)).collect();
-        let decisions = sources
-            .into_iter()
-            .map(|source| {
-                let before = previous.get(&source.share.resource_id);
-                decide(setup, &platform, &rules, source, before)
-            })
-            .collect();
-        Ok(Self { changes, through, partial: None, platform, decisions, previous })
+        for source in sources {
+            let mut before = previous.remove(&source.share.resource_id);
+            self.decisions.push(decide(setup, &self.platform, rules, source, &mut before));
+            self.gone.extend(before);
+        }
+        self.gone.extend(previous.into_values());
     }
 
     /// How many revisions a pass over this snapshot would copy, and their bytes.
@@ -236,16 +264,18 @@ impl Snapshot {
     /// snapshot is given up for them, each decision dropped as its copy is planned, so a
     /// large run never holds both whole.
     pub fn into_copies(self) -> Vec<PlannedCopy> {
-        let previous = self.previous;
         self.decisions
             .into_iter()
             .filter_map(|decision| match decision {
-                Decision::Copy(copy) => Some(copy.planned(previous.get(&copy.resource.id))),
+                Decision::Copy(copy) => Some(copy.planned()),
                 _ => None,
             })
             .collect()
     }
 }
+
+/// The shares a full pass reads at a time.
+const SOURCES_PER_PAGE: u32 = 5_000;
 
 /// What a pass does with one share.
 enum Decision {
@@ -255,28 +285,41 @@ enum Decision {
     NoRevision(Resource),
     /// Its published object is there: at most its entry changed. The entry carries the
     /// resource's id, name and level; `tags` are the resource's own, before the transforms.
-    /// (Most shares are kept, most runs: nothing more of the resource is held.)
-    Keep { entry: ManifestEntry, tags: TagSet, shard: u32 },
+    /// (Most shares are kept, most runs: nothing more of the resource is held, nor its
+    /// record, only how it differs.)
+    Keep { entry: ManifestEntry, tags: TagSet, shard: u32, record: Record },
     /// Its revision is not in the outbox yet (boxed: few are, most runs).
     Copy(Box<Copy>),
 }
 
+/// How a kept share's published record differs from the one its entry makes now.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Record {
+    Same,
+    /// Only where it is kept (its shard moved): written again, the manifests unchanged.
+    Moved,
+    /// Its entry changed (name, tags or level): written again, and the partner told.
+    Changed,
+}
+
 /// A revision to copy into the outbox, and what the run records once it is there.
 pub(crate) struct Copy {
-    resource: Resource,
+    /// The resource's own tags, before the transforms (its id, name and level are the
+    /// entry's).
+    tags: TagSet,
     blob_key: String,
     entry: ManifestEntry,
     shard: u32,
-    /// What was published before for the resource, once the pass takes it (see
-    /// `collect_entries`); the plan reads it from the snapshot.
+    /// What was published before for the resource.
     before: Option<PublishedEntry>,
 }
 
 impl Copy {
-    fn planned(&self, before: Option<&PublishedEntry>) -> PlannedCopy {
+    fn planned(&self) -> PlannedCopy {
+        let before = self.before.as_ref();
         PlannedCopy {
-            resource_id: self.resource.id.clone(),
-            name: self.resource.name.clone(),
+            resource_id: self.entry.resource_id.clone(),
+            name: self.entry.name.clone(),
             size: self.entry.size,
             blob_key: self.blob_key.clone(),
             shard: self.shard,
@@ -287,12 +330,14 @@ impl Copy {
     }
 }
 
+/// What to do with a share, `before` being its published record: a share kept or copied
+/// takes it, one removed or with no revision leaves it, to leave the manifests.
 fn decide(
     setup: &Setup,
     platform: &PlatformSettings,
     rules: &[TransformRule],
     source: SharedSource,
-    before: Option<&PublishedEntry>,
+    before: &mut Option<PublishedEntry>,
 ) -> Decision {
     let conn = &setup.connection;
     let resource_id = source.share.resource_id;
@@ -318,10 +363,22 @@ fn decide(
         level: resource.level.clone(),
     };
     let shard = shard_for(&resource.id, conn.shard_count);
-    if before.is_some_and(|b| b.object_key == entry.object_key) {
-        Decision::Keep { entry, tags: resource.tags, shard }
-    } else {
-        Decision::Copy(Box::new(Copy { resource, blob_key: revision.blob_key, entry, shard, before: None }))
+    match before.take() {
+        Some(before) if before.object_key == entry.object_key => {
+            let now = published_record(&conn.id, &entry, shard, entry_json(&entry));
+            // Unchanged files (most of them, most syncs) need no write.
+            let record = if before.entry_json != now.entry_json {
+                Record::Changed
+            } else if before != now {
+                Record::Moved
+            } else {
+                Record::Same
+            };
+            Decision::Keep { entry, tags: resource.tags, shard, record }
+        }
+        before => {
+            Decision::Copy(Box::new(Copy { tags: resource.tags, blob_key: revision.blob_key, entry, shard, before }))
+        }
     }
 }
 
@@ -358,14 +415,15 @@ pub(crate) enum Copies {
 }
 
 /// What a finish needs of a settled copy: which entry it published and how it went. The
-/// planned copy's own fields (its entry as JSON, the blob it read) are not kept, so a run of
-/// 100,000 copies holds a few hundred bytes for each.
+/// planned copy's own fields (its entry as JSON, the blob it read) are not kept, nor its
+/// object's key, so a run of 100,000 copies holds under two hundred bytes for each.
 pub(crate) struct SettledCopy {
     /// SHA-256 of the planned entry's JSON, to tell whether a copy the pass would make
     /// now is the one planned.
     entry_digest: [u8; 32],
-    /// The object the copy wrote.
-    object_key: String,
+    /// SHA-256 of the key of the object the copy wrote: a finish holds one of these for
+    /// every copy of the run, and the key is several times its size.
+    object_digest: [u8; 32],
     /// `None` until settled; then done, or failed with the reason.
     settled: Option<Result<(), String>>,
 }
@@ -376,7 +434,7 @@ impl SettledCopy {
         let entry: ManifestEntry = serde_json::from_str(&planned.entry_json).ok()?;
         let copy = SettledCopy {
             entry_digest: Sha256::digest(planned.entry_json.as_bytes()).into(),
-            object_key: entry.object_key,
+            object_digest: Sha256::digest(entry.object_key.as_bytes()).into(),
             settled: planned.settled,
         };
         Some((planned.resource_id, copy))
@@ -394,7 +452,7 @@ pub(crate) async fn run_pass(
     begun: (bool, i64),
 ) -> Result<PublishOutcome, PublishError> {
     let (rebuild_all, version) = begun;
-    let Snapshot { changes, mut through, partial, platform, decisions, previous } = snapshot;
+    let Snapshot { changes, mut through, partial, platform, decisions, gone } = snapshot;
     let mut run = Run {
         ctx,
         setup,
@@ -405,7 +463,7 @@ pub(crate) async fn run_pass(
         rebuild_all,
         partial,
     };
-    let entries = run.collect_entries(decisions, previous, copies).await?;
+    let entries = run.collect_entries(decisions, gone, copies).await?;
     // Copying may have taken long, and the connection may have been archived or narrowed
     // meanwhile: the manifests name only what it allows now, read once for the whole run.
     let connection = &setup.connection;
@@ -424,7 +482,7 @@ pub(crate) async fn run_pass(
         let full = Snapshot::read(ctx, setup).await?;
         through = full.through;
         (run.partial, run.rebuild_all) = (None, true);
-        let entries = run.collect_entries(full.decisions, full.previous, Copies::Inline).await?;
+        let entries = run.collect_entries(full.decisions, full.gone, Copies::Inline).await?;
         written = run.withdraw_and_write(&current, entries).await?;
     }
     let written = match written {
@@ -507,7 +565,7 @@ impl Run<'_> {
     async fn collect_entries(
         &mut self,
         decisions: Vec<Decision>,
-        mut previous: BTreeMap<String, PublishedEntry>,
+        gone: Vec<PublishedEntry>,
         copies: Copies,
     ) -> Result<BTreeMap<String, ManifestEntry>, PublishError> {
         let repo = &self.ctx.repo;
@@ -515,14 +573,9 @@ impl Run<'_> {
         let mut entries = BTreeMap::new();
         let mut to_copy = Vec::new();
 
+        // A share removed here, or with no revision, left its record in `gone`: it leaves
+        // the manifests below like anything no longer shared.
         for decision in decisions {
-            // A share removed here, or with no revision, stays in `previous`: it leaves the
-            // manifests below like anything no longer shared.
-            let before = match &decision {
-                Decision::Keep { entry, .. } => previous.remove(&entry.resource_id),
-                Decision::Copy(copy) => previous.remove(&copy.resource.id),
-                Decision::Remove { .. } | Decision::NoRevision(_) => None,
-            };
             match decision {
                 Decision::Remove { resource_id, name, reason } => {
                     self.remove_share(&resource_id, &name, &reason).await?;
@@ -532,24 +585,22 @@ impl Run<'_> {
                     let message = "the file has no revision to publish".into();
                     self.row(&resource.id, &resource.name, ResourceOutcome::Failed, message);
                 }
-                Decision::Keep { entry, tags, shard } => {
-                    let record = published_record(&conn.id, &entry, shard, entry_json(&entry));
+                Decision::Keep { entry, tags, shard, record } => {
                     let id = entry.resource_id.clone();
-                    if before.as_ref().is_some_and(|b| b.entry_json != record.entry_json) {
+                    if record == Record::Changed {
                         let message = "published changed name, tags or level".into();
                         self.row(&id, &entry.name, ResourceOutcome::Updated, message);
                         self.changed.insert(id.clone());
                     }
-                    // Unchanged files (most of them, most syncs) need no write.
-                    if before.as_ref() != Some(&record) {
-                        repo.put_published(&record).await?;
+                    if record != Record::Same {
+                        repo.put_published(&published_record(&conn.id, &entry, shard, entry_json(&entry))).await?;
                     }
                     self.classify(&id, &entry.level, tags);
                     entries.insert(id, entry);
                 }
                 Decision::Copy(copy) => {
-                    self.classify(&copy.resource.id, &copy.resource.level, copy.resource.tags.clone());
-                    to_copy.push(Copy { before, ..*copy });
+                    self.classify(&copy.entry.resource_id, &copy.entry.level, copy.tags.clone());
+                    to_copy.push(*copy);
                 }
             }
         }
@@ -560,10 +611,12 @@ impl Run<'_> {
 
         // What was published before and is no longer shared leaves the manifests.
         let due_at = now_millis() + self.ctx.settings.object_grace.as_millis() as i64;
-        let gone_keys: Vec<String> = previous.values().map(|gone| gone.object_key.clone()).collect();
+        let gone_keys: Vec<String> = gone.iter().map(|gone| gone.object_key.clone()).collect();
         repo.schedule_deletions(&conn.id, &gone_keys, due_at).await?;
-        let with_rows: HashSet<String> = self.rows.iter().map(|r| r.resource_id.clone()).collect();
-        for (resource_id, gone) in previous {
+        let with_rows: HashSet<String> =
+            if gone.is_empty() { HashSet::new() } else { self.rows.iter().map(|r| r.resource_id.clone()).collect() };
+        for gone in gone {
+            let resource_id = gone.resource_id;
             repo.delete_published(&conn.id, &resource_id).await?;
             self.changed.insert(resource_id.clone());
             if !with_rows.contains(&resource_id) {
@@ -622,14 +675,14 @@ impl Run<'_> {
     ) {
         for copy in to_copy {
             let digest: [u8; 32] = Sha256::digest(entry_json(&copy.entry).as_bytes()).into();
-            let planned = settled.get(&copy.resource.id).filter(|p| p.entry_digest == digest);
+            let planned = settled.get(&copy.entry.resource_id).filter(|p| p.entry_digest == digest);
             match planned.and_then(|p| p.settled.clone()) {
                 Some(Err(message)) => self.copied(copy, Err(message), entries),
                 _ => {
                     if let Some(old) =
                         copy.before.and_then(|b| serde_json::from_str::<ManifestEntry>(&b.entry_json).ok())
                     {
-                        entries.insert(copy.resource.id.clone(), old);
+                        entries.insert(copy.entry.resource_id.clone(), old);
                     }
                 }
             }
@@ -639,7 +692,8 @@ impl Run<'_> {
         let done: HashSet<&str> = settled
             .iter()
             .filter(|(id, p)| {
-                p.settled == Some(Ok(())) && entries.get(*id).is_some_and(|e| e.object_key == p.object_key)
+                p.settled == Some(Ok(()))
+                    && entries.get(*id).is_some_and(|e| Sha256::digest(e.object_key.as_bytes())[..] == p.object_digest)
             })
             .map(|(id, _)| id.as_str())
             .collect();
@@ -655,15 +709,15 @@ impl Run<'_> {
     /// A copy's row and entry: a copy that failed keeps the partner on the revision it
     /// already has, if any.
     fn copied(&mut self, copy: Copy, result: Result<(), String>, entries: &mut BTreeMap<String, ManifestEntry>) {
-        let id = copy.resource.id.clone();
+        let id = copy.entry.resource_id.clone();
         match result {
             Ok(()) => {
-                self.row(&id, &copy.resource.name, ResourceOutcome::Updated, copied_message(&copy.entry));
+                self.row(&id, &copy.entry.name, ResourceOutcome::Updated, copied_message(&copy.entry));
                 self.changed.insert(id.clone());
                 entries.insert(id, copy.entry);
             }
             Err(message) => {
-                self.row(&id, &copy.resource.name, ResourceOutcome::Failed, message);
+                self.row(&id, &copy.entry.name, ResourceOutcome::Failed, message);
                 if let Some(old) = copy.before.and_then(|b| serde_json::from_str::<ManifestEntry>(&b.entry_json).ok()) {
                     entries.insert(id, old);
                 }

@@ -382,13 +382,23 @@ pub trait Repository: Send + Sync + 'static {
     async fn active_shares(&self, connection_id: &str) -> Result<Vec<Share>>;
     /// Every share, removed ones too, with their reasons.
     async fn all_shares(&self, connection_id: &str) -> Result<Vec<Share>>;
-    /// The active shares with their resources and current revisions, in a fixed number of
-    /// queries: what a publish run reads.
-    async fn shared_sources(&self, connection_id: &str) -> Result<Vec<SharedSource>>;
+    /// A page of the active shares with their resources and current revisions: at most
+    /// `limit` shares whose resource id comes after `after` (`""`: from the first), in
+    /// resource id order, in a fixed number of queries. What a publish run reads, a page
+    /// at a time, so it never holds every file's rows at once.
+    async fn shared_sources_page(&self, connection_id: &str, after: &str, limit: u32) -> Result<Vec<SharedSource>>;
     /// `shared_sources` of these files only (those no longer shared left out).
     async fn shared_sources_of(&self, connection_id: &str, resource_ids: &[String]) -> Result<Vec<SharedSource>>;
     async fn remove_share(&self, connection_id: &str, resource_id: &str, reason: &str, at: Millis) -> Result<()>;
     async fn published(&self, connection_id: &str) -> Result<Vec<PublishedEntry>>;
+    /// The published records whose resource id comes after `after` and, if `upto` is given,
+    /// not after it, in resource id order: the records beside a page of `shared_sources_page`.
+    async fn published_between(
+        &self,
+        connection_id: &str,
+        after: &str,
+        upto: Option<&str>,
+    ) -> Result<Vec<PublishedEntry>>;
     /// The published records of these files (unknown ones left out).
     async fn published_of(&self, connection_id: &str, resource_ids: &[String]) -> Result<Vec<PublishedEntry>>;
     async fn put_published(&self, entry: &PublishedEntry) -> Result<()>;

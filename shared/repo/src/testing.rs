@@ -123,7 +123,7 @@ impl FlakyRepository {
         }
     }
 
-    /// Holds the first call of the method named `call` (`"shared_sources"`, say) until
+    /// Holds the first call of the method named `call` (`"shared_sources_page"`, say) until
     /// `Pause::release`.
     pub fn pausing(inner: DynRepository, call: &'static str) -> (Self, std::sync::Arc<Pause>) {
         let pause = std::sync::Arc::new(Pause {
@@ -266,9 +266,17 @@ impl Repository for FlakyRepository {
     async fn published(&self, connection_id: &str) -> Result<Vec<PublishedEntry>> {
         self.inner.published(connection_id).await
     }
-    async fn shared_sources(&self, connection_id: &str) -> Result<Vec<SharedSource>> {
-        self.hold("shared_sources").await;
-        self.inner.shared_sources(connection_id).await
+    async fn published_between(
+        &self,
+        connection_id: &str,
+        after: &str,
+        upto: Option<&str>,
+    ) -> Result<Vec<PublishedEntry>> {
+        self.inner.published_between(connection_id, after, upto).await
+    }
+    async fn shared_sources_page(&self, connection_id: &str, after: &str, limit: u32) -> Result<Vec<SharedSource>> {
+        self.hold("shared_sources_page").await;
+        self.inner.shared_sources_page(connection_id, after, limit).await
     }
     async fn put_published(&self, entry: &PublishedEntry) -> Result<()> {
         self.inner.put_published(entry).await

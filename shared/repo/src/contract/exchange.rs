@@ -67,6 +67,17 @@ pub async fn published_entries(repo: &dyn Repository) -> Result<()> {
     repo.put_published(&high).await?;
     repo.put_published(&low).await?;
     assert_eq!(repo.published(&connection_id).await?, vec![low.clone(), high.clone()], "by shard");
+    let (first, second) = if low.resource_id < high.resource_id { (&low, &high) } else { (&high, &low) };
+    let between = |after: String, upto: Option<String>| {
+        let connection_id = &connection_id;
+        async move { repo.published_between(connection_id, &after, upto.as_deref()).await }
+    };
+    assert_eq!(between(String::new(), None).await?, vec![first.clone(), second.clone()], "by resource id");
+    let (a, b) = (first.resource_id.clone(), second.resource_id.clone());
+    assert_eq!(between(String::new(), Some(a.clone())).await?, vec![first.clone()], "up to and with `upto`");
+    assert_eq!(between(a.clone(), Some(b.clone())).await?, vec![second.clone()], "after `after`");
+    assert_eq!(between(a, None).await?, vec![second.clone()], "after `after`, to the last");
+    assert!(between(b, None).await?.is_empty(), "nothing after the last");
     high.revision_id = new_id();
     high.entry_json = "{}".to_owned();
     repo.put_published(&high).await?;

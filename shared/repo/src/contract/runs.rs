@@ -6,7 +6,7 @@ use crate::{CopySettlement, PlannedCopy, PublishedEntry, Repository, Result, Sha
 use airlock_domain::pipeline::{ResourceOutcome, ResourceRow, StatusEvent, StatusReport};
 use airlock_domain::{ConnectionKind, Revision};
 
-/// The shares of a connection with their resources and current revisions, in one read.
+/// The shares of a connection with their resources and current revisions, a page at a time.
 pub async fn shared_sources(repo: &dyn Repository) -> Result<()> {
     let (connection_id, owner) = (new_id(), new_id());
     let with_two = resource("two.txt", &owner);
@@ -33,8 +33,14 @@ pub async fn shared_sources(repo: &dyn Repository) -> Result<()> {
     repo.share(&connection_id, &removed.id, &owner, 1).await?;
     repo.remove_share(&connection_id, &removed.id, "unshared", 2).await?;
 
-    let mut sources = repo.shared_sources(&connection_id).await?;
-    sources.sort_by(|a, b| a.share.resource_id.cmp(&b.share.resource_id));
+    // Pages of two: the first two in resource id order, then the one after them.
+    let mut sources = repo.shared_sources_page(&connection_id, "", 2).await?;
+    assert_eq!(sources.len(), 2, "a page holds at most its limit");
+    let last = sources[1].share.resource_id.clone();
+    let rest = repo.shared_sources_page(&connection_id, &last, 2).await?;
+    assert_eq!(rest.len(), 1, "the next page starts after the last one read");
+    assert!(repo.shared_sources_page(&connection_id, &rest[0].share.resource_id, 2).await?.is_empty());
+    sources.extend(rest);
     let mut expected = vec![
         (with_two.id.clone(), Some(with_two.clone()), Some(new.clone())),
         (without.id.clone(), Some(without.clone()), None),
@@ -42,7 +48,7 @@ pub async fn shared_sources(repo: &dyn Repository) -> Result<()> {
     ];
     expected.sort_by(|a, b| a.0.cmp(&b.0));
     let got: Vec<_> = sources.into_iter().map(|s| (s.share.resource_id, s.resource, s.revision)).collect();
-    assert_eq!(got, expected, "active shares only, each with its resource and newest revision");
+    assert_eq!(got, expected, "active shares only, by resource id, each with its resource and newest revision");
     Ok(())
 }
 

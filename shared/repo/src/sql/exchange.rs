@@ -48,44 +48,69 @@ pub(super) async fn shares(repo: &SqlRepository, connection_id: &str, include_re
     rows.iter().map(codec::share).collect()
 }
 
-/// Each active share of a connection (`only` these files, if given) with its resource and
-/// that resource's current revision (as `latest_revision` picks it): three queries
-/// whatever the number of files, or three per hundred files asked for.
-pub(super) async fn shared_sources(
+/// Each active share of these files with its resource and that resource's current revision
+/// (as `latest_revision` picks it): three queries per hundred files asked for.
+pub(super) async fn shared_sources_of(
     repo: &SqlRepository,
     connection_id: &str,
-    only: Option<&[String]>,
+    ids: &[String],
 ) -> Result<Vec<SharedSource>> {
-    let Some(ids) = only else {
-        return sources_where(repo, connection_id, &[]).await;
-    };
     let mut sources = Vec::with_capacity(ids.len());
     for chunk in ids.chunks(super::ROWS_PER_STATEMENT) {
-        sources.extend(sources_where(repo, connection_id, chunk).await?);
+        let keys: Vec<&str> = chunk.iter().map(String::as_str).collect();
+        let filter = format!(" AND s.resource_id IN ({})", codec::value_list(keys.len(), 2));
+        let sql = active_shares_where(&filter, "s.* FROM shares s") + " ORDER BY s.shared_at, s.resource_id";
+        let shares = super::decoded(&repo.pool, scoped(&sql, connection_id, &keys), codec::share).await?;
+        sources.extend(joined(repo, connection_id, &filter, &keys, shares).await?);
     }
     Ok(sources)
 }
 
-/// `shared_sources`, of every shared file when `ids` is empty.
-async fn sources_where(repo: &SqlRepository, connection_id: &str, ids: &[String]) -> Result<Vec<SharedSource>> {
-    let filter = match ids.len() {
-        0 => String::new(),
-        n => format!(" AND s.resource_id IN ({})", codec::value_list(n, 2)),
+/// A page of the active shares in resource id order, with their resources and current
+/// revisions: the page's shares, then the rows of the ids from `after` to its last one.
+pub(super) async fn shared_sources_page(
+    repo: &SqlRepository,
+    connection_id: &str,
+    after: &str,
+    limit: u32,
+) -> Result<Vec<SharedSource>> {
+    let sql = active_shares_where(" AND s.resource_id > $2", "s.* FROM shares s") + " ORDER BY s.resource_id LIMIT $3";
+    let query = sqlx::query(&sql).bind(connection_id).bind(after).bind(i64::from(limit));
+    let shares = super::decoded(&repo.pool, query, codec::share).await?;
+    let Some(last) = shares.last().map(|share| share.resource_id.clone()) else {
+        return Ok(Vec::new());
     };
-    let select = |what: &str| format!("SELECT {what} WHERE s.connection_id = $1 AND s.removed_at IS NULL{filter}");
-    fn scoped<'q>(
-        sql: &'q str,
-        connection_id: &'q str,
-        ids: &'q [String],
-    ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
-        ids.iter().fold(sqlx::query(sql).bind(connection_id), |query, id| query.bind(id))
-    }
-    let fetch = |sql| scoped(sql, connection_id, ids);
-    let sql = select("s.* FROM shares s") + " ORDER BY s.shared_at, s.resource_id";
-    let shares = super::decoded(&repo.pool, fetch(&sql), codec::share).await?;
+    let filter = " AND s.resource_id > $2 AND s.resource_id <= $3";
+    joined(repo, connection_id, filter, &[after, &last], shares).await
+}
+
+/// `SELECT what` of a connection's active shares (`s`), narrowed by `filter`.
+fn active_shares_where(filter: &str, what: &str) -> String {
+    format!("SELECT {what} WHERE s.connection_id = $1 AND s.removed_at IS NULL{filter}")
+}
+
+/// A statement over one connection's shares, the filter's keys bound from `$2` on.
+fn scoped<'q>(
+    sql: &'q str,
+    connection_id: &'q str,
+    keys: &'q [&'q str],
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    keys.iter().fold(sqlx::query(sql).bind(connection_id), |query, key| query.bind(*key))
+}
+
+/// The shares read under `filter`, each with its resource and current revision, read under
+/// the same filter: two queries whatever the number of shares.
+async fn joined(
+    repo: &SqlRepository,
+    connection_id: &str,
+    filter: &str,
+    keys: &[&str],
+    shares: Vec<Share>,
+) -> Result<Vec<SharedSource>> {
+    let fetch = |sql| scoped(sql, connection_id, keys);
     // A received file's current revision is the one its newest applied entry points at;
     // a local file's is its newest upload (as `latest_revision` picks it).
-    let sql = select("r.* FROM shares s JOIN resources r ON r.id = s.resource_id");
+    let sql = active_shares_where(filter, "r.* FROM shares s JOIN resources r ON r.id = s.resource_id");
     let resources = super::decoded(&repo.pool, fetch(&sql), |row| {
         Ok((codec::resource(row)?, row.try_get::<Option<String>, _>("current_revision_id")?))
     })
@@ -100,7 +125,7 @@ async fn sources_where(repo: &SqlRepository, connection_id: &str, ids: &[String]
         .collect();
     // Every revision of the shared files in one plain join, the current one picked here:
     // a correlated subquery per row took over a second at 100,000 files.
-    let sql = select("v.* FROM shares s JOIN revisions v ON v.resource_id = s.resource_id");
+    let sql = active_shares_where(filter, "v.* FROM shares s JOIN revisions v ON v.resource_id = s.resource_id");
     let rows = super::decoded(&repo.pool, fetch(&sql), codec::revision).await?;
     let mut revisions: HashMap<String, Revision> = HashMap::with_capacity(resources.len());
     for revision in rows {
@@ -151,6 +176,30 @@ pub(super) async fn remove_share(
 pub(super) async fn published(repo: &SqlRepository, connection_id: &str) -> Result<Vec<PublishedEntry>> {
     let query = sqlx::query("SELECT * FROM published WHERE connection_id = $1 ORDER BY shard, resource_id");
     super::decoded(&repo.pool, query.bind(connection_id), codec::published).await
+}
+
+/// Published records after `after` and up to `upto` (to the last if `None`), by resource id.
+pub(super) async fn published_between(
+    repo: &SqlRepository,
+    connection_id: &str,
+    after: &str,
+    upto: Option<&str>,
+) -> Result<Vec<PublishedEntry>> {
+    let query = match upto {
+        Some(upto) => sqlx::query(
+            "SELECT * FROM published WHERE connection_id = $1 AND resource_id > $2 AND resource_id <= $3 \
+             ORDER BY resource_id",
+        )
+        .bind(connection_id)
+        .bind(after)
+        .bind(upto),
+        None => {
+            sqlx::query("SELECT * FROM published WHERE connection_id = $1 AND resource_id > $2 ORDER BY resource_id")
+                .bind(connection_id)
+                .bind(after)
+        }
+    };
+    super::decoded(&repo.pool, query, codec::published).await
 }
 
 /// The published records of these files, a hundred per query.

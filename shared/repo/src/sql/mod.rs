@@ -330,11 +330,11 @@ impl Repository for SqlRepository {
     async fn all_shares(&self, connection_id: &str) -> Result<Vec<Share>> {
         exchange::shares(self, connection_id, true).await
     }
-    async fn shared_sources(&self, connection_id: &str) -> Result<Vec<SharedSource>> {
-        exchange::shared_sources(self, connection_id, None).await
+    async fn shared_sources_page(&self, connection_id: &str, after: &str, limit: u32) -> Result<Vec<SharedSource>> {
+        exchange::shared_sources_page(self, connection_id, after, limit).await
     }
     async fn shared_sources_of(&self, connection_id: &str, resource_ids: &[String]) -> Result<Vec<SharedSource>> {
-        exchange::shared_sources(self, connection_id, Some(resource_ids)).await
+        exchange::shared_sources_of(self, connection_id, resource_ids).await
     }
     async fn published_of(&self, connection_id: &str, resource_ids: &[String]) -> Result<Vec<PublishedEntry>> {
         exchange::published_of(self, connection_id, resource_ids).await
@@ -347,6 +347,14 @@ impl Repository for SqlRepository {
     }
     async fn published(&self, connection_id: &str) -> Result<Vec<PublishedEntry>> {
         exchange::published(self, connection_id).await
+    }
+    async fn published_between(
+        &self,
+        connection_id: &str,
+        after: &str,
+        upto: Option<&str>,
+    ) -> Result<Vec<PublishedEntry>> {
+        exchange::published_between(self, connection_id, after, upto).await
     }
     async fn put_published(&self, entry: &PublishedEntry) -> Result<()> {
         exchange::put_published(self, entry).await
