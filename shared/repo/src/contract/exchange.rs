@@ -163,9 +163,9 @@ pub async fn receiving_state(repo: &dyn Repository) -> Result<()> {
 pub async fn pending_deletions(repo: &dyn Repository) -> Result<()> {
     let connection_id = new_id();
     let (old, older, again) = ("s/shard0/objects/r/v2".to_owned(), "s/shard0/objects/r/v1".to_owned(), new_id());
-    repo.schedule_deletions(&connection_id, &[older.clone()], 1_000).await?;
+    repo.schedule_deletions(&connection_id, std::slice::from_ref(&older), 1_000).await?;
     repo.schedule_deletions(&connection_id, &[old.clone(), again.clone()], 5_000).await?;
-    repo.schedule_deletions(&connection_id, &[older.clone()], 500).await?;
+    repo.schedule_deletions(&connection_id, std::slice::from_ref(&older), 500).await?;
     assert!(repo.due_deletions(&connection_id, 999, 10).await?.is_empty(), "nothing due yet");
     assert_eq!(repo.due_deletions(&connection_id, 1_000, 10).await?, vec![older.clone()], "a later due time kept");
     let republished = PublishedEntry {

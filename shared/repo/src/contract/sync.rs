@@ -58,26 +58,26 @@ pub async fn sync_history(repo: &dyn Repository) -> Result<()> {
     // A receiving sync: the validator finishes first and announces two ingests.
     let s1 = new_id();
     let validated = report(&s1, &c.id, 1_000, stage_end(false, 2, vec![]));
-    let event = fold(&*repo, &validated).await?;
+    let event = fold(repo, &validated).await?;
     assert_eq!(event.state, SyncState::Running, "running while ingests are pending");
     assert!(event.stage_finished && !event.stage_failed && event.pending == 2);
     assert_eq!((event.started_at, event.finished_at), (1_000, None));
     assert_eq!(event.message, "manifest applied");
-    assert_eq!(fold(&*repo, &validated).await?, event, "a redelivered stage end changes nothing");
+    assert_eq!(fold(repo, &validated).await?, event, "a redelivered stage end changes nothing");
 
     let changed = row("b-report.pdf", ResourceOutcome::Updated);
     let same = row("a-notes.txt", ResourceOutcome::Unchanged);
-    let event = fold(&*repo, &report(&s1, &c.id, 1_100, one(&changed))).await?;
+    let event = fold(repo, &report(&s1, &c.id, 1_100, one(&changed))).await?;
     assert_eq!(event.state, SyncState::Running, "one ingest still pending");
     assert_eq!(health_of(repo, &c.id).await?, None, "no health before the first sync finishes");
     let last = report(&s1, &c.id, 1_200, one(&same));
-    let event = fold(&*repo, &last).await?;
+    let event = fold(repo, &last).await?;
     assert_eq!(event.state, SyncState::Finished(Health::Success), "every pending row arrived");
     assert_eq!(event.finished_at, Some(1_200 + RECEIVED_AFTER), "finished when the recorder folded the last row");
     assert_eq!(event.updated, 1, "only the changed row counts as an update");
     assert_eq!((event.rows, event.failed), (2, 0));
     assert!(event.resources.is_empty(), "folding a report reads no rows");
-    assert_eq!(fold(&*repo, &last).await?, event, "a redelivered row changes nothing");
+    assert_eq!(fold(repo, &last).await?, event, "a redelivered row changes nothing");
     let stored = repo.sync_event(&s1).await?.expect("stored");
     assert_eq!(head(&stored), event, "the stored event is the returned one");
     assert_eq!(stored.resources, vec![same.clone(), changed.clone()], "rows by name");
@@ -89,16 +89,16 @@ pub async fn sync_history(repo: &dyn Repository) -> Result<()> {
 
     // A failed resource degrades the sync.
     let s2 = new_id();
-    fold(&*repo, &report(&s2, &c.id, 2_000, stage_end(false, 1, vec![]))).await?;
+    fold(repo, &report(&s2, &c.id, 2_000, stage_end(false, 1, vec![]))).await?;
     let broken = row("broken.bin", ResourceOutcome::Failed);
-    let event = fold(&*repo, &report(&s2, &c.id, 2_100, one(&broken))).await?;
+    let event = fold(repo, &report(&s2, &c.id, 2_100, one(&broken))).await?;
     assert_eq!(event.state, SyncState::Finished(Health::Degraded));
     assert_eq!((event.updated, event.failed), (0, 1));
     assert_eq!(health_of(repo, &c.id).await?, Some(Health::Degraded));
 
     // A failed stage fails the sync at once when nothing is pending.
     let s3 = new_id();
-    let event = fold(&*repo, &report(&s3, &c.id, 3_000, stage_end(true, 0, vec![]))).await?;
+    let event = fold(repo, &report(&s3, &c.id, 3_000, stage_end(true, 0, vec![]))).await?;
     assert_eq!(event.state, SyncState::Finished(Health::Failure));
     assert!(event.stage_failed && event.rows == 0);
     assert_eq!(event.message, "connection failed (no manifest received)");
@@ -108,10 +108,10 @@ pub async fn sync_history(repo: &dyn Repository) -> Result<()> {
     // before the stage end that announces it.
     let s4 = new_id();
     let early = row("early.txt", ResourceOutcome::Removed);
-    let event = fold(&*repo, &report(&s4, &c.id, 4_100, one(&early))).await?;
+    let event = fold(repo, &report(&s4, &c.id, 4_100, one(&early))).await?;
     assert_eq!(event.state, SyncState::Running, "a row alone does not finish a sync");
     let published = vec![row("p1", ResourceOutcome::Updated), row("p2", ResourceOutcome::Unchanged)];
-    let event = fold(&*repo, &report(&s4, &c.id, 4_000, stage_end(false, 1, published.clone()))).await?;
+    let event = fold(repo, &report(&s4, &c.id, 4_000, stage_end(false, 1, published.clone()))).await?;
     assert_eq!(event.state, SyncState::Finished(Health::Success));
     assert_eq!(event.started_at, 4_000, "the event starts at its earliest report");
     assert_eq!(event.updated, 2, "updated and removed rows count as updates");
@@ -120,14 +120,14 @@ pub async fn sync_history(repo: &dyn Repository) -> Result<()> {
 
     // An older sync that finishes late keeps its own health but not the connection's.
     let late = new_id();
-    fold(&*repo, &report(&late, &c.id, 3_500, stage_end(false, 1, vec![]))).await?;
+    fold(repo, &report(&late, &c.id, 3_500, stage_end(false, 1, vec![]))).await?;
     let flipped = row("x", ResourceOutcome::Failed);
     fold(
-        &*repo,
+        repo,
         &report(&late, &c.id, 4_900, one(&ResourceRow { outcome: ResourceOutcome::Updated, ..flipped.clone() })),
     )
     .await?;
-    let event = fold(&*repo, &report(&late, &c.id, 5_000, one(&flipped))).await?;
+    let event = fold(repo, &report(&late, &c.id, 5_000, one(&flipped))).await?;
     assert_eq!((event.rows, event.updated, event.failed), (1, 0, 1), "a replaced row moves the counters, not adds");
     assert_eq!(event.state, SyncState::Finished(Health::Degraded));
     assert_eq!(health_of(repo, &c.id).await?, Some(Health::Success), "the newest finished sync decides");
