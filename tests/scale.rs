@@ -142,6 +142,43 @@ async fn a_run_after_a_few_changes_reads_only_those_files() -> anyhow::Result<()
     Ok(())
 }
 
+/// A pass over every file reads the shares a page at a time, each page with the published
+/// records of its range of ids: with pages of three, a fanned-out first run and a later
+/// full pass leave exactly what one page would, whichever page a file falls on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pass_over_every_file_reads_it_a_page_at_a_time() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let mut setup = PairSetup::embedded(dir.path());
+    (setup.settings.publish_page, setup.settings.inline_copies) = (3, 0);
+    let pair = Pair::start(setup).await?;
+    let mut ids = delivered(&pair, 10).await?;
+    ids.sort();
+
+    // Shares gone on the first page, a middle one and after the last, their records left
+    // for the pass to find in the range that holds them.
+    for id in [&ids[0], &ids[4], &ids[9]] {
+        pair.a.ctx.repo.remove_share(&pair.sending.id, id, "no longer needed", 1).await?;
+    }
+    pair.a.ctx.repo.mark_publish_dirty(&pair.sending.id).await?;
+    let (summary, repo) = counted_publish(&pair).await?;
+    // Seven shares: pages of three, three and one.
+    assert_eq!((repo.calls("shared_sources_page"), repo.calls("shared_sources_of")), (3, 0), "{summary}");
+    assert!(summary.starts_with("published 7 resource(s)"), "{summary}");
+    let kept: Vec<String> =
+        ids.iter().enumerate().filter(|(i, _)| ![0, 4, 9].contains(i)).map(|(_, id)| id.clone()).collect();
+    let mut records: Vec<String> =
+        pair.a.ctx.repo.published(&pair.sending.id).await?.into_iter().map(|p| p.resource_id).collect();
+    records.sort();
+    assert_eq!(records, kept, "the records of the shares gone are gone, the others kept");
+    let (_, shards) = pair.published().await?;
+    let mut named: Vec<String> = shards.iter().flat_map(|s| &s.resources).map(|e| e.resource_id.clone()).collect();
+    named.sort();
+    assert_eq!(named, kept, "the manifest names the shares left on every page");
+    pair.sync().await?;
+    assert_eq!(pair.files_at_b(BOB).await?.len(), 7, "withdrawn at B");
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_manifest_past_half_its_life_is_signed_again_without_its_shards() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;

@@ -217,12 +217,11 @@ impl Snapshot {
             snapshot.decide_all(setup, &rules, sources, previous);
             return Ok(snapshot);
         }
-        let mut after = String::new();
+        let (mut after, page) = (String::new(), ctx.settings.publish_page.max(1));
         loop {
-            let sources = repo.shared_sources_page(connection_id, &after, SOURCES_PER_PAGE).await?;
-            let last = (sources.len() == SOURCES_PER_PAGE as usize)
-                .then(|| sources.last().map(|s| s.share.resource_id.clone()))
-                .flatten();
+            let sources = repo.shared_sources_page(connection_id, &after, page).await?;
+            let last =
+                (sources.len() == page as usize).then(|| sources.last().map(|s| s.share.resource_id.clone())).flatten();
             // The records from after the last page up to this one's last file (after it,
             // to the end, on the last page): the pages' ranges leave none out.
             let previous = repo.published_between(connection_id, &after, last.as_deref()).await?;
@@ -273,9 +272,6 @@ impl Snapshot {
             .collect()
     }
 }
-
-/// The shares a full pass reads at a time.
-const SOURCES_PER_PAGE: u32 = 5_000;
 
 /// What a pass does with one share.
 enum Decision {

@@ -26,6 +26,9 @@ pub struct Settings {
     /// A publish run with at most this many revisions to copy (and at most 256 MiB) copies
     /// them itself; a larger one fans one message per copy out to the publisher's workers.
     pub inline_copies: usize,
+    /// The shares a publish pass over every file reads at a time, each page with its
+    /// published records: what it holds of the connection's rows at once.
+    pub publish_page: u32,
     pub schedule_interval: Duration,
     /// Deliveries of one message before a handler gives up on a retryable failure.
     pub max_attempts: u32,
@@ -63,6 +66,7 @@ impl Default for Settings {
             chunk_size: airlock_protocol::DEFAULT_CHUNK_SIZE,
             copy_concurrency: 8,
             inline_copies: 32,
+            publish_page: 5_000,
             schedule_interval: Duration::from_secs(60),
             max_attempts: 5,
             status_max_attempts: 3000,
@@ -116,6 +120,7 @@ impl Settings {
             chunk_size: number(&get, "AIRLOCK_CHUNK_SIZE", d.chunk_size, 1024..=airlock_protocol::MAX_CHUNK_SIZE)?,
             copy_concurrency: number(&get, "AIRLOCK_COPY_CONCURRENCY", d.copy_concurrency, 1..=256)?,
             inline_copies: number(&get, "AIRLOCK_PUBLISH_INLINE_COPIES", d.inline_copies, 0..=100_000)?,
+            publish_page: number(&get, "AIRLOCK_PUBLISH_PAGE", d.publish_page, 1..=1_000_000)?,
             schedule_interval: Duration::from_secs(number(
                 &get,
                 "AIRLOCK_SCHEDULE_INTERVAL_SECS",
