@@ -57,7 +57,11 @@ impl Handler for OutboxPublisher {
             let sync = (request.sync_id.as_str(), request.connection_id.as_str(), ConnectionKind::Sending);
             self.ctx.send_status(&meta.trace, sync, StatusEvent::StageStarted, "publish:started").await;
         }
-        match publish_step(&self.ctx, request, &meta.trace).await {
+        let outcome = publish_step(&self.ctx, request, &meta.trace).await;
+        // A plan that fanned out and a finish held every file of a large run a moment ago.
+        let held_every_file =
+            matches!(outcome, Ok(PublishOutcome::FannedOut { .. })) || request.step == PublishStep::Finish;
+        match outcome {
             Ok(PublishOutcome::Skipped(why)) => {
                 tracing::info!(connection_id = %request.connection_id, step = ?request.step, why, "publish skipped");
             }
@@ -72,8 +76,7 @@ impl Handler for OutboxPublisher {
                 retry => return Err(retry),
             },
         }
-        if !matches!(request.step, PublishStep::Copy { .. }) {
-            // A plan or a pass held every file of the connection a moment ago.
+        if held_every_file {
             airlock_runtime::release_free_memory();
         }
         if request.step == PublishStep::Finish {
