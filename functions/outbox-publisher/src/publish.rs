@@ -220,8 +220,9 @@ impl Snapshot {
         let (mut after, page) = (String::new(), ctx.settings.publish_page.max(1));
         loop {
             let sources = repo.shared_sources_page(connection_id, &after, page).await?;
-            let last =
-                (sources.len() == page as usize).then(|| sources.last().map(|s| s.share.resource_id.clone())).flatten();
+            // A short page is the last.
+            let full = sources.len() == page as usize;
+            let last = sources.last().filter(|_| full).map(|s| s.share.resource_id.clone());
             // The records from after the last page up to this one's last file (after it,
             // to the end, on the last page): the pages' ranges leave none out.
             let previous = repo.published_between(connection_id, &after, last.as_deref()).await?;
