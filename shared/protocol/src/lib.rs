@@ -11,5 +11,8 @@ pub use keys::{generate_shared_secret, ChannelKeys, KdfError, KdfParams, Payload
 pub use manifest::{
     check_bounds, open_manifest, open_shard, seal_manifest, ManifestBounds, ManifestError, ManifestExpectations,
 };
-pub use payload::{decrypt_stream, encrypt_stream, PayloadError, StreamSummary, DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE};
+pub use payload::{
+    decrypt_bytes, decrypt_stream, encrypt_bytes, encrypt_stream, PayloadError, StreamSummary, DEFAULT_CHUNK_SIZE,
+    MAX_CHUNK_SIZE,
+};
 pub use secret::{InvalidToken, MasterKey, MasterKeyError, MIN_MASTER_SECRET_LEN};

@@ -128,11 +128,7 @@ where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
 {
-    check_chunk_size(chunk_size)?;
-    let mut header = [0u8; HEADER_LEN];
-    header[..4].copy_from_slice(MAGIC);
-    header[4..8].copy_from_slice(&(chunk_size as u32).to_be_bytes());
-    rand::rngs::OsRng.fill_bytes(&mut header[8..]);
+    let header = new_header(chunk_size)?;
     writer.write_all(&header).await?;
 
     let cipher = cipher(key);
@@ -172,11 +168,7 @@ where
     if read_full(&mut reader, &mut header).await? < HEADER_LEN {
         return Err(PayloadError::BadHeader(format!("stream is shorter than the {HEADER_LEN}-byte header")));
     }
-    if &header[..4] != MAGIC {
-        return Err(PayloadError::BadHeader("not an Airlock payload (wrong magic)".into()));
-    }
-    let chunk_size = u32::from_be_bytes([header[4], header[5], header[6], header[7]]) as usize;
-    check_chunk_size(chunk_size)?;
+    let chunk_size = read_header(&header)?;
 
     let cipher = cipher(key);
     let mut hasher = Sha256::new(&SHA256);
@@ -211,9 +203,153 @@ where
     Ok(StreamSummary { plain_size, sha256: hex::encode(hasher.finish()), chunks: index })
 }
 
+/// A new stream header: magic, chunk size and a random nonce prefix.
+fn new_header(chunk_size: usize) -> Result<[u8; HEADER_LEN], PayloadError> {
+    check_chunk_size(chunk_size)?;
+    let mut header = [0u8; HEADER_LEN];
+    header[..4].copy_from_slice(MAGIC);
+    header[4..8].copy_from_slice(&(chunk_size as u32).to_be_bytes());
+    rand::rngs::OsRng.fill_bytes(&mut header[8..]);
+    Ok(header)
+}
+
+/// The chunk size a header announces, once magic and size are checked.
+fn read_header(header: &[u8; HEADER_LEN]) -> Result<usize, PayloadError> {
+    if &header[..4] != MAGIC {
+        return Err(PayloadError::BadHeader("not an Airlock payload (wrong magic)".into()));
+    }
+    let chunk_size = u32::from_be_bytes([header[4], header[5], header[6], header[7]]) as usize;
+    check_chunk_size(chunk_size)?;
+    Ok(chunk_size)
+}
+
+/// [`encrypt_stream`] over bytes held in memory, for callers that hold a whole small file:
+/// the same format, sealed in place in the output, with no chunk buffer besides.
+pub fn encrypt_bytes(
+    key: &PayloadKey,
+    plain: &[u8],
+    chunk_size: usize,
+) -> Result<(Vec<u8>, StreamSummary), PayloadError> {
+    let header = new_header(chunk_size)?;
+    let chunks = plain.len() / chunk_size + 1;
+    let mut sealed = Vec::with_capacity(HEADER_LEN + plain.len() + chunks * TAG_LEN);
+    sealed.extend_from_slice(&header);
+    let cipher = cipher(key);
+    // The last chunk is shorter than `chunk_size`: empty when the input fills its chunks.
+    let pieces = plain.chunks(chunk_size).chain((plain.len() % chunk_size == 0).then_some(&[][..]));
+    for (index, piece) in pieces.enumerate() {
+        let nonce = nonce(&header, index as u64, piece.len() < chunk_size)?;
+        let start = sealed.len();
+        sealed.extend_from_slice(piece);
+        let tag = cipher
+            .seal_in_place_separate_tag(Nonce::assume_unique_for_key(nonce), Aad::from(&header), &mut sealed[start..])
+            .expect("chunk sizes are far below the AES-GCM message limit");
+        sealed.extend_from_slice(tag.as_ref());
+    }
+    let sha256 = hex::encode(ring::digest::digest(&SHA256, plain));
+    Ok((sealed, StreamSummary { plain_size: plain.len() as u64, sha256, chunks: chunks as u64 }))
+}
+
+/// [`decrypt_stream`] over bytes held in memory, each chunk opened in place in the output.
+/// On error nothing is returned, so no unauthenticated byte can be used.
+pub fn decrypt_bytes(key: &PayloadKey, sealed: &[u8]) -> Result<(Zeroizing<Vec<u8>>, StreamSummary), PayloadError> {
+    let Some((header, mut rest)) = sealed.split_first_chunk::<HEADER_LEN>() else {
+        return Err(PayloadError::BadHeader(format!("stream is shorter than the {HEADER_LEN}-byte header")));
+    };
+    let frame_len = read_header(header)? + TAG_LEN;
+    let cipher = cipher(key);
+    let mut plain = Zeroizing::new(Vec::with_capacity(rest.len()));
+    let mut index = 0u64;
+    loop {
+        let (frame, after) = rest.split_at(rest.len().min(frame_len));
+        if frame.len() < TAG_LEN {
+            return Err(PayloadError::Truncated { chunks: index });
+        }
+        // As in the stream: a full frame is never final, a cut one is tried as final.
+        let last = frame.len() < frame_len;
+        let nonce = nonce(header, index, last)?;
+        let start = plain.len();
+        plain.extend_from_slice(frame);
+        let opened = cipher
+            .open_in_place(Nonce::assume_unique_for_key(nonce), Aad::from(header), &mut plain[start..])
+            .map_err(|_| PayloadError::ChunkAuth { chunk: index })?
+            .len();
+        plain.truncate(start + opened);
+        index += 1;
+        rest = after;
+        if last {
+            break;
+        }
+    }
+    if !rest.is_empty() {
+        return Err(PayloadError::TrailingData);
+    }
+    let summary = StreamSummary {
+        plain_size: plain.len() as u64,
+        sha256: hex::encode(ring::digest::digest(&SHA256, &plain)),
+        chunks: index,
+    };
+    Ok((plain, summary))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn test_key() -> PayloadKey {
+        crate::ChannelKeys::derive_with(
+            "a shared secret",
+            "shared-1",
+            crate::KdfParams { memory_kib: 64, iterations: 1, lanes: 1 },
+        )
+        .unwrap()
+        .payload_key("rev-1")
+    }
+
+    #[tokio::test]
+    async fn bytes_and_streams_read_each_other() {
+        let key = test_key();
+        for plain in [Vec::new(), b"short".to_vec(), vec![7u8; 40], vec![9u8; 64]] {
+            let (sealed, summary) = encrypt_bytes(&key, &plain, 16).unwrap();
+            assert_eq!(summary.plain_size, plain.len() as u64);
+            let mut streamed = Vec::new();
+            assert_eq!(decrypt_stream(&key, sealed.as_slice(), &mut streamed).await.unwrap(), summary);
+            assert_eq!(streamed, plain);
+
+            let mut from_stream = Vec::new();
+            let stream_summary = encrypt_stream(&key, plain.as_slice(), &mut from_stream, 16).await.unwrap();
+            let (opened, opened_summary) = decrypt_bytes(&key, &from_stream).unwrap();
+            assert_eq!(*opened, plain);
+            assert_eq!(opened_summary, stream_summary);
+            assert_eq!(stream_summary.sha256, summary.sha256);
+        }
+    }
+
+    #[test]
+    fn decrypt_bytes_refuses_tampered_truncated_and_extended_payloads() {
+        let key = test_key();
+        let (sealed, _) = encrypt_bytes(&key, b"plain bytes over several chunks", 8).unwrap();
+        let mut flipped = sealed.clone();
+        flipped[HEADER_LEN + 3] ^= 1;
+        assert!(matches!(decrypt_bytes(&key, &flipped), Err(PayloadError::ChunkAuth { chunk: 0 })));
+        let cut = &sealed[..HEADER_LEN + 8 + TAG_LEN];
+        assert!(matches!(
+            decrypt_bytes(&key, cut),
+            Err(PayloadError::ChunkAuth { .. } | PayloadError::Truncated { .. })
+        ));
+        let mut longer = sealed.clone();
+        longer.push(0);
+        assert!(decrypt_bytes(&key, &longer).is_err());
+        assert!(matches!(decrypt_bytes(&key, &sealed[..5]), Err(PayloadError::BadHeader(_))));
+        let other = crate::ChannelKeys::derive_with(
+            "another secret",
+            "shared-1",
+            crate::KdfParams { memory_kib: 64, iterations: 1, lanes: 1 },
+        )
+        .unwrap()
+        .payload_key("rev-1");
+        assert!(matches!(decrypt_bytes(&other, &sealed), Err(PayloadError::ChunkAuth { chunk: 0 })));
+    }
 
     #[test]
     fn nonce_lays_out_prefix_counter_and_flag() {
