@@ -135,6 +135,9 @@ pub struct NamedStores {
     locations: BTreeMap<String, Location>,
     /// Where each configured directory or S3 label's interrupted uploads are swept.
     leftovers: BTreeMap<String, Leftovers>,
+    /// The configured directory stores, for moving small objects without the store's
+    /// asynchronous interface.
+    directories: BTreeMap<String, Directory>,
 }
 
 /// What a writer killed mid-upload leaves behind, by backend.
@@ -191,8 +194,11 @@ impl NamedStores {
     pub fn from_configs(configs: &[StoreConfig]) -> Result<Self, StoreError> {
         let mut registry = Self::default();
         for config in configs {
-            let (store, leftovers) = open(config)?;
+            let Opened { store, leftovers, directory } = open(config)?;
             registry.insert_named(&config.label, &config.name, store);
+            if let Some(directory) = directory {
+                registry.directories.insert(config.label.to_ascii_uppercase(), directory);
+            }
             if let Some(location) = Location::of(config) {
                 registry.locations.insert(config.label.to_ascii_uppercase(), location);
             }
@@ -209,6 +215,7 @@ impl NamedStores {
         self.buckets.remove(&label.to_ascii_uppercase());
         self.locations.remove(&label.to_ascii_uppercase());
         self.leftovers.remove(&label.to_ascii_uppercase());
+        self.directories.remove(&label.to_ascii_uppercase());
     }
 
     /// Adds a store together with the bucket name it stands for.
@@ -236,6 +243,12 @@ impl NamedStores {
 
     pub fn labels(&self) -> Vec<String> {
         self.stores.keys().cloned().collect()
+    }
+
+    /// The directory behind a label configured with the `file` scheme; `None` for any other
+    /// store, and for one replaced with `insert`, which must then be used as a store.
+    pub fn directory(&self, label: &str) -> Option<Directory> {
+        self.directories.get(&label.to_ascii_uppercase()).cloned()
     }
 
     /// The multipart uploads of a configured S3 label, to list or sweep them.
@@ -276,29 +289,45 @@ impl NamedStores {
     }
 }
 
-type Opened = (Arc<dyn ObjectStore>, Option<Leftovers>);
+struct Opened {
+    store: Arc<dyn ObjectStore>,
+    leftovers: Option<Leftovers>,
+    directory: Option<Directory>,
+}
+
+impl Opened {
+    fn store(store: Arc<dyn ObjectStore>, leftovers: Option<Leftovers>) -> Self {
+        Self { store, leftovers, directory: None }
+    }
+}
 
 fn open(config: &StoreConfig) -> Result<Opened, StoreError> {
     let label = config.label.clone();
     match config.scheme {
-        Scheme::Memory => Ok((Arc::new(InMemory::new()), None)),
+        Scheme::Memory => Ok(Opened::store(Arc::new(InMemory::new()), None)),
         Scheme::File => {
             std::fs::create_dir_all(&config.name).map_err(|e| StoreError::Open {
                 label: label.clone(),
                 source: object_store::Error::Generic { store: "LocalFileSystem", source: Box::new(e) },
             })?;
-            let fs = LocalFileSystem::new_with_prefix(&config.name)
-                .map_err(|source| StoreError::Open { label, source })?
-                .with_automatic_cleanup(true);
-            Ok((Arc::new(fs), Some(Leftovers::Directory(PathBuf::from(&config.name)))))
+            let fs = Arc::new(
+                LocalFileSystem::new_with_prefix(&config.name)
+                    .map_err(|source| StoreError::Open { label, source })?
+                    .with_automatic_cleanup(true),
+            );
+            Ok(Opened {
+                store: fs.clone(),
+                leftovers: Some(Leftovers::Directory(PathBuf::from(&config.name))),
+                directory: Some(Directory(fs)),
+            })
         }
         Scheme::S3 => {
             let store = s3(config).map_err(|source| StoreError::Open { label, source })?;
             let region = config.region.clone().unwrap_or_else(|| "us-east-1".into());
             let uploads = S3Uploads::new(store.clone(), &config.name, config.endpoint_url.as_deref(), &region);
-            Ok((store, Some(Leftovers::S3(uploads))))
+            Ok(Opened::store(store, Some(Leftovers::S3(uploads))))
         }
-        Scheme::Wasbs => Ok((azure(config).map_err(|source| StoreError::Open { label, source })?, None)),
+        Scheme::Wasbs => Ok(Opened::store(azure(config).map_err(|source| StoreError::Open { label, source })?, None)),
     }
 }
 
@@ -390,6 +419,114 @@ pub async fn reader(
             tokio_util::either::Either::Right(tokio_util::io::StreamReader::new(stream.map_err(std::io::Error::other)))
         }
     })
+}
+
+/// The largest object callers move whole through a [`Directory`]; larger ones stream.
+pub const SMALL_OBJECT: usize = 1 << 20;
+
+/// A directory store seen as files: a whole small object is read or written with plain
+/// blocking calls on the caller's thread, where the store would hand every step to the
+/// blocking pool. Objects are the files where the store keeps them, so the store reads
+/// them, and a replacement goes through the store's `<file>#<n>` staging files, which the
+/// staging sweep knows.
+#[derive(Clone, Debug)]
+pub struct Directory(Arc<LocalFileSystem>);
+
+impl Directory {
+    fn file(&self, key: &str) -> Result<PathBuf, object_store::Error> {
+        self.0.path_to_filesystem(&Path::from(key))
+    }
+
+    /// The object's bytes when it holds at most `limit`, `None` when it holds more (the
+    /// caller streams it instead). A missing object is `NotFound`, as from the store.
+    pub fn read_small(&self, key: &str, limit: usize) -> Result<Option<Vec<u8>>, object_store::Error> {
+        use std::io::Read;
+        let path = self.file(key)?;
+        let failed = |e: std::io::Error| match e.kind() {
+            std::io::ErrorKind::NotFound => object_store::Error::NotFound { path: key.to_owned(), source: e.into() },
+            _ => file_error(&path, e),
+        };
+        let file = std::fs::File::open(&path).map_err(failed)?;
+        let meta = file.metadata().map_err(failed)?;
+        if meta.is_dir() {
+            return Err(failed(std::io::Error::from(std::io::ErrorKind::NotFound)));
+        }
+        let len = meta.len();
+        if len > limit as u64 {
+            return Ok(None);
+        }
+        let mut bytes = Vec::with_capacity(len as usize);
+        // A file that grew since its size was read is cut off at the bound and passed on.
+        file.take(limit as u64 + 1).read_to_end(&mut bytes).map_err(failed)?;
+        Ok((bytes.len() <= limit).then_some(bytes))
+    }
+
+    /// Writes the whole object. A new one is written in place, as a file created for it
+    /// alone: callers name an object to readers only once `write` returned (a manifest
+    /// names a copy after it settled, a received file's record is committed after its
+    /// bytes), so none reads it half-written, and a writer killed midway leaves a part
+    /// that the retry, finding the object there, replaces. An existing object is replaced
+    /// as the store replaces it, through a staging file renamed over it, so its readers see
+    /// the old object or the new one, never a part.
+    pub fn write(&self, key: &str, bytes: &[u8]) -> Result<(), object_store::Error> {
+        use std::io::Write;
+        let path = self.file(key)?;
+        let created = match std::fs::OpenOptions::new().write(true).create_new(true).open(&path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let parent = path.parent().ok_or_else(|| file_error(&path, e))?;
+                std::fs::create_dir_all(parent).map_err(|e| file_error(parent, e))?;
+                std::fs::OpenOptions::new().write(true).create_new(true).open(&path)
+            }
+            created => created,
+        };
+        match created {
+            Ok(mut file) => file.write_all(bytes).map_err(|e| {
+                let _ = std::fs::remove_file(&path);
+                file_error(&path, e)
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => replace(&path, bytes),
+            Err(e) => Err(file_error(&path, e)),
+        }
+    }
+}
+
+/// Replaces a file whole: written to a staging file, closed, renamed over it.
+fn replace(path: &std::path::Path, bytes: &[u8]) -> Result<(), object_store::Error> {
+    use std::io::Write;
+    let (mut file, staging) = staging_file(path)?;
+    let written = file.write_all(bytes);
+    // Closed before the rename, as the store does: some mounted file systems upload on close.
+    drop(file);
+    match written.and_then(|()| std::fs::rename(&staging, path)) {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            let _ = std::fs::remove_file(&staging);
+            Err(file_error(path, e))
+        }
+    }
+}
+
+/// A new `<path>#<n>` staging file, with the lowest free `n`, creating parent directories.
+fn staging_file(path: &std::path::Path) -> Result<(std::fs::File, PathBuf), object_store::Error> {
+    let mut n = 1u32;
+    loop {
+        let mut staging = path.as_os_str().to_owned();
+        staging.push(format!("#{n}"));
+        let staging = PathBuf::from(staging);
+        match std::fs::OpenOptions::new().write(true).create_new(true).open(&staging) {
+            Ok(file) => return Ok((file, staging)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => n += 1,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let parent = path.parent().ok_or_else(|| file_error(path, e))?;
+                std::fs::create_dir_all(parent).map_err(|e| file_error(parent, e))?;
+            }
+            Err(e) => return Err(file_error(&staging, e)),
+        }
+    }
+}
+
+fn file_error(path: &std::path::Path, e: std::io::Error) -> object_store::Error {
+    object_store::Error::Generic { store: "file", source: format!("{}: {e}", path.display()).into() }
 }
 
 /// Whether an error means "no such object", which the documented messages call NoSuchKey.

@@ -127,3 +127,31 @@ async fn file_store_round_trip_commits_only_on_shutdown() {
     reader(&store, "a/b").await.unwrap().read_to_string(&mut text).await.unwrap();
     assert_eq!(text, "hello");
 }
+
+#[tokio::test]
+async fn directory_files_are_objects_of_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let bucket = config("box", Scheme::File, &dir.path().join("bucket").to_string_lossy(), None);
+    let mut registry = NamedStores::from_configs(&[bucket, config("mem", Scheme::Memory, "m", None)]).unwrap();
+    let store = registry.get("BOX").unwrap();
+    let files = registry.directory("box").expect("a file-scheme label is a directory");
+    assert!(registry.directory("MEM").is_none(), "memory is no directory");
+
+    files.write("deep/down/a", b"first").unwrap();
+    // As a killed writer's part would be: found there, and replaced whole.
+    files.write("deep/down/a", b"second").unwrap();
+    let got = store.get(&Path::from("deep/down/a")).await.unwrap().bytes().await.unwrap();
+    assert_eq!(&got[..], b"second", "the store reads what was written, the newest write whole");
+    let names: Vec<_> =
+        std::fs::read_dir(dir.path().join("bucket/deep/down")).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(names, ["a"], "no staging file is left");
+
+    store.put(&Path::from("b"), vec![1u8; 100].into()).await.unwrap();
+    assert_eq!(files.read_small("b", 100).unwrap().unwrap().len(), 100);
+    assert_eq!(files.read_small("b", 99).unwrap(), None, "a larger object is left to the stream");
+    assert!(is_not_found(&files.read_small("missing", 10).unwrap_err()));
+    assert!(is_not_found(&files.read_small("deep", 10).unwrap_err()), "a directory is no object");
+
+    registry.insert("BOX", Arc::new(InMemory::new()));
+    assert!(registry.directory("BOX").is_none(), "a replaced store is used as a store");
+}
