@@ -15,7 +15,7 @@ use airlock_services::connections::{self, NewReceivingConnection, NewSendingConn
 use airlock_services::registry;
 use airlock_store::object_store::local::LocalFileSystem;
 use airlock_store::object_store::ObjectStore;
-use airlock_store::NamedStores;
+use airlock_store::{NamedStores, Scheme, StoreConfig};
 use rand::{distributions::Alphanumeric, Rng};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -276,16 +276,28 @@ async fn platform_context(
     bus: DynBus,
     exchange: (&str, &str, Arc<dyn ObjectStore>),
 ) -> Result<Arc<Context>, LocalError> {
-    let registry_dir = setup.dir.join(format!("registry-{name}"));
-    std::fs::create_dir_all(&registry_dir).map_err(setup_error)?;
-    let mut stores = NamedStores::default();
-    stores.insert(
-        "REGISTRY",
-        Arc::new(LocalFileSystem::new_with_prefix(&registry_dir).map_err(setup_error)?.with_automatic_cleanup(true)),
-    );
-    stores.insert_named(exchange.0, exchange.1, exchange.2);
+    // Directories are configured as a deployment configures them, so they are used as one is.
+    let registry = directory("REGISTRY", &setup.dir.join(format!("registry-{name}")));
+    let exchange_dir = setup.exchange.is_none().then(|| directory(exchange.0, &setup.dir.join("exchange")));
+    let configs: Vec<StoreConfig> = std::iter::once(registry).chain(exchange_dir).collect();
+    let mut stores = NamedStores::from_configs(&configs).map_err(setup_error)?;
+    if setup.exchange.is_some() {
+        stores.insert_named(exchange.0, exchange.1, exchange.2);
+    }
     let settings = Settings { database_url: database_url.into(), ..setup.settings.clone() };
     context(settings, &setup.master_secret, bus, stores).await
+}
+
+fn directory(label: &str, dir: &Path) -> StoreConfig {
+    StoreConfig {
+        label: label.into(),
+        scheme: Scheme::File,
+        name: dir.to_string_lossy().into_owned(),
+        endpoint_url: None,
+        region: None,
+        access_key: None,
+        secret_key: None,
+    }
 }
 
 async fn seed_a(ctx: &Context) -> Result<(), LocalError> {

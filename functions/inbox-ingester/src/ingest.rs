@@ -2,9 +2,10 @@ use airlock_domain::pipeline::{Change, IngestRequest, ResourceOutcome, ResourceR
 use airlock_domain::{
     derived_id, failures, now_millis, Connection, ConnectionKind, ManifestEntry, ReceivingPolicy, Resource, Revision,
 };
-use airlock_protocol::ChannelKeys;
+use airlock_protocol::{ChannelKeys, PayloadError, PayloadKey, StreamSummary};
 use airlock_repo::{AppliedEntry, ApplyOutcome, LocalChange, ReceivedChange, RepoError};
 use airlock_runtime::{Context, HandlerError};
+use airlock_store::{Directory, SMALL_OBJECT};
 use futures::stream::{self, StreamExt};
 use std::collections::{HashMap, HashSet};
 use tokio::io::AsyncWriteExt;
@@ -331,22 +332,28 @@ async fn download(
     blob_key: &str,
 ) -> Result<(), IngestError> {
     let inbox = ctx.stores.get(&connection.store_label).map_err(|e| IngestError::Refused(e.to_string()))?;
+    let directories =
+        ctx.stores.directory(&connection.store_label).zip(ctx.stores.directory(&ctx.settings.registry_store));
+    if let Some((inbox, registry)) = directories.filter(|_| entry.size <= SMALL_OBJECT as u64) {
+        let key = keys.payload_key(&entry.revision_id);
+        let (entry, blob_key, label) = (entry.clone(), blob_key.to_owned(), connection.store_label.clone());
+        let whole =
+            tokio::task::spawn_blocking(move || receive_whole(&inbox, &registry, &key, &entry, &blob_key, &label));
+        match whole.await.map_err(|e| IngestError::Store(format!("the download stopped: {e}")))? {
+            Ok(true) => return Ok(()),
+            // Larger than a small file's payload: the stream finds out what it holds.
+            Ok(false) => {}
+            Err(e) => return Err(e),
+        }
+    }
     let source = match airlock_store::reader(&inbox, &entry.object_key).await {
         Ok(source) => source,
-        Err(e) if airlock_store::is_not_found(&e) => {
-            return Err(IngestError::Refused(failures::properties_read_failed(format!(
-                "NoSuchKey: the object '{}' named in the manifest does not exist in store '{}'",
-                entry.object_key, connection.store_label
-            ))));
-        }
-        Err(e) => return Err(IngestError::Store(format!("reading '{}' failed: {e}", entry.object_key))),
+        Err(e) => return Err(read_failed(e, entry, &connection.store_label)),
     };
     let registry = ctx.registry_store().map_err(|e| IngestError::Misconfigured(e.to_string()))?;
     let mut sink = airlock_store::writer(registry, blob_key);
     let key = keys.payload_key(&entry.revision_id);
-    let refuse = |why: String| {
-        IngestError::Refused(format!("{why} (resource {}, object '{}')", entry.resource_id, entry.object_key))
-    };
+    let refuse = |why: String| refused(entry, why);
     let summary = match airlock_protocol::decrypt_stream(&key, source, &mut sink).await {
         Ok(summary) => summary,
         Err(airlock_protocol::PayloadError::Io(e)) => {
@@ -358,14 +365,72 @@ async fn download(
             return Err(refuse(e.to_string()));
         }
     };
-    if summary.plain_size != entry.size || summary.sha256 != entry.sha256 {
+    if let Err(e) = matches_manifest(&summary, entry) {
         let _ = sink.abort().await;
-        return Err(refuse(format!(
-            "payload rejected: content does not match the manifest (size {} vs {}, sha256 {} vs {})",
-            summary.plain_size, entry.size, summary.sha256, entry.sha256
+        return Err(e);
+    }
+    sink.shutdown().await.map_err(store_failed)
+}
+
+/// Receives a small revision whole on this thread: read, opened and verified, and only then
+/// written to the registry. `Ok(false)`: the object is too large for that, nothing written.
+fn receive_whole(
+    inbox: &Directory,
+    registry: &Directory,
+    key: &PayloadKey,
+    entry: &ManifestEntry,
+    blob_key: &str,
+    store_label: &str,
+) -> Result<bool, IngestError> {
+    // A sealed small file is its plaintext plus a header and a tag per chunk: twice the
+    // bound holds any chunk size, and still bounds what a partner's object costs.
+    let sealed = match inbox.read_small(&entry.object_key, 2 * SMALL_OBJECT) {
+        Ok(Some(sealed)) => sealed,
+        Ok(None) => return Ok(false),
+        Err(e) => return Err(read_failed(e, entry, store_label)),
+    };
+    let (plain, summary) = match airlock_protocol::decrypt_bytes(key, &sealed) {
+        Ok(opened) => opened,
+        Err(PayloadError::Io(e)) => return Err(IngestError::Store(format!("payload i/o failed: {e}"))),
+        Err(e) => return Err(refused(entry, e.to_string())),
+    };
+    matches_manifest(&summary, entry)?;
+    registry.write(blob_key, &plain).map_err(store_failed)?;
+    Ok(true)
+}
+
+/// A failed read of the object the manifest names: the documented NoSuchKey refusal when
+/// it is missing, else worth another delivery.
+fn read_failed(e: airlock_store::object_store::Error, entry: &ManifestEntry, store_label: &str) -> IngestError {
+    if airlock_store::is_not_found(&e) {
+        return IngestError::Refused(failures::properties_read_failed(format!(
+            "NoSuchKey: the object '{}' named in the manifest does not exist in store '{store_label}'",
+            entry.object_key
         )));
     }
-    sink.shutdown().await.map_err(|e| IngestError::Store(format!("storing the received file failed: {e}")))
+    IngestError::Store(format!("reading '{}' failed: {e}", entry.object_key))
+}
+
+fn refused(entry: &ManifestEntry, why: String) -> IngestError {
+    IngestError::Refused(format!("{why} (resource {}, object '{}')", entry.resource_id, entry.object_key))
+}
+
+fn store_failed(e: impl std::fmt::Display) -> IngestError {
+    IngestError::Store(format!("storing the received file failed: {e}"))
+}
+
+/// Whether what was decrypted is what the manifest promised.
+fn matches_manifest(summary: &StreamSummary, entry: &ManifestEntry) -> Result<(), IngestError> {
+    if summary.plain_size != entry.size || summary.sha256 != entry.sha256 {
+        return Err(refused(
+            entry,
+            format!(
+                "payload rejected: content does not match the manifest (size {} vs {}, sha256 {} vs {})",
+                summary.plain_size, entry.size, summary.sha256, entry.sha256
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// The removal of a resource the partner withdrew: its local copy is hidden unless a
