@@ -229,6 +229,7 @@ pub(super) async fn put_published_in(conn: &mut AnyConnection, entries: &[&Publi
          shard = excluded.shard, object_key = excluded.object_key, entry_json = excluded.entry_json",
         codec::value_rows(entries.len(), 6, 1)
     );
+    let sql = super::for_engine(conn, sql);
     let mut query = sqlx::query(&sql);
     for entry in entries {
         query = query
@@ -445,6 +446,7 @@ pub(super) async fn apply_changes(repo: &SqlRepository, changes: &[ReceivedChang
              WHERE applied.sequence < excluded.sequence RETURNING connection_id, remote_resource_id",
             codec::value_rows(chunk.len(), 7, 1)
         );
+        let sql = super::for_engine(&tx, sql);
         let mut query = sqlx::query(&sql);
         for &i in chunk {
             let entry = &changes[i].entry;

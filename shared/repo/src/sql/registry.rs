@@ -159,6 +159,7 @@ pub(super) async fn add_revisions(conn: &mut AnyConnection, revisions: &[&Revisi
          ON CONFLICT (id) DO NOTHING",
         codec::value_rows(revisions.len(), 6, 1)
     );
+    let sql = super::for_engine(conn, sql);
     let mut query = sqlx::query(&sql);
     for revision in revisions {
         query = query
@@ -215,6 +216,7 @@ pub(super) async fn upsert_received(conn: &mut AnyConnection, received: &[(&Reso
          current_revision_id = excluded.current_revision_id",
         codec::value_rows(received.len(), 10, 1)
     );
+    let sql = super::for_engine(conn, sql);
     let mut query = sqlx::query(&sql);
     for (resource, revision_id) in received {
         query = bind_resource(query, resource).bind(*revision_id);

@@ -212,13 +212,16 @@ pub(super) async fn plan_run(
                 "INSERT INTO publish_copies (sync_id, resource_id, name, size, blob_key, shard, entry_json, replaces, \
                  outcome, message) VALUES {}",
                 (0..chunk.len())
-                    .map(|i| format!("($1, {}, NULL, '')", codec::value_list(7, 2 + 7 * i)))
+                    .map(|i| format!("({}, NULL, '')", codec::value_list(8, 1 + 8 * i)))
                     .collect::<Vec<_>>()
                     .join(", ")
             );
-            let mut query = sqlx::query(&sql).bind(sync_id);
+            // The run's id bound in every row, not once for all: then SQLite binds by position.
+            let sql = super::for_engine(&tx, sql);
+            let mut query = sqlx::query(&sql);
             for copy in chunk {
                 query = query
+                    .bind(sync_id)
                     .bind(&copy.resource_id)
                     .bind(&copy.name)
                     .bind(to_i64(copy.size, "copy size")?)
