@@ -236,7 +236,7 @@ pub fn encrypt_bytes(
     sealed.extend_from_slice(&header);
     let cipher = cipher(key);
     // The last chunk is shorter than `chunk_size`: empty when the input fills its chunks.
-    let pieces = plain.chunks(chunk_size).chain((plain.len() % chunk_size == 0).then_some(&[][..]));
+    let pieces = plain.chunks(chunk_size).chain(plain.len().is_multiple_of(chunk_size).then_some(&[][..]));
     for (index, piece) in pieces.enumerate() {
         let nonce = nonce(&header, index as u64, piece.len() < chunk_size)?;
         let start = sealed.len();
