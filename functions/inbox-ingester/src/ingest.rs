@@ -2,7 +2,7 @@ use airlock_domain::pipeline::{Change, IngestRequest, ResourceOutcome, ResourceR
 use airlock_domain::{
     derived_id, failures, now_millis, Connection, ConnectionKind, ManifestEntry, ReceivingPolicy, Resource, Revision,
 };
-use airlock_protocol::{ChannelKeys, PayloadError, PayloadKey, StreamSummary};
+use airlock_protocol::{ChannelKeys, PayloadKey, StreamSummary};
 use airlock_repo::{AppliedEntry, ApplyOutcome, LocalChange, ReceivedChange, RepoError};
 use airlock_runtime::{Context, HandlerError};
 use airlock_store::{Directory, SMALL_OBJECT};
@@ -389,11 +389,8 @@ fn receive_whole(
         Ok(None) => return Ok(false),
         Err(e) => return Err(read_failed(e, entry, store_label)),
     };
-    let (plain, summary) = match airlock_protocol::decrypt_bytes(key, &sealed) {
-        Ok(opened) => opened,
-        Err(PayloadError::Io(e)) => return Err(IngestError::Store(format!("payload i/o failed: {e}"))),
-        Err(e) => return Err(refused(entry, e.to_string())),
-    };
+    // Bytes in memory fail no i/o: every error is the payload's own.
+    let (plain, summary) = airlock_protocol::decrypt_bytes(key, &sealed).map_err(|e| refused(entry, e.to_string()))?;
     matches_manifest(&summary, entry)?;
     registry.write(blob_key, &plain).map_err(store_failed)?;
     Ok(true)

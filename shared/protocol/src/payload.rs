@@ -296,14 +296,19 @@ pub fn decrypt_bytes(key: &PayloadKey, sealed: &[u8]) -> Result<(Zeroizing<Vec<u
 mod tests {
     use super::*;
 
-    fn test_key() -> PayloadKey {
+    /// The payload key of revision `rev-1` under `secret`, derived cheaply.
+    fn test_key_of(secret: &str) -> PayloadKey {
         crate::ChannelKeys::derive_with(
-            "a shared secret",
+            secret,
             "shared-1",
             crate::KdfParams { memory_kib: 64, iterations: 1, lanes: 1 },
         )
         .unwrap()
         .payload_key("rev-1")
+    }
+
+    fn test_key() -> PayloadKey {
+        test_key_of("a shared secret")
     }
 
     #[tokio::test]
@@ -341,13 +346,7 @@ mod tests {
         longer.push(0);
         assert!(decrypt_bytes(&key, &longer).is_err());
         assert!(matches!(decrypt_bytes(&key, &sealed[..5]), Err(PayloadError::BadHeader(_))));
-        let other = crate::ChannelKeys::derive_with(
-            "another secret",
-            "shared-1",
-            crate::KdfParams { memory_kib: 64, iterations: 1, lanes: 1 },
-        )
-        .unwrap()
-        .payload_key("rev-1");
+        let other = test_key_of("another secret");
         assert!(matches!(decrypt_bytes(&other, &sealed), Err(PayloadError::ChunkAuth { chunk: 0 })));
     }
 
@@ -366,13 +365,7 @@ mod tests {
     #[tokio::test]
     async fn chunks_are_plain_aes_256_gcm_as_other_implementations_read_them() {
         use aes_gcm::aead::{AeadInPlace, KeyInit};
-        let keys = crate::ChannelKeys::derive_with(
-            "a shared secret",
-            "shared-1",
-            crate::KdfParams { memory_kib: 64, iterations: 1, lanes: 1 },
-        )
-        .unwrap();
-        let key = keys.payload_key("rev-1");
+        let key = test_key();
         let plain = b"plain bytes, three chunks".to_vec();
         let mut sealed = Vec::new();
         encrypt_stream(&key, plain.as_slice(), &mut sealed, 8).await.unwrap();

@@ -471,15 +471,7 @@ impl Directory {
     pub fn write(&self, key: &str, bytes: &[u8]) -> Result<(), object_store::Error> {
         use std::io::Write;
         let path = self.file(key)?;
-        let created = match std::fs::OpenOptions::new().write(true).create_new(true).open(&path) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let parent = path.parent().ok_or_else(|| file_error(&path, e))?;
-                std::fs::create_dir_all(parent).map_err(|e| file_error(parent, e))?;
-                std::fs::OpenOptions::new().write(true).create_new(true).open(&path)
-            }
-            created => created,
-        };
-        match created {
+        match create_new(&path) {
             Ok(mut file) => file.write_all(bytes).map_err(|e| {
                 let _ = std::fs::remove_file(&path);
                 file_error(&path, e)
@@ -506,22 +498,32 @@ fn replace(path: &std::path::Path, bytes: &[u8]) -> Result<(), object_store::Err
     }
 }
 
-/// A new `<path>#<n>` staging file, with the lowest free `n`, creating parent directories.
+/// A new `<path>#<n>` staging file, with the lowest free `n`.
 fn staging_file(path: &std::path::Path) -> Result<(std::fs::File, PathBuf), object_store::Error> {
     let mut n = 1u32;
     loop {
         let mut staging = path.as_os_str().to_owned();
         staging.push(format!("#{n}"));
         let staging = PathBuf::from(staging);
-        match std::fs::OpenOptions::new().write(true).create_new(true).open(&staging) {
+        match create_new(&staging) {
             Ok(file) => return Ok((file, staging)),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => n += 1,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let parent = path.parent().ok_or_else(|| file_error(path, e))?;
-                std::fs::create_dir_all(parent).map_err(|e| file_error(parent, e))?;
-            }
             Err(e) => return Err(file_error(&staging, e)),
         }
+    }
+}
+
+/// A file that did not exist, created for writing, its parent directories first if missing.
+fn create_new(path: &std::path::Path) -> std::io::Result<std::fs::File> {
+    let open = || std::fs::OpenOptions::new().write(true).create_new(true).open(path);
+    match open() {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let parent = path.parent().ok_or(e)?;
+            std::fs::create_dir_all(parent)
+                .map_err(|e| std::io::Error::new(e.kind(), format!("creating {}: {e}", parent.display())))?;
+            open()
+        }
+        opened => opened,
     }
 }
 
