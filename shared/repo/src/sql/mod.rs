@@ -10,6 +10,7 @@ mod platform;
 mod registry;
 mod runs;
 mod sync;
+mod writers;
 
 use crate::{
     AppliedEntry, ApplyOutcome, AuditEntry, ChangedFiles, ControlTag, CopySettlement, LevelUsage, ManifestState, Page,
@@ -25,6 +26,7 @@ use sqlx::any::AnyPoolOptions;
 use sqlx::{Any, AnyConnection, AnyPool, Connection as _, Executor as _, Transaction};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use writers::{Turn, Writers};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");
 static OPENING_SQLITE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -45,17 +47,14 @@ enum Backend {
 pub struct SqlRepository {
     pool: AnyPool,
     backend: Backend,
-    /// SQLite has one writer at a time, and a connection waiting for the write lock polls
-    /// for it with sleeps of a millisecond and more, longer than most transactions here
-    /// take. This process's writers queue here instead, woken as soon as the last is done;
-    /// only other processes' writers are waited for the slow way.
-    writing: Arc<tokio::sync::Mutex<()>>,
+    /// SQLite's writers of this database, who take turns (see `writers`).
+    writers: Arc<Writers>,
 }
 
-/// A transaction, holding this process's SQLite write turn until it is committed or dropped.
+/// A transaction, holding its SQLite writer's turn until it is committed or dropped.
 pub(super) struct Tx {
     tx: Transaction<'static, Any>,
-    _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+    _turn: Option<Turn>,
 }
 
 impl Tx {
@@ -102,7 +101,11 @@ impl SqlRepository {
             Backend::Sqlite => open_sqlite(url).await?,
         };
         MIGRATOR.run(&pool).await?;
-        Ok(Self { pool, backend, writing: Arc::default() })
+        let writers = Arc::new(match backend {
+            Backend::Sqlite if !sqlite_in_memory(url) => Writers::of(url),
+            _ => Writers::default(),
+        });
+        Ok(Self { pool, backend, writers })
     }
 
     /// The underlying pool, for callers that need a query the trait doesn't offer.
@@ -123,7 +126,7 @@ impl SqlRepository {
             // SQLITE_BUSY if another connection wrote in between: the busy timeout does not
             // cover that upgrade. Taking the write lock up front makes writers queue instead.
             Backend::Sqlite => {
-                let turn = self.writing.clone().lock_owned().await;
+                let turn = self.writers.turn().await.map_err(sqlx::Error::Io)?;
                 Tx { tx: self.pool.begin_with("BEGIN IMMEDIATE").await?, _turn: Some(turn) }
             }
             Backend::Postgres => Tx { tx: self.pool.begin().await?, _turn: None },
