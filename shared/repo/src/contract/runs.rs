@@ -49,6 +49,17 @@ pub async fn shared_sources(repo: &dyn Repository) -> Result<()> {
     expected.sort_by(|a, b| a.0.cmp(&b.0));
     let got: Vec<_> = sources.into_iter().map(|s| (s.share.resource_id, s.resource, s.revision)).collect();
     assert_eq!(got, expected, "active shares only, by resource id, each with its resource and newest revision");
+
+    // The same shares asked for by id, the removed one among them.
+    let ids = vec![gone.clone(), removed.id.clone(), with_two.id.clone(), without.id.clone()];
+    let mut got: Vec<_> = repo
+        .shared_sources_of(&connection_id, &ids)
+        .await?
+        .into_iter()
+        .map(|s| (s.share.resource_id, s.resource, s.revision))
+        .collect();
+    got.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(got, expected, "the shares of these files: active ones, each with its resource and newest revision");
     Ok(())
 }
 

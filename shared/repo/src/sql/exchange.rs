@@ -49,7 +49,7 @@ pub(super) async fn shares(repo: &SqlRepository, connection_id: &str, include_re
 }
 
 /// Each active share of these files with its resource and that resource's current revision
-/// (as `latest_revision` picks it): three queries per hundred files asked for.
+/// (as `latest_revision` picks it): two queries per hundred files asked for.
 pub(super) async fn shared_sources_of(
     repo: &SqlRepository,
     connection_id: &str,
@@ -59,34 +59,52 @@ pub(super) async fn shared_sources_of(
     for chunk in ids.chunks(super::ROWS_PER_STATEMENT) {
         let keys: Vec<&str> = chunk.iter().map(String::as_str).collect();
         let filter = format!(" AND s.resource_id IN ({})", codec::value_list(keys.len(), 2));
-        let sql = active_shares_where(&filter, "s.* FROM shares s") + " ORDER BY s.shared_at, s.resource_id";
-        let shares = super::decoded(&repo.pool, scoped(&sql, connection_id, &keys), codec::share).await?;
-        sources.extend(joined(repo, connection_id, &filter, &keys, shares).await?);
+        let sql = active_shares_where(&filter, SHARES_WITH_RESOURCES) + " ORDER BY s.shared_at, s.resource_id";
+        let shares = super::decoded(&repo.pool, scoped(&sql, connection_id, &keys), share_with_resource).await?;
+        sources.extend(with_revisions(repo, connection_id, &filter, &keys, shares).await?);
     }
     Ok(sources)
 }
 
 /// A page of the active shares in resource id order, with their resources and current
-/// revisions: the page's shares, then the rows of the ids from `after` to its last one.
+/// revisions: the page's shares with their resources, then the revisions of the ids from
+/// `after` to its last one.
 pub(super) async fn shared_sources_page(
     repo: &SqlRepository,
     connection_id: &str,
     after: &str,
     limit: u32,
 ) -> Result<Vec<SharedSource>> {
-    let sql = active_shares_where(" AND s.resource_id > $2", "s.* FROM shares s") + " ORDER BY s.resource_id LIMIT $3";
+    let sql =
+        active_shares_where(" AND s.resource_id > $2", SHARES_WITH_RESOURCES) + " ORDER BY s.resource_id LIMIT $3";
     let query = sqlx::query(&sql).bind(connection_id).bind(after).bind(i64::from(limit));
-    let shares = super::decoded(&repo.pool, query, codec::share).await?;
-    let Some(last) = shares.last().map(|share| share.resource_id.clone()) else {
+    let shares = super::decoded(&repo.pool, query, share_with_resource).await?;
+    let Some(last) = shares.last().map(|(share, _)| share.resource_id.clone()) else {
         return Ok(Vec::new());
     };
     let filter = " AND s.resource_id > $2 AND s.resource_id <= $3";
-    joined(repo, connection_id, filter, &[after, &last], shares).await
+    with_revisions(repo, connection_id, filter, &[after, &last], shares).await
 }
 
 /// `SELECT what` of a connection's active shares (`s`), narrowed by `filter`.
 fn active_shares_where(filter: &str, what: &str) -> String {
     format!("SELECT {what} WHERE s.connection_id = $1 AND s.removed_at IS NULL{filter}")
+}
+
+/// Shares with their resources, if any, in one row each: the two tables' columns have no
+/// name in common (a share names its resource `resource_id`, the resource itself `id`).
+const SHARES_WITH_RESOURCES: &str = "s.*, r.* FROM shares s LEFT JOIN resources r ON r.id = s.resource_id";
+
+/// A share, with its resource and the revision the resource points at (a received file's
+/// newest applied entry; `None` for a local file), or no resource when it is gone.
+type ShareRow = (Share, Option<(Resource, Option<String>)>);
+
+fn share_with_resource(row: &sqlx::any::AnyRow) -> Result<ShareRow> {
+    let resource = match row.try_get::<Option<String>, _>("id")? {
+        Some(_) => Some((codec::resource(row)?, row.try_get::<Option<String>, _>("current_revision_id")?)),
+        None => None,
+    };
+    Ok((codec::share(row)?, resource))
 }
 
 /// A statement over one connection's shares, the filter's keys bound from `$2` on.
@@ -98,38 +116,29 @@ fn scoped<'q>(
     keys.iter().fold(sqlx::query(sql).bind(connection_id), |query, key| query.bind(*key))
 }
 
-/// The shares read under `filter`, each with its resource and current revision, read under
-/// the same filter: two queries whatever the number of shares.
-async fn joined(
+/// The shares read under `filter` with their resources, each given its current revision,
+/// read under the same filter: one query whatever the number of shares.
+async fn with_revisions(
     repo: &SqlRepository,
     connection_id: &str,
     filter: &str,
     keys: &[&str],
-    shares: Vec<Share>,
+    shares: Vec<ShareRow>,
 ) -> Result<Vec<SharedSource>> {
-    let fetch = |sql| scoped(sql, connection_id, keys);
     // A received file's current revision is the one its newest applied entry points at;
     // a local file's is its newest upload (as `latest_revision` picks it).
-    let sql = active_shares_where(filter, "r.* FROM shares s JOIN resources r ON r.id = s.resource_id");
-    let resources = super::decoded(&repo.pool, fetch(&sql), |row| {
-        Ok((codec::resource(row)?, row.try_get::<Option<String>, _>("current_revision_id")?))
-    })
-    .await?;
-    let mut current: HashMap<String, Option<String>> = HashMap::with_capacity(resources.len());
-    let mut resources: HashMap<String, Resource> = resources
-        .into_iter()
-        .map(|(resource, pointed)| {
-            current.insert(resource.id.clone(), pointed);
-            (resource.id.clone(), resource)
-        })
+    let current: HashMap<&str, Option<&str>> = shares
+        .iter()
+        .filter_map(|(_, resource)| resource.as_ref())
+        .map(|(resource, pointed)| (resource.id.as_str(), pointed.as_deref()))
         .collect();
     // Every revision of the shared files in one plain join, the current one picked here:
     // a correlated subquery per row took over a second at 100,000 files.
     let sql = active_shares_where(filter, "v.* FROM shares s JOIN revisions v ON v.resource_id = s.resource_id");
-    let rows = super::decoded(&repo.pool, fetch(&sql), codec::revision).await?;
-    let mut revisions: HashMap<String, Revision> = HashMap::with_capacity(resources.len());
+    let rows = super::decoded(&repo.pool, scoped(&sql, connection_id, keys), codec::revision).await?;
+    let mut revisions: HashMap<String, Revision> = HashMap::with_capacity(current.len());
     for revision in rows {
-        let pointed = current.get(&revision.resource_id).and_then(Option::as_deref);
+        let pointed = current.get(revision.resource_id.as_str()).copied().flatten();
         let better = match revisions.get(&revision.resource_id) {
             None => true,
             Some(held) if pointed == Some(held.id.as_str()) => false,
@@ -142,9 +151,9 @@ async fn joined(
     }
     Ok(shares
         .into_iter()
-        .map(|share| SharedSource {
-            resource: resources.remove(&share.resource_id),
+        .map(|(share, resource)| SharedSource {
             revision: revisions.remove(&share.resource_id),
+            resource: resource.map(|(resource, _)| resource),
             share,
         })
         .collect())
