@@ -102,8 +102,8 @@ impl SqlRepository {
         };
         MIGRATOR.run(&pool).await?;
         let writers = Arc::new(match backend {
-            Backend::Sqlite if !sqlite_in_memory(url) => Writers::of(url),
-            _ => Writers::default(),
+            Backend::Sqlite => Writers::of(url),
+            Backend::Postgres => Writers::default(),
         });
         Ok(Self { pool, backend, writers })
     }

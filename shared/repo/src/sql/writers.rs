@@ -15,8 +15,8 @@ use tokio::sync::{Mutex, OwnedMutexGuard};
 #[derive(Debug, Default)]
 pub(super) struct Writers {
     local: Arc<Mutex<()>>,
-    /// `None` for a database of this process alone (in memory), or where the lock file
-    /// cannot be made: then only this process's writers queue.
+    /// `None` for a database of this process alone (in memory), for PostgreSQL, or where
+    /// the lock file cannot be made: then only this process's writers queue.
     file: Option<Arc<File>>,
 }
 
@@ -80,10 +80,14 @@ fn unlocked(e: std::io::Error) -> Option<FileTurn> {
     None
 }
 
-/// The lock file of a database file's URL (`sqlite://path?options` or `sqlite:path`).
+/// The lock file of a database file's URL (`sqlite://path?options` or `sqlite:path`); none
+/// for a database in memory, which no other process can write.
 fn lock_path(url: &str) -> Option<PathBuf> {
+    if super::sqlite_in_memory(url) {
+        return None;
+    }
     let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
-    let path = rest.split('?').next().filter(|p| !p.is_empty() && *p != ":memory:")?;
+    let path = rest.split('?').next().filter(|p| !p.is_empty())?;
     Some(PathBuf::from(format!("{path}-writers")))
 }
 
@@ -97,6 +101,7 @@ mod tests {
         assert_eq!(lock_path("sqlite://data/a.db?mode=rwc"), Some(PathBuf::from("data/a.db-writers")));
         assert_eq!(lock_path("sqlite:a.db"), Some(PathBuf::from("a.db-writers")));
         assert_eq!(lock_path("sqlite::memory:"), None);
+        assert_eq!(lock_path("sqlite://shared?mode=memory&cache=shared"), None);
         assert_eq!(lock_path("postgres://x/y"), None);
     }
 
