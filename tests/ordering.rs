@@ -77,7 +77,7 @@ async fn stale_large_ingest_finishing_last_loses() -> anyhow::Result<()> {
     let bob = pair.files_at_b(BOB).await?;
     assert_eq!(bob.len(), 1);
     assert_eq!(bob[0].1, small, "B serves the newest revision, not the one that finished last");
-    let local_id = derived_id(&[&pair.receiving.id, &file.id]);
+    let local_id = derived_id(&pair.receiving.id, &file.id);
     let current = pair.b.ctx.repo.latest_revision(&local_id).await?.expect("a current revision");
     assert_eq!(current.size, small.len() as u64);
 

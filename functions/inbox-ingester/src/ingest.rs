@@ -124,7 +124,7 @@ pub async fn ingest_batch(
                 (entry.name.clone(), admit(receiving, request, entry, applied.get(&entry.resource_id)))
             }
             Change::Remove { resource_id } => {
-                let change = withdrawal(connection, request, resource_id);
+                let change = withdrawal(connection, request, resource_id, applied.get(resource_id));
                 (String::new(), Step::Write(change, "withdrawn by the partner".into(), 0))
             }
         };
@@ -245,8 +245,10 @@ fn admit(
     applied: Option<&AppliedEntry>,
 ) -> Step {
     let connection = &receiving.connection;
-    let local_id = derived_id(&[&connection.id, &entry.resource_id]);
-    let revision_id = derived_id(&[&connection.id, &entry.revision_id]);
+    // A file applied before keeps the local id it was given then.
+    let local_id = applied
+        .map_or_else(|| derived_id(&connection.id, &entry.resource_id), |applied| applied.local_resource_id.clone());
+    let revision_id = derived_id(&connection.id, &entry.revision_id);
     let stored_message = format!("stored revision {} ({} bytes) as {local_id}", entry.revision_id, entry.size);
     let digest = entry.digest();
     if let Some(applied) = applied {
@@ -432,13 +434,19 @@ fn matches_manifest(summary: &StreamSummary, entry: &ManifestEntry) -> Result<()
 
 /// The removal of a resource the partner withdrew: its local copy is hidden unless a
 /// newer change for it was applied.
-fn withdrawal(connection: &Connection, request: &IngestRequest, remote_id: &str) -> ReceivedChange {
+fn withdrawal(
+    connection: &Connection,
+    request: &IngestRequest,
+    remote_id: &str,
+    applied: Option<&AppliedEntry>,
+) -> ReceivedChange {
     let tombstone = AppliedEntry {
         connection_id: connection.id.clone(),
         remote_resource_id: remote_id.into(),
         shard: request.shard,
         entry_digest: String::new(),
-        local_resource_id: derived_id(&[&connection.id, remote_id]),
+        local_resource_id: applied
+            .map_or_else(|| derived_id(&connection.id, remote_id), |applied| applied.local_resource_id.clone()),
         sequence: request.sequence,
         withdrawn: true,
     };
