@@ -131,14 +131,14 @@ pub async fn receiving_state(repo: &dyn Repository) -> Result<()> {
     remotes.sort();
     let (mut first, second) = (entry(&remotes[0]), entry(&remotes[1]));
     for e in [&second, &first] {
-        let change = upsert(&e.local_resource_id, "a.txt", &new_id());
+        let change = upsert(&connection_id, &e.local_resource_id, "a.txt", &new_id());
         assert_eq!(repo.apply_change(e, &change).await?, ApplyOutcome::Applied);
     }
     assert_eq!(repo.applied(&connection_id).await?, vec![first.clone(), second.clone()], "by remote id");
     first.entry_digest = "22".repeat(32);
     first.shard = 3;
     first.sequence = 4;
-    let change = upsert(&first.local_resource_id, "a.txt", &new_id());
+    let change = upsert(&connection_id, &first.local_resource_id, "a.txt", &new_id());
     assert_eq!(repo.apply_change(&first, &change).await?, ApplyOutcome::Applied, "a newer change replaces");
     assert_eq!(repo.applied_entry(&connection_id, &first.remote_resource_id).await?, Some(first.clone()));
     assert_eq!(repo.applied_entry(&connection_id, &new_id()).await?, None, "unknown remote resource");
@@ -200,9 +200,10 @@ pub async fn processed_work(repo: &dyn Repository) -> Result<()> {
     Ok(())
 }
 
-fn upsert(local_id: &str, name: &str, revision_id: &str) -> LocalChange {
-    let mut local = resource(name, "connection:partner");
+fn upsert(connection_id: &str, local_id: &str, name: &str, revision_id: &str) -> LocalChange {
+    let mut local = resource(name, &format!("connection:{connection_id}"));
     local.id = local_id.to_owned();
+    local.origin_connection_id = Some(connection_id.to_owned());
     LocalChange::Upsert { resource: local, revision_id: revision_id.to_owned() }
 }
 
@@ -235,11 +236,11 @@ pub async fn ordering(repo: &dyn Repository) -> Result<()> {
     let (small, large) = (revision(&new_id(), 32 << 10, 2_000), revision(&new_id(), 160 << 20, 3_000));
     repo.add_revision(&small).await?;
     assert_eq!(
-        repo.apply_change(&entry(6, "new"), &upsert(&local_id, "v2.bin", &small.id)).await?,
+        repo.apply_change(&entry(6, "new"), &upsert(&c.id, &local_id, "v2.bin", &small.id)).await?,
         ApplyOutcome::Applied
     );
     repo.add_revision(&large).await?;
-    let late = repo.apply_change(&entry(5, "old"), &upsert(&local_id, "v1.bin", &large.id)).await?;
+    let late = repo.apply_change(&entry(5, "old"), &upsert(&c.id, &local_id, "v1.bin", &large.id)).await?;
     assert_eq!(late, ApplyOutcome::Superseded { by: 6 }, "the older ingest loses");
     assert_eq!(repo.applied_entry(&c.id, &remote).await?, Some(entry(6, "new")), "the newer entry stays");
     assert_eq!(repo.resource(&local_id).await?.map(|r| r.name), Some("v2.bin".to_owned()), "and its metadata");
@@ -248,16 +249,16 @@ pub async fn ordering(repo: &dyn Repository) -> Result<()> {
         Some(small.clone()),
         "the current revision is the newest applied entry's, not the last stored"
     );
-    let again = repo.apply_change(&entry(6, "new"), &upsert(&local_id, "v2.bin", &small.id)).await?;
+    let again = repo.apply_change(&entry(6, "new"), &upsert(&c.id, &local_id, "v2.bin", &small.id)).await?;
     assert_eq!(again, ApplyOutcome::Current, "a redelivered change writes nothing");
 
     // A removal at 7 leaves a tombstone that an upsert from 6 finishing late can't undo.
     let removal = AppliedEntry { entry_digest: String::new(), withdrawn: true, ..entry(7, "") };
     assert_eq!(repo.apply_change(&removal, &LocalChange::Withdraw { at: 4_000 }).await?, ApplyOutcome::Applied);
-    let undo = repo.apply_change(&entry(6, "new"), &upsert(&local_id, "v2.bin", &small.id)).await?;
+    let undo = repo.apply_change(&entry(6, "new"), &upsert(&c.id, &local_id, "v2.bin", &small.id)).await?;
     assert_eq!(undo, ApplyOutcome::Superseded { by: 7 });
     assert_eq!(repo.resource(&local_id).await?.and_then(|r| r.withdrawn_at), Some(4_000), "still withdrawn");
-    let mut later = upsert(&local_id, "v3.bin", &large.id);
+    let mut later = upsert(&c.id, &local_id, "v3.bin", &large.id);
     if let LocalChange::Upsert { resource, .. } = &mut later {
         resource.created_at = 9_999;
     }
@@ -289,7 +290,7 @@ pub async fn ordering(repo: &dyn Repository) -> Result<()> {
     assert_eq!(repo.applied_entry(&c.id, &remote).await?, Some(entry(0, "back")), "the entry stays, at sequence 0");
     assert_eq!(repo.manifest_state(&other.id, 0).await?, Some(untouched), "other connections keep theirs");
     assert_eq!(repo.put_manifest_state(&state(1)).await?, ApplyOutcome::Applied, "sequence 1 is newer again");
-    let after = repo.apply_change(&entry(1, "after"), &upsert(&local_id, "v4.bin", &small.id)).await?;
+    let after = repo.apply_change(&entry(1, "after"), &upsert(&c.id, &local_id, "v4.bin", &small.id)).await?;
     assert_eq!(after, ApplyOutcome::Applied, "and so is a change from it");
 
     // Leases: one holder at a time until expiry; the holder may renew; release frees it.
@@ -337,7 +338,7 @@ pub async fn batched_changes(repo: &dyn Repository) -> Result<()> {
     };
     let received = |i: usize, sequence: u64, revision_id: &str| ReceivedChange {
         entry: entry(i, sequence),
-        change: upsert(&locals[i], &format!("f{i}.bin"), &rev(revision_id)),
+        change: upsert(&c.id, &locals[i], &format!("f{i}.bin"), &rev(revision_id)),
         revision: Some(revision(i, revision_id)),
     };
     // Stored before the batch: resource 2 at sequence 9, resource 3 at 4.
@@ -377,6 +378,28 @@ pub async fn batched_changes(repo: &dyn Repository) -> Result<()> {
     assert_eq!(current, Some(rev("r1-new")), "the newer change's revision is current");
     assert_eq!(repo.resource(&locals[3]).await?.and_then(|r| r.withdrawn_at), Some(77), "withdrawn in the batch");
     assert_eq!(repo.apply_changes(&[]).await?, [], "an empty batch writes nothing");
+
+    // A change whose local id is a file of another origin (a local upload here) is
+    // recorded but touches that file neither by an upsert nor by a removal.
+    let mine = resource("mine.txt", "someone");
+    repo.put_resource(&mine).await?;
+    let (remote, second) = (new_id(), new_id());
+    let stray = |sequence: u64, withdrawn: bool, change: LocalChange| ReceivedChange {
+        entry: AppliedEntry {
+            remote_resource_id: remote.clone(),
+            local_resource_id: mine.id.clone(),
+            withdrawn,
+            ..entry(0, sequence)
+        },
+        change,
+        revision: None,
+    };
+    let upserted = stray(10, false, upsert(&c.id, &mine.id, "stolen.bin", &second));
+    assert_eq!(repo.apply_changes(&[upserted]).await?, [Applied]);
+    let removed = stray(11, true, LocalChange::Withdraw { at: 88 });
+    assert_eq!(repo.apply_changes(&[removed]).await?, [Applied]);
+    let kept = repo.resource(&mine.id).await?.expect("the local file");
+    assert_eq!((kept.name.as_str(), kept.withdrawn_at), ("mine.txt", None), "a received change never reaches it");
     Ok(())
 }
 

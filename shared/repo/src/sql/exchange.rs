@@ -488,7 +488,7 @@ pub(super) async fn apply_changes(repo: &SqlRepository, changes: &[ReceivedChang
     }
     for &i in &applied {
         if let LocalChange::Withdraw { at } = changes[i].change {
-            withdraw_local(&mut tx, &changes[i].entry.local_resource_id, at).await?;
+            withdraw_local(&mut tx, &changes[i].entry, at).await?;
         }
     }
     let changed: Vec<&str> = applied.iter().map(|&i| changes[i].entry.local_resource_id.as_str()).collect();
@@ -540,12 +540,16 @@ async fn stored_sequences(
     Ok(stored)
 }
 
-async fn withdraw_local(conn: &mut AnyConnection, resource_id: &str, at: Millis) -> Result<()> {
-    sqlx::query("UPDATE resources SET withdrawn_at = $2 WHERE id = $1 AND withdrawn_at IS NULL")
-        .bind(resource_id)
-        .bind(at)
-        .execute(conn)
-        .await?;
+/// Hides the local copy of a withdrawn entry: only a file that came through its connection.
+async fn withdraw_local(conn: &mut AnyConnection, entry: &AppliedEntry, at: Millis) -> Result<()> {
+    sqlx::query(
+        "UPDATE resources SET withdrawn_at = $2 WHERE id = $1 AND withdrawn_at IS NULL AND origin_connection_id = $3",
+    )
+    .bind(&entry.local_resource_id)
+    .bind(at)
+    .bind(&entry.connection_id)
+    .execute(conn)
+    .await?;
     Ok(())
 }
 

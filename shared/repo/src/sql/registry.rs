@@ -203,6 +203,8 @@ pub(super) async fn latest_revision(repo: &SqlRepository, resource_id: &str) -> 
 /// The local copies of received resources, as the newest applied changes left them, with
 /// their current revisions: one statement for the lot (the caller chunks). An existing
 /// row keeps its creation time.
+/// Stores received files with their current revisions; a file of another origin that holds
+/// one of their ids is left as it is.
 pub(super) async fn upsert_received(conn: &mut AnyConnection, received: &[(&Resource, &str)]) -> Result<()> {
     if received.is_empty() {
         return Ok(());
@@ -213,7 +215,8 @@ pub(super) async fn upsert_received(conn: &mut AnyConnection, received: &[(&Reso
          ON CONFLICT (id) DO UPDATE SET name = excluded.name, owner_id = excluded.owner_id, \
          level_name = excluded.level_name, level_order = excluded.level_order, tags = excluded.tags, \
          origin_connection_id = excluded.origin_connection_id, withdrawn_at = excluded.withdrawn_at, \
-         current_revision_id = excluded.current_revision_id",
+         current_revision_id = excluded.current_revision_id \
+         WHERE resources.origin_connection_id IS NOT DISTINCT FROM excluded.origin_connection_id",
         codec::value_rows(received.len(), 10, 1)
     );
     let sql = super::for_engine(conn, sql);
