@@ -154,7 +154,9 @@ fn print_event(side: &str, event: &SyncEvent) {
         SyncState::Finished(health) => health.as_str(),
         SyncState::Running => "running",
     };
-    println!("  [{side}] sync {} {state}: {} update(s) — {}", &event.sync_id[..8], event.updated, event.message);
+    // The end of the id: ids of one process share their start and count up at the end.
+    let short = &event.sync_id[event.sync_id.len().saturating_sub(8)..];
+    println!("  [{side}] sync …{short} {state}: {} update(s) — {}", event.updated, event.message);
     for row in &event.resources {
         println!("      {:<9} {:<16} {}", row.outcome.as_str(), row.name, row.message);
     }
