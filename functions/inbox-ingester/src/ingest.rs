@@ -245,9 +245,7 @@ fn admit(
     applied: Option<&AppliedEntry>,
 ) -> Step {
     let connection = &receiving.connection;
-    // A file applied before keeps the local id it was given then.
-    let local_id = applied
-        .map_or_else(|| derived_id(&connection.id, &entry.resource_id), |applied| applied.local_resource_id.clone());
+    let local_id = local_id_of(connection, &entry.resource_id, applied);
     let revision_id = derived_id(&connection.id, &entry.revision_id);
     let stored_message = format!("stored revision {} ({} bytes) as {local_id}", entry.revision_id, entry.size);
     let digest = entry.digest();
@@ -432,6 +430,12 @@ fn matches_manifest(summary: &StreamSummary, entry: &ManifestEntry) -> Result<()
     Ok(())
 }
 
+/// The local id of a remote resource: the one it was given when first applied, else the
+/// one derived from it.
+fn local_id_of(connection: &Connection, remote_id: &str, applied: Option<&AppliedEntry>) -> String {
+    applied.map_or_else(|| derived_id(&connection.id, remote_id), |applied| applied.local_resource_id.clone())
+}
+
 /// The removal of a resource the partner withdrew: its local copy is hidden unless a
 /// newer change for it was applied.
 fn withdrawal(
@@ -445,8 +449,7 @@ fn withdrawal(
         remote_resource_id: remote_id.into(),
         shard: request.shard,
         entry_digest: String::new(),
-        local_resource_id: applied
-            .map_or_else(|| derived_id(&connection.id, remote_id), |applied| applied.local_resource_id.clone()),
+        local_resource_id: local_id_of(connection, remote_id, applied),
         sequence: request.sequence,
         withdrawn: true,
     };

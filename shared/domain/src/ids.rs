@@ -24,9 +24,11 @@ pub fn new_id() -> String {
 
 /// The counter's room in an ordered id: its low 40 bits.
 const COUNTER_SPAN: u64 = 1 << 40;
+/// The bits of an ordered id above its counter.
+const PREFIX_MASK: u128 = !(COUNTER_SPAN as u128 - 1);
 
 fn ordered_uuid(prefix: u128, counter: u64) -> String {
-    let value = (prefix & !u128::from(COUNTER_SPAN - 1)) | u128::from(counter % COUNTER_SPAN);
+    let value = (prefix & PREFIX_MASK) | u128::from(counter % COUNTER_SPAN);
     uuid::Builder::from_custom_bytes(value.to_be_bytes()).into_uuid().to_string()
 }
 
@@ -37,7 +39,7 @@ fn ordered_parts(id: &str) -> Option<(u128, u64)> {
         return None;
     }
     let value = uuid.as_u128();
-    Some((value & !u128::from(COUNTER_SPAN - 1), (value % u128::from(COUNTER_SPAN)) as u64))
+    Some((value & PREFIX_MASK, (value & !PREFIX_MASK) as u64))
 }
 
 const SHARED_ID_MAX_LEN: usize = 120;

@@ -202,9 +202,8 @@ pub(super) async fn latest_revision(repo: &SqlRepository, resource_id: &str) -> 
 
 /// The local copies of received resources, as the newest applied changes left them, with
 /// their current revisions: one statement for the lot (the caller chunks). An existing
-/// row keeps its creation time.
-/// Stores received files with their current revisions; a file of another origin that holds
-/// one of their ids is left as it is.
+/// row keeps its creation time; a file of another origin that holds one of their ids is
+/// left as it is.
 pub(super) async fn upsert_received(conn: &mut AnyConnection, received: &[(&Resource, &str)]) -> Result<()> {
     if received.is_empty() {
         return Ok(());
