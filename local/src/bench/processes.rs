@@ -43,9 +43,9 @@ pub async fn start(args: &Args, nats: &str, state: &Path) -> anyhow::Result<(Pai
 
     let bus_urls = prefixes.map(|prefix| format!("{nats}?prefix={prefix}"));
     let chunk_size = (args.chunk_kib * 1024).to_string();
-    // Quiet unless asked: a line per file would cost more than the file.
-    let level = std::env::var("AIRLOCK_LOG_LEVEL").unwrap_or_else(|_| "warn".into());
-    let settings = [("AIRLOCK_CHUNK_SIZE", chunk_size.as_str()), ("AIRLOCK_LOG_LEVEL", level.as_str())];
+    // The processes log at the bench's own `AIRLOCK_LOG_LEVEL`, inherited: warn unless asked
+    // (see `bench::main`), as a line per file would cost more than the file.
+    let settings = [("AIRLOCK_CHUNK_SIZE", chunk_size.as_str())];
     let (env_a, env_b) = fleet::environment(&pair, state, &master, (&bus_urls[0], &bus_urls[1]), &settings);
     let logs = state.join("logs");
     std::fs::create_dir_all(&logs).with_context(|| format!("creating {}", logs.display()))?;
